@@ -1,0 +1,29 @@
+"""Shared test set-up: offline model hubs and DDS confined to this machine and this run."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Set before anything imports transformers or rclpy.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO_ROOT / "config" / "fastdds_loopback.xml"))
+# scripts/test.sh picks a domain per run; a bare `pytest` gets one of its own too.
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 100)))
+
+
+@pytest.fixture
+def ros_subprocess_env() -> dict[str, str]:
+    """Environment for helper processes that talk DDS: same domain, loopback only."""
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("AMENT_PREFIX_PATH", sys.prefix)
+    return env
