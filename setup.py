@@ -24,6 +24,8 @@ setup(
     install_requires=["setuptools"],
     zip_safe=False,
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "vlm-grasp = vlm_grasp_ros.cli.main:main",
+        ],
     },
 )

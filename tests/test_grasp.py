@@ -113,3 +113,16 @@ def test_from_corners_rejects_malformed_input() -> None:
 def test_sort_by_score_is_best_first() -> None:
     grasps = [Grasp(0, 0, 0, 1, 1, score=s) for s in (0.2, 0.9, 0.5)]
     assert [g.score for g in sort_by_score(grasps)] == [0.9, 0.5, 0.2]
+
+
+def test_json_form_round_trip_and_missing_key() -> None:
+    from vlm_grasp_ros.core.grasp_json import grasp_from_json, grasp_to_json
+
+    grasp = Grasp(cx=12.25, cy=7.5, theta=math.radians(-33.0), width=20.0, height=10.0, score=0.625)
+    data = grasp_to_json(grasp)
+    assert data["theta_deg"] == pytest.approx(-33.0)
+    back = grasp_from_json(data)
+    assert (back.cx, back.cy, back.width, back.height, back.score) == (12.25, 7.5, 20.0, 10.0, 0.625)
+    assert angle_difference(back.theta, grasp.theta) < 1e-6
+    with pytest.raises(ValueError, match="lacks the key 'width'"):
+        grasp_from_json({"cx": 1, "cy": 2, "theta_deg": 0, "height": 3})

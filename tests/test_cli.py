@@ -1,0 +1,87 @@
+"""`vlm-grasp` end to end: synth -> eval (several backends) and predict, plus one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vlm_grasp_ros.cli.main import main
+from vlm_grasp_ros.core.datasets.jacquard import format_jacquard_grasps
+from vlm_grasp_ros.core.grasp import Grasp
+
+METRIC_KEYS = {"n_images", "accuracy_top1", "mean_iou", "angle_err_deg", "center_err_px", "invalid_rate", "latency_ms"}
+
+
+def test_synth_then_eval_with_two_backends(tmp_path: Path) -> None:
+    data, out = tmp_path / "synth", tmp_path / "eval"
+    assert main(["synth", "--out", str(data), "--n", "6", "--seed", "4", "--width", "320", "--height", "240"]) == 0
+    assert len(list(data.glob("*_RGB.png"))) == 6
+    assert main(["eval", "--dataset", "synthetic", "--root", str(data), "--backend", "pca", "random",
+                 "--out", str(out), "--limit", "5"]) == 0
+    for backend in ("pca", "random"):
+        metrics = json.loads((out / backend / "metrics.json").read_text())
+        assert METRIC_KEYS <= metrics.keys() and metrics["n_images"] == 5
+        assert {"median", "p95"} <= metrics["latency_ms"].keys()
+        lines = (out / backend / "predictions.jsonl").read_text().splitlines()
+        assert len(lines) == 5
+        first = json.loads(lines[0])
+        assert first["image"] == "00000_s4_RGB.png"
+        assert set(first["grasps"][0]) == {"cx", "cy", "theta_deg", "width", "height", "score"}
+    report = (out / "report.md").read_text()
+    assert "| pca | 5 |" in report and "| random | 5 |" in report
+    assert (out / "histograms.png").stat().st_size > 0 and (out / "overlays_pca.png").stat().st_size > 0
+
+
+def test_eval_on_a_jacquard_layout_set_scores_a_perfect_backend(tmp_path: Path) -> None:
+    """With oracle masks, the PCA baseline on a lone rectangle matches its label: 100% top-1."""
+    for index in range(2):
+        image = np.full((120, 160, 3), 230, np.uint8)
+        mask = np.zeros((120, 160), np.uint8)
+        cv2.rectangle(mask, (50, 40), (109, 79), 1, -1)  # 60 x 40 px block
+        image[mask > 0] = (40, 90, 200)
+        cv2.imwrite(str(tmp_path / f"{index}_block_RGB.png"), image)
+        cv2.imwrite(str(tmp_path / f"{index}_block_mask.png"), mask)
+        label = Grasp(79.5, 59.5, 1.5707963, 52.0, 26.0)  # across the 40 px side
+        (tmp_path / f"{index}_block_grasps.txt").write_text(format_jacquard_grasps([label]))
+    out = tmp_path / "out"
+    assert main(["eval", "--dataset", "jacquard", "--root", str(tmp_path), "--backend", "pca",
+                 "--out", str(out), "--oracle-mask"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["accuracy_top1"] == 1.0 and metrics["n_images"] == 2 and metrics["oracle_mask"] is True
+    assert metrics["angle_err_deg"] < 1.0
+
+
+def test_predict_writes_json_and_overlay(tmp_path: Path) -> None:
+    image = np.full((100, 140, 3), 235, np.uint8)
+    cv2.circle(image, (70, 50), 18, (10, 10, 200), -1)
+    cv2.imwrite(str(tmp_path / "cup.png"), image)
+    assert main(["predict", str(tmp_path / "cup.png"), "--backend", "min_area_rect", "--out", str(tmp_path / "o")]) == 0
+    record = json.loads((tmp_path / "o" / "cup.json").read_text())
+    assert (record["width"], record["height"], record["backend"]) == (140, 100, "min_area_rect")
+    assert record["grasps"][0]["cx"] == pytest.approx(70, abs=1.5)
+    overlay = cv2.imread(str(tmp_path / "o" / "cup_overlay.png"))
+    assert overlay.shape == (100, 140, 3) and not np.array_equal(overlay, image[..., ::-1])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["eval", "--dataset", "cornell", "--root", "/nonexistent/x", "--backend", "pca", "--out", "o"], "does not exist"),
+        (["eval", "--dataset", "cornell", "--root", "{tmp}", "--backend", "pca", "--out", "o"], "no cornell samples found"),
+        (["eval", "--dataset", "synthetic", "--root", "{tmp}", "--backend", "nope", "--out", "o"], "unknown backend 'nope'"),
+        (["predict", "/nonexistent/a.png", "--out", "o"], "no such image file"),
+    ],
+)
+def test_errors_are_one_clear_line(argv: list[str], message: str, tmp_path: Path) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    result = subprocess.run([sys.executable, "-m", "vlm_grasp_ros.cli.main", *argv], capture_output=True, text=True,
+                            cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith(f"vlm-grasp {argv[0]}: error:")

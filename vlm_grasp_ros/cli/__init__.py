@@ -1,0 +1,1 @@
+"""The `vlm-grasp` command line: thin shells over the core."""

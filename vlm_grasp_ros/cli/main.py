@@ -1,0 +1,68 @@
+"""`vlm-grasp`: predict, eval, synth and inspect. Errors end in one clear line, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from vlm_grasp_ros.cli import eval_command, inspect_command, predict_command, synth_command
+from vlm_grasp_ros.core.datasets import DATASET_NAMES, DatasetFormatError
+from vlm_grasp_ros.core.predictors.registry import backend_names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vlm-grasp", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    backends_help = f"one of: {', '.join(backend_names())}"
+
+    predict = commands.add_parser("predict", help="grasps for image files: JSON and overlay per image")
+    predict.add_argument("images", nargs="+", help="image files (png, jpg, ...)")
+    predict.add_argument("--backend", default="min_area_rect", help=backends_help)
+    predict.add_argument("--out", required=True, help="output folder")
+    predict.add_argument("--prompt", default=None, help="what to grasp, for backends that take language")
+    predict.add_argument("--max-grasps", type=int, default=10)
+    predict.set_defaults(run=predict_command.run)
+
+    evaluate = commands.add_parser("eval", help="score backends on a dataset: metrics.json, predictions, report")
+    evaluate.add_argument("--dataset", required=True, choices=DATASET_NAMES)
+    evaluate.add_argument("--root", required=True, help="the dataset's root folder")
+    evaluate.add_argument("--backend", nargs="+", default=["min_area_rect"], help=backends_help)
+    evaluate.add_argument("--out", required=True)
+    evaluate.add_argument("--limit", type=int, default=None, help="only the first N images")
+    evaluate.add_argument("--max-grasps", type=int, default=10)
+    evaluate.add_argument("--oracle-mask", action="store_true",
+                          help="give backends the dataset's object mask instead of their own segmentation")
+    evaluate.add_argument("--allow-pickle", action="store_true", help="allow pickle annotations (can run code)")
+    evaluate.set_defaults(run=eval_command.run)
+
+    synth = commands.add_parser("synth", help="write synthetic tabletop scenes in the Jacquard layout")
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--n", type=int, required=True, help="number of scenes")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--width", type=int, default=640)
+    synth.add_argument("--height", type=int, default=480)
+    synth.set_defaults(run=synth_command.run)
+
+    inspect = commands.add_parser("inspect", help="dataset statistics and a sample grid")
+    inspect.add_argument("--dataset", required=True, choices=DATASET_NAMES)
+    inspect.add_argument("--root", required=True)
+    inspect.add_argument("--out", required=True)
+    inspect.add_argument("--limit", type=int, default=None)
+    inspect.add_argument("--allow-pickle", action="store_true")
+    inspect.set_defaults(run=inspect_command.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (ValueError, FileNotFoundError, PermissionError, DatasetFormatError) as error:
+        print(f"vlm-grasp {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Jacquard layout: ``<i>_<id>_RGB.png``, ``_mask.png``, ``_grasps.txt`` and depth TIFFs.
+
+Each grasps line is ``x;y;theta;opening;jaw`` in pixels and degrees. Jacquard's angle runs
+the other way round from this package's convention (see ``core/grasp.py``), so it is negated
+on reading and on writing. The synthetic generator writes this layout too.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable
+
+from vlm_grasp_ros.core.datasets.base import GraspDataset, parse_float_fields
+from vlm_grasp_ros.core.datasets.sample import GraspSample, read_depth_metres, read_label_mask, read_rgb
+from vlm_grasp_ros.core.grasp import Grasp
+
+RGB_SUFFIX = "_RGB.png"
+DEPTH_SUFFIXES = ("_perfect_depth.tiff", "_stereo_depth.tiff")
+
+
+class JacquardDataset(GraspDataset[Path]):
+    name = "jacquard"
+    expected_layout = "<i>_<id>_RGB.png images with <i>_<id>_grasps.txt beside them (any folder depth)"
+
+    def _index(self) -> list[Path]:
+        return sorted(p for p in self.root.rglob(f"*{RGB_SUFFIX}") if _sibling(p, "_grasps.txt").exists())
+
+    def _load(self, image_path: Path) -> GraspSample:
+        mask_path = _sibling(image_path, "_mask.png")
+        depth_path = next((p for p in (_sibling(image_path, s) for s in DEPTH_SUFFIXES) if p.exists()), None)
+        return GraspSample(
+            image=read_rgb(image_path),
+            grasps=read_jacquard_grasps(_sibling(image_path, "_grasps.txt")),
+            name=self.relative(image_path),
+            mask=read_label_mask(mask_path) if mask_path.exists() else None,
+            depth=read_depth_metres(depth_path, 1.0) if depth_path else None,
+        )
+
+
+def _sibling(image_path: Path, suffix: str) -> Path:
+    return image_path.with_name(image_path.name[: -len(RGB_SUFFIX)] + suffix)
+
+
+def read_jacquard_grasps(path: Path) -> list[Grasp]:
+    grasps = []
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            x, y, theta_deg, opening, jaw = parse_float_fields(path, line, line_number, 5, ";")
+            grasps.append(Grasp(cx=x, cy=y, theta=math.radians(-theta_deg), width=opening, height=jaw))
+    return grasps
+
+
+def format_jacquard_grasps(grasps: Iterable[Grasp]) -> str:
+    """The inverse of :func:`read_jacquard_grasps` (angle negated back to Jacquard's sense)."""
+    return "".join(
+        f"{g.cx:.3f};{g.cy:.3f};{-g.theta_deg:.3f};{g.width:.3f};{g.height:.3f}\n" for g in grasps
+    )

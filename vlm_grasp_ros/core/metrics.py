@@ -1,0 +1,117 @@
+"""Grasp-detection metrics as the papers report them.
+
+* Top-k rectangle accuracy: an image counts when one of its k best-scored predictions hits
+  *any* ground-truth rectangle (IoU > 0.25, computed exactly on polygons with shapely and
+  divided by the union, and angle difference modulo 180 degrees < 30).
+* For the best prediction of each image: its best IoU over the labels (``mean_iou``), and
+  against its *matched* label (the one of highest IoU, or of nearest centre when it overlaps
+  none) its angle error in degrees modulo 180 and centre error in pixels.
+* ``invalid_rate``: images where the backend failed or its output could not be parsed.
+  Images with no prediction count as misses and as ``empty_rate``.
+* OCID-Grasp's per-object accuracy: for each labelled object, the highest-scored prediction
+  whose centre lies on the object's mask must hit one of the labels centred on that object.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from vlm_grasp_ros.core.grasp import Grasp
+
+
+@dataclass
+class ImageResult:
+    """What a backend produced for one image, with the image's ground truth."""
+
+    name: str
+    predictions: list[Grasp]
+    ground_truth: list[Grasp]
+    latency_ms: float = 0.0
+    valid: bool = True
+    error: str = ""
+    mask: np.ndarray | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class TopPredictionScores:
+    hit: bool
+    best_iou: float
+    angle_error_deg: float
+    center_error_px: float
+
+
+def score_top_prediction(prediction: Grasp, ground_truth: Sequence[Grasp]) -> TopPredictionScores:
+    if not ground_truth:
+        return TopPredictionScores(False, 0.0, math.nan, math.nan)
+    ious = [prediction.iou(gt) for gt in ground_truth]
+    best = int(np.argmax(ious))
+    if ious[best] <= 0.0:
+        best = int(np.argmin([math.hypot(prediction.cx - gt.cx, prediction.cy - gt.cy) for gt in ground_truth]))
+    matched = ground_truth[best]
+    return TopPredictionScores(
+        hit=prediction.is_hit(ground_truth),
+        best_iou=max(ious),
+        angle_error_deg=math.degrees(prediction.angle_difference(matched)),
+        center_error_px=math.hypot(prediction.cx - matched.cx, prediction.cy - matched.cy),
+    )
+
+
+def top_k_hit(predictions: Sequence[Grasp], ground_truth: Sequence[Grasp], k: int) -> bool:
+    return any(p.is_hit(ground_truth) for p in predictions[:k])
+
+
+def per_object_hits(predictions: Sequence[Grasp], ground_truth: Sequence[Grasp], mask: np.ndarray) -> list[bool]:
+    """OCID-Grasp's rule: one entry per object that carries labels; True where it is hit."""
+    def object_at(grasp: Grasp) -> int:
+        x, y = int(round(grasp.cx)), int(round(grasp.cy))
+        inside = 0 <= y < mask.shape[0] and 0 <= x < mask.shape[1]
+        return int(mask[y, x]) if inside else 0
+
+    labels_by_object: dict[int, list[Grasp]] = {}
+    for gt in ground_truth:
+        labels_by_object.setdefault(object_at(gt), []).append(gt)
+    labels_by_object.pop(0, None)  # labels whose centre is off every object mask are not scored
+    ranked = sorted(predictions, key=lambda g: g.score, reverse=True)
+    hits = []
+    for object_id, labels in sorted(labels_by_object.items()):
+        best = next((p for p in ranked if object_at(p) == object_id), None)
+        hits.append(best is not None and best.is_hit(labels))
+    return hits
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else None
+
+
+def summarize(results: Sequence[ImageResult], top_k: Sequence[int] = (1, 5)) -> dict[str, object]:
+    """The metrics.json dictionary for one backend on one dataset."""
+    n = len(results)
+    if n == 0:
+        raise ValueError("no results to summarize")
+    tops = [score_top_prediction(r.predictions[0], r.ground_truth) for r in results if r.predictions]
+    metrics: dict[str, object] = {"n_images": n}
+    for k in top_k:
+        metrics[f"accuracy_top{k}"] = sum(top_k_hit(r.predictions, r.ground_truth, k) for r in results) / n
+    # Images without a prediction score an IoU of 0: a backend cannot look better by abstaining.
+    metrics["mean_iou"] = (sum(t.best_iou for t in tops)) / n
+    metrics["angle_err_deg"] = _mean(t.angle_error_deg for t in tops)
+    metrics["center_err_px"] = _mean(t.center_error_px for t in tops)
+    metrics["invalid_rate"] = sum(not r.valid for r in results) / n
+    metrics["empty_rate"] = sum(not r.predictions for r in results) / n
+    latencies = np.array([r.latency_ms for r in results], dtype=float)
+    metrics["latency_ms"] = {
+        "median": float(np.median(latencies)),
+        "p95": float(np.percentile(latencies, 95)),
+        "mean": float(latencies.mean()),
+    }
+    with_masks = [r for r in results if r.mask is not None]
+    if with_masks:
+        object_hits = [hit for r in with_masks for hit in per_object_hits(r.predictions, r.ground_truth, r.mask)]
+        metrics["per_object_accuracy"] = sum(object_hits) / len(object_hits) if object_hits else None
+        metrics["n_objects"] = len(object_hits)
+    return metrics

@@ -1,0 +1,1 @@
+"""Grasp predictors: one interface for the models and the classical baselines."""

@@ -1,0 +1,116 @@
+"""The evaluation report: a Markdown page with a metrics table, histograms and overlays."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from vlm_grasp_ros.core.datasets import GraspSample  # noqa: E402
+from vlm_grasp_ros.core.metrics import ImageResult, score_top_prediction  # noqa: E402
+from vlm_grasp_ros.core.overlay import draw_comparison  # noqa: E402
+
+GRID_IMAGES = 8
+
+
+@dataclass
+class BackendRun:
+    """One backend's evaluation: its metrics, per-image results and a few samples to show."""
+
+    backend: str
+    metrics: dict[str, object]
+    results: list[ImageResult]
+    shown: list[tuple[GraspSample, ImageResult]] = field(default_factory=list)
+
+
+def _format(value: object, percent: bool = False) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{100 * value:.1f}%" if percent else f"{value:.2f}"
+    return str(value)
+
+
+def metrics_table(runs: Sequence[BackendRun]) -> str:
+    header = ("| backend | images | top-1 acc. | top-5 acc. | per-object acc. | mean IoU | angle err. (°) "
+              "| centre err. (px) | invalid | latency median / p95 (ms) |")
+    lines = [header, "|---" * (header.count("|") - 1) + "|"]
+    for run in runs:
+        m = run.metrics
+        latency = m["latency_ms"]
+        lines.append(
+            f"| {run.backend} | {m['n_images']} | {_format(m['accuracy_top1'], True)} | "
+            f"{_format(m.get('accuracy_top5'), True)} | {_format(m.get('per_object_accuracy'), True)} | "
+            f"{_format(m['mean_iou'])} | {_format(m['angle_err_deg'])} | {_format(m['center_err_px'])} | "
+            f"{_format(m['invalid_rate'], True)} | {latency['median']:.1f} / {latency['p95']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def _histograms(runs: Sequence[BackendRun], out_dir: Path) -> list[str]:
+    figure, (iou_axis, angle_axis) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for run in runs:
+        scores = [score_top_prediction(r.predictions[0], r.ground_truth) for r in run.results if r.predictions]
+        iou_axis.hist([s.best_iou for s in scores], bins=20, range=(0, 1), alpha=0.55, label=run.backend)
+        angles = [s.angle_error_deg for s in scores if not math.isnan(s.angle_error_deg)]
+        angle_axis.hist(angles, bins=18, range=(0, 90), alpha=0.55, label=run.backend)
+    iou_axis.axvline(0.25, color="black", linestyle="--", linewidth=1, label="hit threshold")
+    angle_axis.axvline(30, color="black", linestyle="--", linewidth=1, label="hit threshold")
+    iou_axis.set(title="Best IoU of the top grasp", xlabel="IoU", ylabel="images")
+    angle_axis.set(title="Angle error of the top grasp", xlabel="degrees (mod 180)", ylabel="images")
+    iou_axis.legend(fontsize=8)
+    angle_axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out_dir / "histograms.png", dpi=110)
+    plt.close(figure)
+    return ["histograms.png"]
+
+
+def _overlay_grid(run: BackendRun, out_dir: Path) -> str | None:
+    if not run.shown:
+        return None
+    tiles = []
+    for sample, result in run.shown[:GRID_IMAGES]:
+        tile = draw_comparison(sample.image, sample.grasps, result.predictions[:5])
+        scale = 320 / max(tile.shape[:2])
+        tile = cv2.resize(tile, (round(tile.shape[1] * scale), round(tile.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        canvas = np.full((240, 320, 3), 255, np.uint8)
+        canvas[: tile.shape[0], : tile.shape[1]] = tile[:240, :320]
+        hit = bool(result.predictions) and result.predictions[0].is_hit(result.ground_truth)
+        cv2.putText(canvas, "hit" if hit else "miss", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
+                    (0, 160, 0) if hit else (220, 0, 0), 2, cv2.LINE_AA)
+        tiles.append(canvas)
+    while len(tiles) % 4:
+        tiles.append(np.full_like(tiles[0], 255))
+    rows = [np.hstack(tiles[i : i + 4]) for i in range(0, len(tiles), 4)]
+    name = f"overlays_{run.backend}.png"
+    cv2.imwrite(str(out_dir / name), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
+    return name
+
+
+def write_report(runs: Sequence[BackendRun], out_dir: Path, title: str, command: str) -> Path:
+    """Write report.md and its PNGs into ``out_dir``; returns the report's path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parts = [f"# {title}", "", f"Produced by `{command}`.", "", metrics_table(runs), "",
+             "Top-k accuracy: an image counts when one of its k best grasps has IoU > 0.25 (exact polygon "
+             "IoU over the union) and an angle difference < 30° (mod 180°) with any label. Per-object "
+             "accuracy follows OCID-Grasp. Mean IoU, angle and centre errors are those of each image's best "
+             "grasp against its matched label.", ""]
+    for name in _histograms(runs, out_dir):
+        parts += [f"![histograms]({name})", ""]
+    for run in runs:
+        grid = _overlay_grid(run, out_dir)
+        if grid:
+            parts += [f"## {run.backend}: first images (green: labels, red: predictions, thick: best)", "",
+                      f"![{run.backend} overlays]({grid})", ""]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Deterministic synthetic top-down tabletop scenes with antipodal grasp labels."""

@@ -1,0 +1,102 @@
+"""Object shapes seen from above, and their antipodal grasps computed from the geometry.
+
+Each shape knows its outline (for drawing) and where a parallel-jaw gripper can close on it:
+across a box's or a capsule's short side at several places along its length (and across
+the long side where the gripper can open that far), through the centre of a disc at any
+angle, across an ellipse's minor axis with the local chord as the width.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vlm_grasp_ros.core.grasp import Grasp
+
+#: Gripper opening = object extent along the opening axis times this, plus the margin (px).
+OPENING_FACTOR = 1.15
+OPENING_MARGIN_PX = 6.0
+
+
+def jaw_height(width: float) -> float:
+    """The jaw-size rule used for every synthetic label (and by the dense model's output)."""
+    return 0.5 * width
+
+
+def opening_for(extent: float) -> float:
+    return extent * OPENING_FACTOR + OPENING_MARGIN_PX
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A shape centred at (cx, cy), its long axis at ``angle`` (radians, image convention)."""
+
+    kind: str  # "box", "capsule", "disc", "ellipse"
+    cx: float
+    cy: float
+    angle: float
+    length: float  # extent along the long axis (px)
+    breadth: float  # extent across it (px)
+
+    def _axes(self) -> tuple[np.ndarray, np.ndarray]:
+        along = np.array([math.cos(self.angle), -math.sin(self.angle)])
+        across = np.array([math.sin(self.angle), math.cos(self.angle)])
+        return along, across
+
+    def draw_mask(self, height: int, width: int, scale: int = 4) -> np.ndarray:
+        """Anti-aliased coverage in [0, 1] as float32 (drawn with sub-pixel precision)."""
+        canvas = np.zeros((height, width), np.uint8)
+        shift = int(math.log2(scale))
+        center = np.array([self.cx, self.cy])
+        along, across = self._axes()
+        if self.kind in ("disc", "ellipse"):
+            axes = (int(round(self.length / 2 * scale)), int(round(self.breadth / 2 * scale)))
+            cv2.ellipse(canvas, tuple(int(round(v * scale)) for v in center), axes,
+                        -math.degrees(self.angle), 0, 360, 255, -1, cv2.LINE_AA, shift)
+        else:
+            half_len = self.length / 2 - (self.breadth / 2 if self.kind == "capsule" else 0.0)
+            half_br = self.breadth / 2
+            corners = np.stack([center - along * half_len - across * half_br, center + along * half_len - across * half_br,
+                                center + along * half_len + across * half_br, center - along * half_len + across * half_br])
+            cv2.fillPoly(canvas, [np.round(corners * scale).astype(np.int32)], 255, cv2.LINE_AA, shift)
+            if self.kind == "capsule":
+                for end in (center - along * half_len, center + along * half_len):
+                    cv2.circle(canvas, tuple(int(round(v * scale)) for v in end), int(round(half_br * scale)), 255, -1,
+                               cv2.LINE_AA, shift)
+        return canvas.astype(np.float32) / 255.0
+
+    def grasps(self, max_opening: float) -> list[Grasp]:
+        along, _ = self._axes()
+        center = np.array([self.cx, self.cy])
+        across_angle = self.angle + math.pi / 2
+        result: list[Grasp] = []
+
+        def add(point: np.ndarray, theta: float, extent: float) -> None:
+            opening = opening_for(extent)
+            if opening <= max_opening:
+                result.append(Grasp(float(point[0]), float(point[1]), theta, opening, jaw_height(opening)))
+
+        if self.kind == "disc":
+            for k in range(6):  # a disc can be taken at any angle; label six, as annotators do
+                add(center, self.angle + k * math.pi / 6, self.length)
+            return result
+        if self.kind == "ellipse":
+            a = self.length / 2
+            for t in (-a / 3, 0.0, a / 3):
+                chord = self.breadth * math.sqrt(1 - (t / a) ** 2)
+                add(center + along * t, across_angle, chord)
+            add(center, self.angle, self.length)
+            return result
+        # box and capsule: across the short side along the straight part, and end to end.
+        straight = self.length - (self.breadth if self.kind == "capsule" else 0.0)
+        jaw = jaw_height(opening_for(self.breadth))
+        usable = max(straight - jaw, 0.0)
+        count = 1 if usable < jaw else min(5, 1 + int(usable // jaw))
+        for t in np.linspace(-usable / 2, usable / 2, count):
+            add(center + along * t, across_angle, self.breadth)
+        if self.kind == "box":
+            add(center, self.angle, self.length)
+        return result

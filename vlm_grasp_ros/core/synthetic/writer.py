@@ -1,0 +1,29 @@
+"""Write synthetic scenes in the Jacquard layout, so the Jacquard loader reads them back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+from tqdm import tqdm
+
+from vlm_grasp_ros.core.datasets.jacquard import format_jacquard_grasps
+from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
+
+
+def write_synthetic_dataset(
+    out_dir: Path, count: int, seed: int, config: SceneConfig = SceneConfig(), progress: bool = True
+) -> list[Path]:
+    """Render ``count`` scenes to ``out_dir``; returns the RGB image paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in tqdm(range(count), desc="synthetic scenes", unit="scene", disable=not progress):
+        sample = render_scene(seed, index, config)
+        stem = out_dir / f"{index:05d}_s{seed}"
+        rgb_path = Path(f"{stem}_RGB.png")
+        cv2.imwrite(str(rgb_path), cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(f"{stem}_mask.png", sample.mask.astype("uint8"))
+        cv2.imwrite(f"{stem}_perfect_depth.tiff", sample.depth)
+        Path(f"{stem}_grasps.txt").write_text(format_jacquard_grasps(sample.grasps), encoding="utf-8")
+        paths.append(rgb_path)
+    return paths
