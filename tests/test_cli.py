@@ -85,3 +85,13 @@ def test_errors_are_one_clear_line(argv: list[str], message: str, tmp_path: Path
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and lines[0].startswith(f"vlm-grasp {argv[0]}: error:")
+
+
+def test_inspect_writes_statistics_and_a_sample_grid(tmp_path: Path) -> None:
+    data = tmp_path / "synth"
+    assert main(["synth", "--out", str(data), "--n", "3", "--seed", "9", "--width", "320", "--height", "240"]) == 0
+    assert main(["inspect", "--dataset", "synthetic", "--root", str(data), "--out", str(tmp_path / "i")]) == 0
+    stats = json.loads((tmp_path / "i" / "stats.json").read_text())
+    labels = sum(len((data / f"{i:05d}_s9_grasps.txt").read_text().splitlines()) for i in range(3))
+    assert stats["n_images"] == 3 and stats["n_grasps"] == labels and stats["image_sizes"] == ["320x240"]
+    assert cv2.imread(str(tmp_path / "i" / "samples.png")).shape == (240, 1280, 3)
