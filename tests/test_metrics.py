@@ -62,7 +62,8 @@ def test_per_object_accuracy_uses_the_best_grasp_on_each_object() -> None:
         Grasp(10, 10, 0.0, 40, 20, score=0.99),  # on the table: belongs to no object
     ]
     assert per_object_hits(predictions, labels, mask) == [True, False]
-    assert summarize([ImageResult("m", predictions, labels, mask=mask)])["per_object_accuracy"] == 0.5
+    hits = per_object_hits(predictions, labels, mask)
+    assert summarize([ImageResult("m", predictions, labels, object_hits=hits)])["per_object_accuracy"] == 0.5
     assert per_object_hits([], labels, mask) == [False, False]
 
 

@@ -9,7 +9,7 @@ from typing import Iterator
 from tqdm import tqdm
 
 from vlm_grasp_ros.core.datasets import GraspDataset, GraspSample
-from vlm_grasp_ros.core.metrics import ImageResult
+from vlm_grasp_ros.core.metrics import ImageResult, per_object_hits
 from vlm_grasp_ros.core.predictors.base import GraspPredictor
 
 LOG = logging.getLogger(__name__)
@@ -35,4 +35,5 @@ def evaluate_predictor(
             LOG.warning("%s failed on %s: %s", predictor.name, sample.name, exc)
             grasps, valid, error = [], False, f"{type(exc).__name__}: {exc}"
         latency_ms = (time.perf_counter() - start) * 1000.0
-        yield sample, ImageResult(sample.name, grasps, sample.grasps, latency_ms, valid, error, sample.mask)
+        object_hits = None if sample.mask is None else per_object_hits(grasps, sample.grasps, sample.mask)
+        yield sample, ImageResult(sample.name, grasps, sample.grasps, latency_ms, valid, error, object_hits)

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -33,7 +33,9 @@ class ImageResult:
     latency_ms: float = 0.0
     valid: bool = True
     error: str = ""
-    mask: np.ndarray | None = field(default=None, repr=False)
+    #: OCID-style per-object outcomes (:func:`per_object_hits`), when the image has an object
+    #: mask; kept instead of the mask itself so a long evaluation holds no full-size arrays.
+    object_hits: list[bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,9 +111,9 @@ def summarize(results: Sequence[ImageResult], top_k: Sequence[int] = (1, 5)) -> 
         "p95": float(np.percentile(latencies, 95)),
         "mean": float(latencies.mean()),
     }
-    with_masks = [r for r in results if r.mask is not None]
+    with_masks = [r for r in results if r.object_hits is not None]
     if with_masks:
-        object_hits = [hit for r in with_masks for hit in per_object_hits(r.predictions, r.ground_truth, r.mask)]
+        object_hits = [hit for r in with_masks for hit in r.object_hits]
         metrics["per_object_accuracy"] = sum(object_hits) / len(object_hits) if object_hits else None
         metrics["n_objects"] = len(object_hits)
     return metrics

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -26,7 +26,6 @@ class GraspSample:
     name: str
     mask: np.ndarray | None = None
     depth: np.ndarray | None = None
-    extras: dict[str, object] = field(default_factory=dict)
 
     @property
     def height(self) -> int:
