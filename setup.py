@@ -26,6 +26,7 @@ setup(
     entry_points={
         "console_scripts": [
             "vlm-grasp = vlm_grasp_ros.cli.main:main",
+            "grasp_node = vlm_grasp_ros.ros.grasp_node:main",
         ],
     },
 )

@@ -20,10 +20,14 @@ os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO_ROOT / "config" 
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 100)))
 
 
-@pytest.fixture
-def ros_subprocess_env() -> dict[str, str]:
+def subprocess_env() -> dict[str, str]:
     """Environment for helper processes that talk DDS: same domain, loopback only."""
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("AMENT_PREFIX_PATH", sys.prefix)
     return env
+
+
+@pytest.fixture
+def ros_subprocess_env() -> dict[str, str]:
+    return subprocess_env()

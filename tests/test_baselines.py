@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vlm_grasp_ros.core.grasp import Grasp, angle_difference
-from vlm_grasp_ros.core.predictors.registry import backend_names, create_predictor
+from vlm_grasp_ros.core.predictors.registry import BackendOptions, backend_names, create_predictor
 from vlm_grasp_ros.core.predictors.segmentation import segment_foreground
 from vlm_grasp_ros.core.synthetic.shapes import opening_for
 
@@ -63,9 +63,9 @@ def test_random_baseline_is_seeded_and_stays_on_the_object() -> None:
     image, _ = _scene()
     mask = np.zeros(image.shape[:2], np.int32)
     mask[100:140, 140:180] = 1
-    first = create_predictor("random", seed=3).predict(image, mask=mask)
-    assert first == create_predictor("random", seed=3).predict(image, mask=mask)
-    assert first != create_predictor("random", seed=4).predict(image, mask=mask)
+    first = create_predictor("random", BackendOptions(seed=3)).predict(image, mask=mask)
+    assert first == create_predictor("random", BackendOptions(seed=3)).predict(image, mask=mask)
+    assert first != create_predictor("random", BackendOptions(seed=4)).predict(image, mask=mask)
     assert mask[int(first[0].cy), int(first[0].cx)] == 1
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 
 import pytest
-from geometry_msgs.msg import Point, Pose, Quaternion
+from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.ros.conversions import GraspPose3D, array_msg_to_grasps, grasp_to_msg, grasps_to_array_msg, msg_to_grasp
+from vlm_grasp_ros.core.projection import GraspPose3D
+from vlm_grasp_ros.ros.conversions import (
+    array_msg_to_grasps, camera_info_to_camera, grasp_to_msg, grasps_to_array_msg, msg_to_grasp, msg_to_pose,
+)
 
 
 def test_grasp_message_round_trip_keeps_every_field() -> None:
@@ -21,7 +24,7 @@ def test_grasp_message_round_trip_keeps_every_field() -> None:
 
 def test_array_is_sorted_best_first_and_poses_follow_their_grasps() -> None:
     grasps = [Grasp(10 * i, 0, 0, 5, 5, score=s) for i, s in enumerate([0.1, 0.9, 0.5])]
-    poses = [None, GraspPose3D(Pose(position=Point(x=1.0, y=2.0, z=3.0), orientation=Quaternion(w=1.0)), 0.05, 0.02), None]
+    poses = [None, GraspPose3D((1.0, 2.0, 3.0), (0.0, 0.0, 0.6, 0.8), 0.05, 0.02), None]
     header = Header(frame_id="camera_color_optical_frame")
     header.stamp.sec, header.stamp.nanosec = 12, 345
     msg = grasps_to_array_msg(grasps, header, 640, 480, backend="pca", prompt="mug", inference_time_ms=3.5, poses=poses)
@@ -31,6 +34,19 @@ def test_array_is_sorted_best_first_and_poses_follow_their_grasps() -> None:
     assert (msg.header.frame_id, msg.header.stamp.sec, msg.header.stamp.nanosec) == ("camera_color_optical_frame", 12, 345)
     assert (msg.image_width, msg.image_height, msg.backend, msg.prompt) == (640, 480, "pca", "mug")
     assert array_msg_to_grasps(msg)[0] == grasps[1]
+    assert msg_to_pose(msg.grasps[0]) == poses[1] and msg_to_pose(msg.grasps[1]) is None
+
+
+def test_camera_info_prefers_the_rectified_projection_matrix() -> None:
+    info = CameraInfo(width=640, height=480)
+    info.k = [600.0, 0.0, 320.0, 0.0, 601.0, 240.0, 0.0, 0.0, 1.0]
+    camera = camera_info_to_camera(info)
+    assert (camera.fx, camera.fy, camera.cx, camera.cy) == (600.0, 601.0, 320.0, 240.0)
+    info.p = [590.0, 0.0, 318.0, 0.0, 0.0, 591.0, 242.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    camera = camera_info_to_camera(info)
+    assert (camera.fx, camera.fy, camera.cx, camera.cy, camera.width) == (590.0, 591.0, 318.0, 242.0, 640)
+    with pytest.raises(ValueError, match="invalid intrinsics"):
+        camera_info_to_camera(CameraInfo(width=640, height=480))
 
 
 def test_pose_count_must_match() -> None:

@@ -7,11 +7,11 @@ import sys
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
-from geometry_msgs.msg import Point, Pose, Quaternion
 from std_msgs.msg import Header
 
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.ros.conversions import GraspPose3D, grasps_to_array_msg
+from vlm_grasp_ros.core.projection import GraspPose3D
+from vlm_grasp_ros.ros.conversions import grasps_to_array_msg
 
 
 def known_message():
@@ -21,10 +21,10 @@ def known_message():
         Grasp(cx=320.5, cy=240.25, theta=math.radians(33.0), width=60.0, height=20.0, score=0.875),
         Grasp(cx=10.0, cy=470.0, theta=math.radians(-89.5), width=15.5, height=7.25, score=0.25),
     ]
-    pose = Pose(position=Point(x=0.01, y=-0.02, z=0.55), orientation=Quaternion(x=0.0, y=0.0, z=0.28, w=0.96))
+    pose = GraspPose3D((0.01, -0.02, 0.55), (0.0, 0.0, 0.28, 0.96), 0.052, 0.017)
     return grasps_to_array_msg(
         grasps, header, 640, 480, backend="pca", model="", prompt="grasp the red mug",
-        inference_time_ms=4.5, poses=[GraspPose3D(pose, 0.052, 0.017), None],
+        inference_time_ms=4.5, poses=[pose, None],
     )
 
 

@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
-from geometry_msgs.msg import Pose
+from geometry_msgs.msg import Point, Pose, Quaternion
+from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 from vlm_grasp_msgs.msg import Grasp2D, Grasp2DArray
 
 from vlm_grasp_ros.core.grasp import Grasp
+from vlm_grasp_ros.core.projection import GraspPose3D, PinholeCamera
 
 
-@dataclass(frozen=True)
-class GraspPose3D:
-    """The optional 3D part of a grasp: a pose in the optical frame and its size in metres."""
+def pose_to_msg(pose3d: GraspPose3D) -> Pose:
+    x, y, z = pose3d.position
+    qx, qy, qz, qw = pose3d.orientation
+    return Pose(position=Point(x=x, y=y, z=z), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
 
-    pose: Pose
-    width_m: float
-    height_m: float
+
+def msg_to_pose(msg: Grasp2D) -> GraspPose3D | None:
+    if not msg.has_pose:
+        return None
+    p, q = msg.pose.position, msg.pose.orientation
+    return GraspPose3D((p.x, p.y, p.z), (q.x, q.y, q.z, q.w), msg.width_m, msg.height_m)
+
+
+def camera_info_to_camera(msg: CameraInfo) -> PinholeCamera:
+    """Intrinsics of the rectified image: from P when it is set (it is for rectified topics), else K."""
+    fx, cx, fy, cy = (msg.p[0], msg.p[2], msg.p[5], msg.p[6]) if msg.p[0] > 0 else (msg.k[0], msg.k[2], msg.k[4], msg.k[5])
+    return PinholeCamera(fx=fx, fy=fy, cx=cx, cy=cy, width=msg.width, height=msg.height)
 
 
 def grasp_to_msg(grasp: Grasp, pose3d: GraspPose3D | None = None) -> Grasp2D:
@@ -32,7 +43,7 @@ def grasp_to_msg(grasp: Grasp, pose3d: GraspPose3D | None = None) -> Grasp2D:
     )
     if pose3d is not None:
         msg.has_pose = True
-        msg.pose = pose3d.pose
+        msg.pose = pose_to_msg(pose3d)
         msg.width_m = float(pose3d.width_m)
         msg.height_m = float(pose3d.height_m)
     return msg

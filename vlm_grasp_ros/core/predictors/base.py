@@ -20,6 +20,9 @@ class GraspPredictor(abc.ABC):
         """The checkpoint or model behind the backend ("" for classical baselines)."""
         return ""
 
+    def release(self) -> None:
+        """Free the model's memory (GPU included); the predictor is not used afterwards."""
+
     @abc.abstractmethod
     def predict(
         self,

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from vlm_grasp_ros.core.predictors.base import GraspPredictor
 from vlm_grasp_ros.core.predictors.baselines import MinAreaRectBaseline, PcaBaseline, RandomBaseline
 
-_FACTORIES: dict[str, Callable[..., GraspPredictor]] = {
-    "min_area_rect": MinAreaRectBaseline,
-    "pca": PcaBaseline,
-    "random": RandomBaseline,
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """What a backend may need to load; each backend reads the fields it uses."""
+
+    model_path: str = ""  # "" = the backend's default model
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    ensemble_size: int = 1
+    seed: int = 0
+
+
+_FACTORIES: dict[str, Callable[[BackendOptions], GraspPredictor]] = {
+    "min_area_rect": lambda options: MinAreaRectBaseline(),
+    "pca": lambda options: PcaBaseline(),
+    "random": lambda options: RandomBaseline(seed=options.seed),
 }
 
 
@@ -18,10 +30,10 @@ def backend_names() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def create_predictor(name: str, **options: object) -> GraspPredictor:
+def create_predictor(name: str, options: BackendOptions | None = None) -> GraspPredictor:
     """Build a backend by name; unknown names get an error listing the known ones."""
     try:
         factory = _FACTORIES[name]
     except KeyError:
         raise ValueError(f"unknown backend {name!r}; known backends: {', '.join(backend_names())}") from None
-    return factory(**options)
+    return factory(options or BackendOptions())

@@ -1,0 +1,109 @@
+"""The node's lifecycle and parameters over real DDS: nothing is served until it is active,
+load-time parameters change only while unconfigured, cleanup frees the model."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from vlm_grasp_msgs.msg import Grasp2DArray
+from vlm_grasp_msgs.srv import PredictGrasps
+
+from tests.conftest import subprocess_env
+from tests.helpers.ros_probe import GraspNodeProcess, RosProbe, synthetic_frame, wait_for_stamp, warm_up
+from vlm_grasp_ros.ros.image_conversion import rgb_to_image
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraspNodeProcess]:
+    log = tmp_path_factory.mktemp("lifecycle") / "node.log"
+    process = GraspNodeProcess(subprocess_env(), log, "-r", "__node:=managed_grasps", "-p", "autostart:=false",
+                               "-p", "stats_period_s:=0.0")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def probe(node: GraspNodeProcess) -> Iterator[RosProbe]:
+    probe = RosProbe("test_lifecycle_probe")
+    yield probe
+    probe.close()
+
+
+def state(probe: RosProbe) -> str:
+    return probe.call(GetState, "/managed_grasps/get_state", GetState.Request()).current_state.label
+
+
+def transition(probe: RosProbe, transition_id: int) -> bool:
+    request = ChangeState.Request(transition=Transition(id=transition_id))
+    return probe.call(ChangeState, "/managed_grasps/change_state", request).success
+
+
+def set_parameter(probe: RosProbe, name: str, value: ParameterValue) -> tuple[bool, str]:
+    request = SetParameters.Request(parameters=[ParameterMsg(name=name, value=value)])
+    result = probe.call(SetParameters, "/managed_grasps/set_parameters", request).results[0]
+    return result.successful, result.reason
+
+
+def string_value(text: str) -> ParameterValue:
+    return ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=text)
+
+
+def sends_grasps(probe: RosProbe, image_pub, grasps: list, seconds: float = 1.5) -> bool:
+    header = probe.next_header()
+    image_pub.publish(rgb_to_image(synthetic_frame(seed=21, width=320, height=240), header))
+    try:
+        wait_for_stamp(probe, grasps, header, timeout_s=seconds)
+        return True
+    except AssertionError:
+        return False
+
+
+def test_lifecycle_transitions_gate_the_node(probe: RosProbe, node: GraspNodeProcess) -> None:
+    image_pub = probe.publisher(Image, "image", qos_profile_sensor_data)
+    grasps = probe.collect(Grasp2DArray, "grasps")
+    assert state(probe) == "unconfigured"
+    assert not probe.node.count_subscribers("image")  # no subscription before configure
+
+    assert "/predict_grasps" not in dict(probe.node.get_service_names_and_types())  # nor the service
+
+    # Load-time parameters are free to change while unconfigured, and still validated.
+    assert set_parameter(probe, "backend", string_value("yolo"))[0] is False
+    assert set_parameter(probe, "backend", string_value("pca")) == (True, "")
+
+    assert transition(probe, Transition.TRANSITION_CONFIGURE) and state(probe) == "inactive"
+    probe.wait_matched(image_pub)
+    assert not sends_grasps(probe, image_pub, grasps)  # inactive: frames are ignored
+    response = probe.call(PredictGrasps, "predict_grasps", PredictGrasps.Request(image=rgb_to_image(
+        synthetic_frame(seed=22, width=320, height=240), probe.next_header())))
+    assert not response.success and "not active" in response.message
+
+    ok, reason = set_parameter(probe, "backend", string_value("random"))
+    assert not ok and "load-time" in reason  # the loaded model cannot change under the node
+    ok, reason = set_parameter(probe, "score_threshold", ParameterValue(type=ParameterType.PARAMETER_DOUBLE,
+                                                                       double_value=1.5))
+    assert not ok  # outside the declared range [0, 1]
+
+    assert transition(probe, Transition.TRANSITION_ACTIVATE) and state(probe) == "active"
+    warm_up(probe, image_pub, grasps)
+    assert sends_grasps(probe, image_pub, grasps, seconds=10.0)
+    assert grasps[-1].backend == "pca"
+
+    assert transition(probe, Transition.TRANSITION_DEACTIVATE) and state(probe) == "inactive"
+    grasps.clear()
+    assert not sends_grasps(probe, image_pub, grasps)
+
+    assert transition(probe, Transition.TRANSITION_CLEANUP) and state(probe) == "unconfigured"
+    assert probe.spin_until(lambda: probe.node.count_publishers("grasps") == 0, 5.0)  # entities destroyed
+    assert set_parameter(probe, "backend", string_value("random")) == (True, "")
+    assert transition(probe, Transition.TRANSITION_CONFIGURE) and transition(probe, Transition.TRANSITION_ACTIVATE)
+    warm_up(probe, image_pub, grasps)
+    assert sends_grasps(probe, image_pub, grasps, seconds=10.0) and grasps[-1].backend == "random"
+
+    assert transition(probe, Transition.TRANSITION_ACTIVE_SHUTDOWN) and state(probe) == "finalized"

@@ -1,0 +1,101 @@
+"""sensor_msgs images <-> numpy: every supported encoding, padding, byte order, and errors."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from sensor_msgs.msg import CompressedImage, Image
+
+from vlm_grasp_ros.ros.image_conversion import (
+    ImageConversionError, array_to_image, compressed_to_rgb, depth_to_metres, image_to_array, image_to_rgb,
+    rgb_to_image,
+)
+from std_msgs.msg import Header
+
+RNG = np.random.default_rng(5)
+RGB = RNG.integers(0, 256, (7, 9, 3), dtype=np.uint8)
+
+
+def padded(msg: Image, extra: int) -> Image:
+    """The same image with ``extra`` junk bytes after every row."""
+    rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)
+    junk = np.full((msg.height, extra), 0xAB, np.uint8)
+    msg.data = np.hstack([rows, junk]).tobytes()
+    msg.step += extra
+    return msg
+
+
+@pytest.mark.parametrize("encoding, pixels", [
+    ("rgb8", RGB),
+    ("bgr8", RGB[:, :, ::-1]),
+    ("rgba8", np.dstack([RGB, np.full(RGB.shape[:2], 7, np.uint8)])),
+    ("bgra8", np.dstack([RGB[:, :, ::-1], np.full(RGB.shape[:2], 7, np.uint8)])),
+])
+@pytest.mark.parametrize("padding", [0, 5])
+def test_colour_encodings_become_the_same_rgb(encoding: str, pixels: np.ndarray, padding: int) -> None:
+    msg = padded(array_to_image(pixels, encoding), padding)
+    assert np.array_equal(image_to_rgb(msg), RGB)
+
+
+@pytest.mark.parametrize("big_endian", [False, True])
+@pytest.mark.parametrize("encoding, dtype", [("mono16", np.uint16), ("16UC1", np.uint16), ("32FC1", np.float32)])
+def test_multi_byte_encodings_honour_byte_order_and_padding(encoding: str, dtype: type, big_endian: bool) -> None:
+    values = (RNG.random((6, 4)) * 60000).astype(dtype)
+    msg = padded(array_to_image(values, encoding, big_endian=big_endian), 6)
+    assert np.array_equal(image_to_array(msg), values)
+    assert image_to_array(msg).dtype == np.dtype(dtype)  # native order after conversion
+
+
+def test_grey_and_depth_images_become_grey_rgb() -> None:
+    grey = RNG.integers(0, 256, (5, 6), dtype=np.uint8)
+    assert np.array_equal(image_to_rgb(array_to_image(grey, "mono8")), np.dstack([grey] * 3))
+    mono16 = grey.astype(np.uint16) * 256 + 255
+    assert np.array_equal(image_to_rgb(array_to_image(mono16, "mono16")), np.dstack([grey] * 3))
+    depth = np.array([[0.5, 1.0], [1.5, np.nan]], np.float32)
+    assert image_to_rgb(array_to_image(depth, "32FC1"))[:, :, 0].tolist() == [[0, 128], [255, 0]]
+
+
+def test_depth_is_metres_with_holes_as_nan() -> None:
+    millimetres = np.array([[800, 0], [1234, 65535]], np.uint16)
+    depth = depth_to_metres(array_to_image(millimetres, "16UC1", big_endian=True))
+    assert depth[0, 0] == pytest.approx(0.8) and np.isnan(depth[0, 1]) and depth[1, 0] == pytest.approx(1.234)
+    metres = np.array([[0.8, -1.0], [np.inf, 2.0]], np.float32)
+    depth = depth_to_metres(array_to_image(metres, "32FC1"))
+    assert depth[0, 0] == pytest.approx(0.8) and np.isnan(depth[0, 1]) and np.isnan(depth[1, 0])
+    with pytest.raises(ImageConversionError, match="depth encoding 'rgb8'"):
+        depth_to_metres(rgb_to_image(RGB, Header()))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"encoding": "yuv422"}, "unsupported encoding 'yuv422'"),
+    ({"width": 0, "height": 0, "step": 0, "data": b""}, "empty image"),
+    ({"step": 20}, r"step 20 is less than width x pixel size = 9 x 3 = 27"),
+    ({"data": bytes(10)}, r"data has 10 bytes, step x height = 27 x 7 = 189"),
+    ({"height": 8}, r"data has 189 bytes, step x height = 27 x 8 = 216"),
+])
+def test_inconsistent_frames_are_named(change: dict, message: str) -> None:
+    msg = rgb_to_image(RGB, Header())
+    for name, value in change.items():
+        setattr(msg, name, value)
+    with pytest.raises(ImageConversionError, match=message):
+        image_to_rgb(msg)
+
+
+def test_compressed_png_is_exact_and_garbage_is_named() -> None:
+    ok, png = cv2.imencode(".png", cv2.cvtColor(RGB, cv2.COLOR_RGB2BGR))
+    assert ok
+    assert np.array_equal(compressed_to_rgb(CompressedImage(format="png", data=png.tobytes())), RGB)
+    with pytest.raises(ImageConversionError, match="could not decode the 3-byte 'jpeg' image"):
+        compressed_to_rgb(CompressedImage(format="jpeg", data=b"abc"))
+    with pytest.raises(ImageConversionError, match="unsupported compressed format 'tiff'"):
+        compressed_to_rgb(CompressedImage(format="tiff", data=png.tobytes()))
+    with pytest.raises(ImageConversionError, match="compressedDepth"):
+        compressed_to_rgb(CompressedImage(format="16UC1; compressedDepth png", data=png.tobytes()))
+
+
+def test_rgb_to_image_round_trips() -> None:
+    header = Header(frame_id="cam")
+    msg = rgb_to_image(RGB, header)
+    assert (msg.encoding, msg.step, msg.header.frame_id) == ("rgb8", 27, "cam")
+    assert np.array_equal(image_to_rgb(msg), RGB)

@@ -1,0 +1,339 @@
+"""`grasp_node`: camera frames in, ranked grasps out, as a ROS 2 lifecycle node.
+
+Topics (relative, so namespaces and remaps apply):
+  in   image (sensor_msgs/Image) or image/compressed (CompressedImage), sensor-data QoS, depth 1
+  in   depth (Image, 16UC1 mm or 32FC1 m, aligned to image) and camera_info, when use_depth
+  out  grasps (vlm_grasp_msgs/Grasp2DArray, the image's header), grasp_markers (MarkerArray),
+       debug_image (Image with the grasps drawn; only computed while someone subscribes)
+  srv  predict_grasps (vlm_grasp_msgs/srv/PredictGrasps)
+
+Callbacks only hand frames over; one worker thread runs the model on the newest frame, so
+a slow model drops frames instead of queueing them, and services stay responsive.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+import time
+from dataclasses import fields
+from typing import Any, Callable
+
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.exceptions import ParameterException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
+from vlm_grasp_msgs.msg import Grasp2DArray
+from vlm_grasp_msgs.srv import PredictGrasps
+
+from vlm_grasp_ros.core.overlay import draw_grasps
+from vlm_grasp_ros.core.predictors.registry import BackendOptions, create_predictor
+from vlm_grasp_ros.ros.frame_buffers import LatestSlot, StampBuffer
+from vlm_grasp_ros.ros.frame_stats import FrameStats
+from vlm_grasp_ros.ros.grasp_pipeline import BackendError, GraspPipeline, PipelineResult, RequestOptions
+from vlm_grasp_ros.ros.image_conversion import ImageConversionError, rgb_to_image
+from vlm_grasp_ros.ros.markers import grasp_markers
+from vlm_grasp_ros.ros.node_settings import SETTING_FIELDS, GraspNodeSettings, validate
+
+NODE_NAME = "grasp_node"
+LOG_EVERY_S = 5.0  # rate limit for per-frame warnings
+_PARAMETER_TYPES = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE,
+                    str: Parameter.Type.STRING}
+
+
+def _stamp_ns(msg: Any) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+def _descriptor(name: str) -> ParameterDescriptor:
+    meta = SETTING_FIELDS[name].metadata
+    value_type = type(SETTING_FIELDS[name].default)
+    description = meta["description"] + (" (load-time: change while unconfigured)" if meta["load_time"] else "")
+    descriptor = ParameterDescriptor(name=name, type=_PARAMETER_TYPES[value_type].value, description=description)
+    if meta["choices"]:
+        descriptor.additional_constraints = "one of: " + ", ".join(meta["choices"])
+    if meta["low"] is not None and value_type is int:
+        descriptor.integer_range = [IntegerRange(from_value=int(meta["low"]), to_value=int(meta["high"]), step=1)]
+    elif meta["low"] is not None:
+        descriptor.floating_point_range = [FloatingPointRange(from_value=meta["low"], to_value=meta["high"], step=0.0)]
+    return descriptor
+
+
+class GraspNode(LifecycleNode):
+    def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self._configured = False
+        self._active = threading.Event()
+        self._pipeline: GraspPipeline | None = None
+        self._latest: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
+        self._depths: StampBuffer[Image] = StampBuffer()
+        self._infos: StampBuffer[CameraInfo] = StampBuffer()
+        self._stats = FrameStats()
+        self._worker: threading.Thread | None = None
+        self._stop_worker = threading.Event()
+        self._entities: list[tuple[Callable[[Any], Any], Any]] = []  # (destroy function, entity) for cleanup
+        self._service_group = MutuallyExclusiveCallbackGroup()
+        self.add_on_set_parameters_callback(self._check_parameters)  # first, so start-up values are checked too
+        for name, spec in SETTING_FIELDS.items():
+            self.declare_parameter(name, spec.default, _descriptor(name))
+
+    # Parameters ----------------------------------------------------------------------------
+
+    def settings(self) -> GraspNodeSettings:
+        return GraspNodeSettings(**{f.name: self.get_parameter(f.name).value for f in fields(GraspNodeSettings)})
+
+    def _check_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        for parameter in parameters:
+            problem = validate(parameter.name, parameter.value) if parameter.name in SETTING_FIELDS else None
+            if problem is None and self._configured and SETTING_FIELDS.get(parameter.name) is not None \
+                    and SETTING_FIELDS[parameter.name].metadata["load_time"]:
+                problem = f"{parameter.name} is load-time: deactivate and clean up the node, set it, then configure"
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+        return SetParametersResult(successful=True)
+
+    # Lifecycle -------------------------------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        settings = self.settings()
+        options = BackendOptions(model_path=settings.model_path, device=settings.device,
+                                 ensemble_size=settings.ensemble_size)
+        try:
+            start = time.perf_counter()
+            predictor = create_predictor(settings.backend, options)
+        except Exception as error:  # noqa: BLE001 (a model that cannot load fails the transition, not the process)
+            self.get_logger().error(f"could not load backend {settings.backend!r}: {type(error).__name__}: {error}")
+            return TransitionCallbackReturn.FAILURE
+        self._pipeline = GraspPipeline(predictor)
+        reliable = QoSProfile(depth=10)
+        self._grasps_pub = self.create_lifecycle_publisher(Grasp2DArray, "grasps", reliable)
+        self._markers_pub = self.create_lifecycle_publisher(MarkerArray, "grasp_markers", reliable)
+        self._debug_pub = self.create_lifecycle_publisher(Image, "debug_image", QoSProfile(depth=1))
+        newest_only = QoSProfile(depth=1, reliability=qos_profile_sensor_data.reliability,
+                                 durability=qos_profile_sensor_data.durability)
+        subscribe = self.destroy_subscription, self.create_subscription
+        if settings.image_transport == "compressed":
+            self._keep(subscribe, CompressedImage, self._compressed_topic(), self._on_frame, newest_only)
+        else:
+            self._keep(subscribe, Image, "image", self._on_frame, newest_only)
+        if settings.use_depth:
+            self._keep(subscribe, Image, "depth", lambda m: self._depths.add(_stamp_ns(m), m), qos_profile_sensor_data)
+            self._keep(subscribe, CameraInfo, "camera_info", lambda m: self._infos.add(_stamp_ns(m), m),
+                       qos_profile_sensor_data)
+        self._keep((self.destroy_service, self.create_service), PredictGrasps, "predict_grasps",
+                   self._on_predict_request, callback_group=self._service_group)
+        if settings.stats_period_s > 0:
+            period = settings.stats_period_s
+            self._keep((self.destroy_timer, self.create_timer), period, lambda: self._log_stats(period))
+        self._latest = LatestSlot()
+        self._stop_worker = threading.Event()
+        self._worker = threading.Thread(target=self._work, args=(self._latest, self._stop_worker),
+                                        name="grasp_worker", daemon=True)
+        self._worker.start()
+        self._configured = True
+        self.get_logger().info(
+            f"configured: backend {settings.backend}{' (' + predictor.model_id + ')' if predictor.model_id else ''} loaded in "
+            f"{(time.perf_counter() - start) * 1000:.0f} ms; input {settings.image_transport}"
+            f"{' + depth' if settings.use_depth else ''}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active.set()
+        self.get_logger().info("active: publishing grasps")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active.clear()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _keep(self, destroy_and_create: tuple[Callable[[Any], Any], Callable[..., Any]], *args: Any, **kwargs: Any) -> None:
+        destroy, create = destroy_and_create
+        self._entities.append((destroy, create(*args, **kwargs)))
+
+    def _teardown(self) -> None:
+        """Stop the worker, drop every entity and free the model (and its GPU memory)."""
+        self._active.clear()
+        self._stop_worker.set()
+        self._latest.close()
+        if self._worker is not None:
+            self._worker.join(timeout=30.0)
+            self._worker = None
+        for destroy, entity in self._entities:
+            destroy(entity)
+        self._entities.clear()
+        for name in ("_grasps_pub", "_markers_pub", "_debug_pub"):
+            if hasattr(self, name):
+                self.destroy_lifecycle_publisher(getattr(self, name))
+                delattr(self, name)
+        if self._pipeline is not None:
+            self._pipeline.release()
+            self._pipeline = None
+            free_accelerator_memory()
+        self._depths.clear()
+        self._infos.clear()
+        self._configured = False
+
+    # Frames ----------------------------------------------------------------------------------
+
+    def _compressed_topic(self) -> str:
+        # image_transport's convention: the compressed stream lives under the (remapped) raw topic.
+        resolve = getattr(self, "resolve_topic_name", None)
+        return (resolve("image") if resolve else "image") + "/compressed"
+
+    def _on_frame(self, frame: Image | CompressedImage) -> None:
+        if not self._active.is_set():
+            return
+        self._stats.count("received")
+        if self._latest.put((frame, time.perf_counter())):
+            self._stats.count("dropped")
+
+    def _work(self, slot: LatestSlot[tuple[Image | CompressedImage, float]], stop: threading.Event) -> None:
+        while not stop.is_set():
+            item = slot.take(timeout_s=0.2)
+            if item is None:
+                continue
+            try:
+                self._process(*item)
+            except Exception as error:  # noqa: BLE001 (the worker must outlive any single frame)
+                self._stats.count("failed")
+                self.get_logger().error(f"unexpected error on a frame: {type(error).__name__}: {error}",
+                                        throttle_duration_sec=LOG_EVERY_S)
+
+    def _request_options(self, settings: GraspNodeSettings) -> RequestOptions:
+        return RequestOptions(settings.max_grasps, settings.score_threshold, settings.prompt)
+
+    def _process(self, frame: Image | CompressedImage, arrived: float) -> None:
+        settings, pipeline = self.settings(), self._pipeline
+        if pipeline is None or not self._active.is_set():
+            return
+        matched: list[tuple[Image | None, CameraInfo | None]] = []
+
+        def depth_lookup() -> tuple[Image | None, CameraInfo | None]:
+            matched.append(self._depth_for(frame, settings, wait=True))
+            return matched[-1]
+
+        try:
+            result = pipeline.run(frame, self._request_options(settings), depth_lookup)
+        except ImageConversionError as error:
+            self._stats.count("rejected")
+            self.get_logger().warning(f"skipped a bad frame (stamp {_stamp_ns(frame)} ns): {error}",
+                                      throttle_duration_sec=LOG_EVERY_S)
+            return
+        except BackendError as error:
+            self._stats.count("failed")
+            self.get_logger().error(f"{error}; the node keeps serving", throttle_duration_sec=LOG_EVERY_S)
+            return
+        self._warn_missing_poses(settings, *matched[-1], result)
+        self._publish(result, settings)
+        self._stats.processed_in((time.perf_counter() - arrived) * 1000.0)
+
+    def _depth_for(self, frame: Any, settings: GraspNodeSettings, wait: bool) -> tuple[Image | None, CameraInfo | None]:
+        if not settings.use_depth:
+            return None, None
+        stamp, tolerance = _stamp_ns(frame), int(settings.sync_tolerance_s * 1e9)
+        depth = (self._depths.wait_nearest(stamp, tolerance, settings.depth_wait_s) if wait
+                 else self._depths.nearest(stamp, tolerance))
+        # Intrinsics rarely change: the matching camera_info, else the last one received.
+        info = self._infos.nearest(stamp, tolerance) or self._infos.latest()
+        return depth, info
+
+    def _warn_missing_poses(self, settings: GraspNodeSettings, depth: Image | None, info: CameraInfo | None,
+                            result: PipelineResult) -> None:
+        if not settings.use_depth:
+            return
+        if depth is None or info is None:
+            missing = " and ".join(n for n, m in (("depth", depth), ("camera_info", info)) if m is None)
+            self.get_logger().warning(f"no {missing} within {settings.sync_tolerance_s} s of the frame; "
+                                      "grasps published without poses", throttle_duration_sec=LOG_EVERY_S)
+        elif result.pose_problem:
+            self.get_logger().warning(result.pose_problem, throttle_duration_sec=LOG_EVERY_S)
+
+    def _publish(self, result: PipelineResult, settings: GraspNodeSettings) -> None:
+        self._grasps_pub.publish(result.message)
+        self._markers_pub.publish(grasp_markers(result.message, settings.marker_pixel_size_m))
+        if self._debug_pub.get_subscription_count() > 0:
+            overlay = draw_grasps(result.rgb, result.grasps, thickness=2, label_scores=True)
+            self._debug_pub.publish(rgb_to_image(overlay, result.message.header))
+
+    def _log_stats(self, period_s: float) -> None:
+        report = self._stats.report(period_s)
+        if report is not None:  # quiet while no frames come
+            self.get_logger().info(report.line())
+
+    # Service ---------------------------------------------------------------------------------
+
+    def _on_predict_request(self, request: PredictGrasps.Request, response: PredictGrasps.Response) -> PredictGrasps.Response:
+        pipeline = self._pipeline
+        if pipeline is None or not self._active.is_set():
+            response.success, response.message = False, f"{self.get_name()} is not active; activate it first"
+            return response
+        settings = self.settings()
+        options = RequestOptions(request.max_grasps or settings.max_grasps, settings.score_threshold,
+                                 request.prompt or settings.prompt)
+        try:
+            result = pipeline.run(request.image, options, lambda: self._depth_for(request.image, settings, wait=False))
+        except (ImageConversionError, BackendError) as error:
+            response.success, response.message = False, f"{'bad image' if isinstance(error, ValueError) else 'backend error'}: {error}"
+            return response
+        response.result = result.message
+        response.success = True
+        response.message = f"{len(result.grasps)} grasps in {result.message.inference_time_ms:.1f} ms"
+        return response
+
+
+def free_accelerator_memory() -> None:
+    """Return cached GPU memory to the driver once a model is dropped (no-op without torch/CUDA)."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = GraspNode()
+    except (ParameterException, ValueError) as error:
+        print(f"grasp_node: error: bad parameter: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        if node.settings().autostart:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                node.get_logger().fatal("autostart: configure failed (see above); exiting")
+                return 1
+            node.trigger_activate()
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass  # Ctrl-C or SIGTERM from a launcher: a normal end
+    finally:
+        node._teardown()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

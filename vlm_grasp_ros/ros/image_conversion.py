@@ -1,0 +1,132 @@
+"""sensor_msgs/Image and CompressedImage <-> numpy, with every inconsistency named.
+
+Written here because cv_bridge is not installable from PyPI, and the PyPI package of that
+name is a ROS 1 port that breaks on numpy 2. The layout rules follow sensor_msgs/Image:
+``step`` bytes per row (>= width x pixel size, rows may be padded), ``is_bigendian`` for
+multi-byte types, ``len(data) == step x height``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+#: encoding -> (numpy dtype, channels)
+ENCODINGS: dict[str, tuple[np.dtype, int]] = {
+    "rgb8": (np.dtype(np.uint8), 3),
+    "bgr8": (np.dtype(np.uint8), 3),
+    "rgba8": (np.dtype(np.uint8), 4),
+    "bgra8": (np.dtype(np.uint8), 4),
+    "mono8": (np.dtype(np.uint8), 1),
+    "8UC1": (np.dtype(np.uint8), 1),
+    "mono16": (np.dtype(np.uint16), 1),
+    "16UC1": (np.dtype(np.uint16), 1),
+    "32FC1": (np.dtype(np.float32), 1),
+}
+DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
+
+
+class ImageConversionError(ValueError):
+    """A frame that cannot be read as it claims to be; the message says what is wrong."""
+
+
+def image_to_array(msg: Image) -> np.ndarray:
+    """The pixels of an Image as (H, W) or (H, W, C) in native byte order (a copy-free view when possible)."""
+    if msg.encoding not in ENCODINGS:
+        raise ImageConversionError(f"unsupported encoding {msg.encoding!r}; supported: {', '.join(ENCODINGS)}")
+    dtype, channels = ENCODINGS[msg.encoding]
+    if msg.height == 0 or msg.width == 0:
+        raise ImageConversionError(f"empty image: {msg.width}x{msg.height}")
+    row_bytes = msg.width * channels * dtype.itemsize
+    if msg.step < row_bytes:
+        raise ImageConversionError(
+            f"step {msg.step} is less than width x pixel size = {msg.width} x {channels * dtype.itemsize} = {row_bytes}"
+        )
+    expected = msg.step * msg.height
+    if len(msg.data) != expected:
+        raise ImageConversionError(f"data has {len(msg.data)} bytes, step x height = {msg.step} x {msg.height} = {expected}")
+    buffer = np.frombuffer(memoryview(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)[:, :row_bytes]
+    ordered = dtype.newbyteorder(">" if msg.is_bigendian else "<") if dtype.itemsize > 1 else dtype
+    pixels = np.ascontiguousarray(buffer).view(ordered).reshape(msg.height, msg.width, channels)
+    pixels = pixels.astype(dtype, copy=False)  # native byte order
+    return pixels[:, :, 0] if channels == 1 else pixels
+
+
+def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def _normalise_to_uint8(values: np.ndarray) -> np.ndarray:
+    """Stretch finite values to 0..255 (for depth or float images shown as grey)."""
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.zeros(values.shape, np.uint8)
+    low, high = float(values[finite].min()), float(values[finite].max())
+    scaled = (np.where(finite, values, low) - low) / max(high - low, 1e-9)
+    return (scaled * 255.0).round().astype(np.uint8)
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    """Any supported Image as an (H, W, 3) uint8 RGB array, the predictors' input."""
+    pixels = image_to_array(msg)
+    encoding = msg.encoding
+    if encoding == "rgb8":
+        return np.ascontiguousarray(pixels)
+    if encoding == "bgr8":
+        return np.ascontiguousarray(pixels[:, :, ::-1])
+    if encoding == "rgba8":
+        return np.ascontiguousarray(pixels[:, :, :3])
+    if encoding == "bgra8":
+        return np.ascontiguousarray(pixels[:, :, 2::-1])
+    if encoding in ("mono8", "8UC1"):
+        return _grey_to_rgb(pixels)
+    if encoding in ("mono16", "16UC1"):
+        return _grey_to_rgb((pixels >> 8).astype(np.uint8))
+    return _grey_to_rgb(_normalise_to_uint8(pixels))  # 32FC1
+
+
+def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
+    """A jpeg or png CompressedImage as (H, W, 3) uint8 RGB."""
+    image_format = msg.format.lower()
+    if "compresseddepth" in image_format:
+        raise ImageConversionError(f"compressedDepth images are not colour images (format {msg.format!r})")
+    if "jpeg" not in image_format and "jpg" not in image_format and "png" not in image_format:
+        raise ImageConversionError(f"unsupported compressed format {msg.format!r}; expected jpeg or png")
+    if len(msg.data) == 0:
+        raise ImageConversionError("compressed image has no data")
+    decoded = cv2.imdecode(np.frombuffer(memoryview(msg.data), np.uint8), cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise ImageConversionError(f"could not decode the {len(msg.data)}-byte {msg.format!r} image")
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+
+
+def depth_to_metres(msg: Image) -> np.ndarray:
+    """A depth Image (16UC1/mono16 in millimetres, 32FC1 in metres) as float32 metres, holes NaN."""
+    if msg.encoding not in DEPTH_ENCODINGS:
+        raise ImageConversionError(f"depth encoding {msg.encoding!r} is not one of {', '.join(DEPTH_ENCODINGS)}")
+    pixels = image_to_array(msg)
+    if msg.encoding == "32FC1":
+        depth = pixels.astype(np.float32, copy=True)
+    else:
+        depth = pixels.astype(np.float32) * np.float32(0.001)
+    depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+    return depth
+
+
+def rgb_to_image(rgb: np.ndarray, header: Header) -> Image:
+    """An (H, W, 3) uint8 RGB array as an rgb8 Image (bytes assigned at once: ~0.2 ms for VGA)."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    height, width = rgb.shape[:2]
+    return Image(header=header, height=height, width=width, encoding="rgb8", is_bigendian=0,
+                 step=width * 3, data=rgb.tobytes())
+
+
+def array_to_image(pixels: np.ndarray, encoding: str, header: Header | None = None, big_endian: bool = False) -> Image:
+    """Any supported encoding from an array (tests, bag writing); rows unpadded."""
+    dtype, channels = ENCODINGS[encoding]
+    pixels = np.ascontiguousarray(pixels, dtype=dtype.newbyteorder(">" if big_endian else "<"))
+    height, width = pixels.shape[:2]
+    return Image(header=header or Header(), height=height, width=width, encoding=encoding,
+                 is_bigendian=int(big_endian), step=width * channels * dtype.itemsize, data=pixels.tobytes())
