@@ -1,4 +1,4 @@
-"""`vlm-grasp`: predict, eval, synth and inspect. Errors end in one clear line, exit code 2."""
+"""`vlm-grasp`: predict, eval, synth, inspect, bringup, bag and replay. Errors end in one clear line, exit code 2."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from vlm_grasp_ros.cli import eval_command, inspect_command, predict_command, synth_command
+from vlm_grasp_ros.cli import bringup_command, eval_command, inspect_command, predict_command, synth_command
 from vlm_grasp_ros.core.datasets import DATASET_NAMES, DatasetFormatError
 from vlm_grasp_ros.core.predictors.registry import backend_names
 
@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--limit", type=int, default=None)
     inspect.add_argument("--allow-pickle", action="store_true")
     inspect.set_defaults(run=inspect_command.run)
+
+    bringup = commands.add_parser("bringup", help="start grasp_node as `ros2 launch vlm_grasp bringup.launch.py` would")
+    bringup_command.add_arguments(bringup)
+    bringup.set_defaults(run=bringup_command.run)
     return parser
 
 

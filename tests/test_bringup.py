@@ -1,0 +1,120 @@
+"""bringup: the launch file and `vlm-grasp bringup` start the same node the same way."""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import signal
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from vlm_grasp_msgs.msg import Grasp2DArray
+
+from tests.conftest import subprocess_env
+from tests.helpers.ros_probe import RosProbe, synthetic_frame, wait_for_stamp, warm_up
+from vlm_grasp_ros.bringup import ARGUMENT_NAMES, node_launch
+from vlm_grasp_ros.ros.image_conversion import rgb_to_image
+
+REPO = Path(__file__).resolve().parents[1]
+LAUNCH_FILE = REPO / "launch" / "bringup.launch.py"
+
+
+class Recorder:
+    """Stands in for a launch class: keeps its arguments (launch is not installable here)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.args, self.kwargs = args, kwargs
+
+
+class FakeConfiguration(Recorder):
+    def perform(self, context: dict[str, str]) -> str:
+        return context[self.args[0]]
+
+
+def run_launch_file(monkeypatch: pytest.MonkeyPatch, values: dict[str, str], share: Path) -> tuple[list, Recorder]:
+    """Evaluate bringup.launch.py as `ros2 launch` would, with recording launch classes."""
+    modules = {name: types.ModuleType(name) for name in
+               ("launch", "launch.actions", "launch.substitutions", "launch_ros", "launch_ros.actions")}
+    modules["launch"].LaunchDescription = Recorder
+    modules["launch.actions"].DeclareLaunchArgument = Recorder
+    modules["launch.actions"].OpaqueFunction = Recorder
+    modules["launch.substitutions"].LaunchConfiguration = FakeConfiguration
+    modules["launch_ros.actions"].Node = Recorder
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    spec = importlib.util.spec_from_file_location("bringup_launch", LAUNCH_FILE)
+    launch_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launch_module)
+    monkeypatch.setattr(launch_module, "get_package_share_directory", lambda package: str(share))
+    description = launch_module.generate_launch_description()
+    *declared, opaque = description.args[0]
+    context = {d.args[0]: d.kwargs["default_value"] for d in declared} | values
+    (node,) = opaque.kwargs["function"](context)
+    return declared, node
+
+
+def test_launch_file_declares_every_argument_with_a_description(monkeypatch: pytest.MonkeyPatch) -> None:
+    declared, _ = run_launch_file(monkeypatch, {}, REPO)
+    assert tuple(d.args[0] for d in declared) == ARGUMENT_NAMES
+    assert all(len(d.kwargs["description"]) > 20 for d in declared)
+
+
+def test_launch_file_and_cli_give_the_node_the_same_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {"backend": "pca", "namespace": "robot1", "image_topic": "/cam/rgb", "use_depth": "true"}
+    _, node = run_launch_file(monkeypatch, values, REPO)
+    assert (node.kwargs["package"], node.kwargs["executable"], node.kwargs["name"]) == ("vlm_grasp", "grasp_node", "grasp_node")
+    assert node.kwargs["namespace"] == "/robot1"
+    params_file, overrides = node.kwargs["parameters"]
+    assert params_file == str(REPO / "config" / "grasp_node.yaml")  # the installed share/vlm_grasp/config file
+    assert overrides == {"use_depth": True, "backend": "pca"}
+    remaps = dict(node.kwargs["remappings"])
+    assert remaps["image"] == "/cam/rgb" and remaps["depth"].endswith("aligned_depth_to_color/image_raw")
+
+    cli = subprocess.run([sys.executable, "-m", "vlm_grasp_ros.cli.main", "bringup", "--backend", "pca",
+                          "--namespace", "robot1", "--image-topic", "/cam/rgb", "--use-depth", "true", "--dry-run"],
+                         capture_output=True, text=True, env=subprocess_env(), timeout=60, check=True)
+    cli_arguments = shlex.split(cli.stdout.strip().removeprefix("bringup: grasp_node "))
+    file_index = cli_arguments.index("--params-file") + 1
+    # The CLI finds the file through the ament index (the venv's share/vlm_grasp): the same file.
+    assert Path(cli_arguments[file_index]).resolve() == Path(params_file).resolve()
+    cli_arguments[file_index] = params_file
+    assert cli_arguments == node_launch(values, params_file).ros_arguments()
+    assert cli_arguments[cli_arguments.index("backend:=pca") - 1] == "-p"
+    assert "__ns:=/robot1" in cli_arguments and "image:=/cam/rgb" in cli_arguments
+
+
+def test_bad_launch_values_are_named() -> None:
+    with pytest.raises(ValueError, match="use_depth must be true or false, got 'maybe'"):
+        node_launch({"use_depth": "maybe"}, str(REPO / "config" / "grasp_node.yaml"))
+    with pytest.raises(ValueError, match="parameters file not found: /nowhere.yaml"):
+        node_launch({"params_file": "/nowhere.yaml"}, "")
+    with pytest.raises(ValueError, match="unknown launch arguments: camera"):
+        node_launch({"camera": "x"}, "")
+
+
+def test_vlm_grasp_bringup_serves_grasps_under_its_namespace_and_remap() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vlm_grasp_ros.cli.main", "bringup", "--backend", "pca",
+         "--image-topic", "/bringup_test/image_raw", "--namespace", "robot7"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env(),
+    )
+    probe = RosProbe("test_bringup_probe")
+    try:
+        publisher = probe.publisher(Image, "/bringup_test/image_raw", qos_profile_sensor_data)
+        grasps = probe.collect(Grasp2DArray, "/robot7/grasps")
+        probe.wait_matched(publisher)
+        warm_up(probe, publisher, grasps)
+        header = probe.next_header()
+        publisher.publish(rgb_to_image(synthetic_frame(seed=41, width=320, height=240), header))
+        assert wait_for_stamp(probe, grasps, header).backend == "pca"
+    finally:
+        probe.close()
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=20)
+    assert process.returncode == 0, output
+    assert "bringup: grasp_node --ros-args --params-file" in output

@@ -1,0 +1,108 @@
+"""What bringup means, in one place: the launch arguments and how they become the node's
+parameters file, overrides, remappings and namespace.
+
+`launch/bringup.launch.py` (for `ros2 launch` on a full ROS 2 install) and `vlm-grasp
+bringup` (where the launch packages are not installable) both build the node from
+:func:`node_launch`, so they cannot drift apart. No ROS imports here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGE = "vlm_grasp"
+EXECUTABLE = "grasp_node"
+PARAMS_FILE_NAME = "grasp_node.yaml"
+
+
+@dataclass(frozen=True)
+class LaunchArgument:
+    name: str
+    default: str
+    description: str
+
+
+LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
+    LaunchArgument("backend", "", "grasp backend (dense, vlm, min_area_rect, pca, random); "
+                                  "empty keeps the one in params_file"),
+    LaunchArgument("params_file", "", f"node parameters (YAML); empty uses the installed config/{PARAMS_FILE_NAME}"),
+    LaunchArgument("namespace", "", "namespace of the node and of its relative topics (e.g. a robot name)"),
+    LaunchArgument("image_topic", "/camera/color/image_raw",
+                   "colour image topic; with image_transport:=compressed in the params file, "
+                   "its /compressed sibling is used"),
+    LaunchArgument("use_depth", "false", "also subscribe depth and camera_info to give each grasp a 3D pose"),
+    LaunchArgument("depth_topic", "/camera/aligned_depth_to_color/image_raw",
+                   "depth registered to the colour image (16UC1 mm or 32FC1 m)"),
+    LaunchArgument("camera_info_topic", "/camera/color/camera_info", "intrinsics of the colour image"),
+    LaunchArgument("log_level", "info", "debug, info, warn, error or fatal"),
+)
+ARGUMENT_NAMES = tuple(argument.name for argument in LAUNCH_ARGUMENTS)
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+@dataclass(frozen=True)
+class NodeLaunch:
+    """Everything needed to start the node, whatever starts it."""
+
+    params_file: str
+    overrides: dict[str, object] = field(default_factory=dict)
+    remappings: tuple[tuple[str, str], ...] = ()
+    namespace: str = ""
+    log_level: str = "info"
+
+    def ros_arguments(self) -> list[str]:
+        """The same start as a `--ros-args` command line (what `vlm-grasp bringup` runs)."""
+        arguments = ["--ros-args", "--params-file", self.params_file, "--log-level", self.log_level]
+        for name, value in self.overrides.items():
+            arguments += ["-p", f"{name}:={str(value).lower() if isinstance(value, bool) else value}"]
+        for source, target in self.remappings:
+            arguments += ["-r", f"{source}:={target}"]
+        if self.namespace:
+            arguments += ["-r", f"__ns:={self.namespace}"]
+        return arguments
+
+
+def _parse_bool(name: str, text: str) -> bool:
+    if text.lower() in _TRUE:
+        return True
+    if text.lower() in _FALSE:
+        return False
+    raise ValueError(f"launch argument {name} must be true or false, got {text!r}")
+
+
+def node_launch(values: dict[str, str], default_params_file: str) -> NodeLaunch:
+    """Launch argument values (strings, as launch gives them) -> how to start the node."""
+    unknown = set(values) - set(ARGUMENT_NAMES)
+    if unknown:
+        raise ValueError(f"unknown launch arguments: {', '.join(sorted(unknown))}; known: {', '.join(ARGUMENT_NAMES)}")
+    merged = {argument.name: argument.default for argument in LAUNCH_ARGUMENTS} | values
+    params_file = merged["params_file"] or default_params_file
+    if not Path(params_file).is_file():
+        raise ValueError(f"parameters file not found: {params_file}")
+    use_depth = _parse_bool("use_depth", merged["use_depth"])
+    overrides: dict[str, object] = {"use_depth": use_depth}
+    if merged["backend"]:
+        overrides["backend"] = merged["backend"]
+    remappings = [("image", merged["image_topic"])]
+    if use_depth:
+        remappings += [("depth", merged["depth_topic"]), ("camera_info", merged["camera_info_topic"])]
+    namespace = merged["namespace"].strip("/")
+    return NodeLaunch(params_file, overrides, tuple(remappings), f"/{namespace}" if namespace else "",
+                      merged["log_level"])
+
+
+def installed_params_file() -> str:
+    """config/grasp_node.yaml from the ament index (a colcon install or this venv), else from
+    the source tree (an editable install)."""
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+        try:
+            return os.path.join(get_package_share_directory(PACKAGE), "config", PARAMS_FILE_NAME)
+        except (PackageNotFoundError, OSError):  # not installed, or no AMENT_PREFIX_PATH at all
+            pass
+    except ImportError:
+        pass
+    return str(Path(__file__).resolve().parents[1] / "config" / PARAMS_FILE_NAME)
