@@ -32,6 +32,8 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("image_topic", "/camera/color/image_raw",
                    "colour image topic; with image_transport:=compressed in the params file, "
                    "its /compressed sibling is used"),
+    LaunchArgument("image_transport", "", "raw or compressed (subscribe image_topic + /compressed); "
+                                          "empty keeps the one in params_file"),
     LaunchArgument("use_depth", "false", "also subscribe depth and camera_info to give each grasp a 3D pose"),
     LaunchArgument("depth_topic", "/camera/aligned_depth_to_color/image_raw",
                    "depth registered to the colour image (16UC1 mm or 32FC1 m)"),
@@ -39,6 +41,7 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("log_level", "info", "debug, info, warn, error or fatal"),
 )
 ARGUMENT_NAMES = tuple(argument.name for argument in LAUNCH_ARGUMENTS)
+DEFAULTS = {argument.name: argument.default for argument in LAUNCH_ARGUMENTS}
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
@@ -77,14 +80,15 @@ def node_launch(values: dict[str, str], default_params_file: str) -> NodeLaunch:
     unknown = set(values) - set(ARGUMENT_NAMES)
     if unknown:
         raise ValueError(f"unknown launch arguments: {', '.join(sorted(unknown))}; known: {', '.join(ARGUMENT_NAMES)}")
-    merged = {argument.name: argument.default for argument in LAUNCH_ARGUMENTS} | values
+    merged = DEFAULTS | values
     params_file = merged["params_file"] or default_params_file
     if not Path(params_file).is_file():
         raise ValueError(f"parameters file not found: {params_file}")
     use_depth = _parse_bool("use_depth", merged["use_depth"])
     overrides: dict[str, object] = {"use_depth": use_depth}
-    if merged["backend"]:
-        overrides["backend"] = merged["backend"]
+    for name in ("backend", "image_transport"):  # empty: the params file decides
+        if merged[name]:
+            overrides[name] = merged[name]
     remappings = [("image", merged["image_topic"])]
     if use_depth:
         remappings += [("depth", merged["depth_topic"]), ("camera_info", merged["camera_info_topic"])]

@@ -6,7 +6,9 @@ import argparse
 import logging
 import sys
 
-from vlm_grasp_ros.cli import bringup_command, eval_command, inspect_command, predict_command, synth_command
+from vlm_grasp_ros.cli import (
+    bag_command, bringup_command, eval_command, inspect_command, predict_command, replay_command, synth_command,
+)
 from vlm_grasp_ros.core.datasets import DATASET_NAMES, DatasetFormatError
 from vlm_grasp_ros.core.predictors.registry import backend_names
 
@@ -55,6 +57,34 @@ def build_parser() -> argparse.ArgumentParser:
     bringup = commands.add_parser("bringup", help="start grasp_node as `ros2 launch vlm_grasp bringup.launch.py` would")
     bringup_command.add_arguments(bringup)
     bringup.set_defaults(run=bringup_command.run)
+
+    bag = commands.add_parser("bag", help="write a dataset as a rosbag2 of camera frames with labels on /grasps_gt")
+    bag.add_argument("--dataset", required=True, choices=DATASET_NAMES)
+    bag.add_argument("--root", required=True)
+    bag.add_argument("--out", required=True, help="the rosbag2 folder to create")
+    bag.add_argument("--storage", default="mcap", choices=["mcap", "sqlite3"], help="mcap (.mcap) or sqlite3 (.db3)")
+    bag.add_argument("--rate", type=float, default=5.0, help="frames per second of recorded time")
+    bag.add_argument("--limit", type=int, default=None)
+    bag.add_argument("--image-format", default="raw", choices=["raw", "jpeg", "png"],
+                     help="raw: sensor_msgs/Image; jpeg/png: CompressedImage on <image topic>/compressed")
+    bag.add_argument("--no-depth", action="store_true", help="leave out depth and camera_info")
+    bag.add_argument("--allow-pickle", action="store_true")
+    bag.set_defaults(run=bag_command.run)
+
+    replay = commands.add_parser("replay", help="play a bag through a live grasp_node and score what it answers")
+    replay.add_argument("bag", help="a rosbag2 folder (from vlm-grasp bag or ros2 bag record)")
+    replay.add_argument("--backend", default=None, help=backends_help + " (default: the one in the params file)")
+    replay.add_argument("--out", required=True)
+    replay.add_argument("--rate", type=float, default=1.0, help="playback speed, 1 = as recorded")
+    replay.add_argument("--image-topic", default=None, help="the camera topic when the bag has several")
+    replay.add_argument("--depth-topic", default=None)
+    replay.add_argument("--camera-info-topic", default=None)
+    replay.add_argument("--ground-truth-topic", default=None, help="Grasp2DArray labels (found by type if unset)")
+    replay.add_argument("--no-depth", action="store_true", help="ignore depth even if the bag has it")
+    replay.add_argument("--params-file", default=None, help="node parameters (default: the installed grasp_node.yaml)")
+    replay.add_argument("--drain", type=float, default=5.0, help="seconds to wait for answers after the last frame")
+    replay.add_argument("--startup-timeout", type=float, default=300.0, help="seconds allowed for the model to load")
+    replay.set_defaults(run=replay_command.run)
     return parser
 
 
@@ -63,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError, PermissionError, DatasetFormatError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, RuntimeError, DatasetFormatError) as error:
         print(f"vlm-grasp {args.command}: error: {error}", file=sys.stderr)
         return 2
 

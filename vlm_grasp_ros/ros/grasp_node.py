@@ -105,13 +105,20 @@ class GraspNode(LifecycleNode):
         settings = self.settings()
         options = BackendOptions(model_path=settings.model_path, device=settings.device,
                                  ensemble_size=settings.ensemble_size)
+        predictor = None
         try:
             start = time.perf_counter()
             predictor = create_predictor(settings.backend, options)
+            load_ms = (time.perf_counter() - start) * 1000.0
+            pipeline = GraspPipeline(predictor)
+            warm_up_ms = pipeline.warm_up()
         except Exception as error:  # noqa: BLE001 (a model that cannot load fails the transition, not the process)
             self.get_logger().error(f"could not load backend {settings.backend!r}: {type(error).__name__}: {error}")
+            if predictor is not None:
+                predictor.release()
+            free_accelerator_memory()
             return TransitionCallbackReturn.FAILURE
-        self._pipeline = GraspPipeline(predictor)
+        self._pipeline = pipeline
         reliable = QoSProfile(depth=10)
         self._grasps_pub = self.create_lifecycle_publisher(Grasp2DArray, "grasps", reliable)
         self._markers_pub = self.create_lifecycle_publisher(MarkerArray, "grasp_markers", reliable)
@@ -140,7 +147,7 @@ class GraspNode(LifecycleNode):
         self._configured = True
         self.get_logger().info(
             f"configured: backend {settings.backend}{' (' + predictor.model_id + ')' if predictor.model_id else ''} loaded in "
-            f"{(time.perf_counter() - start) * 1000:.0f} ms; input {settings.image_transport}"
+            f"{load_ms:.0f} ms, first inference {warm_up_ms:.0f} ms; input {settings.image_transport}"
             f"{' + depth' if settings.use_depth else ''}")
         return TransitionCallbackReturn.SUCCESS
 

@@ -1,0 +1,114 @@
+"""`vlm-grasp bag`: a dataset as a rosbag2 of camera frames, with the labels on `grasps_gt`.
+
+Each frame's labels are a Grasp2DArray with the frame's header, backend "ground_truth" and
+the dataset sample's name in ``model``. Datasets with depth also get aligned 32FC1 depth
+and a nominal CameraInfo, so replays can exercise the node's 3D grasps.
+
+Messages are built with the same conversions the node uses and serialized by rclpy, so a
+replayed frame is byte for byte what a camera driver would publish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rclpy.serialization import serialize_message
+from rosbags.rosbag2 import StoragePlugin, Writer
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+from tqdm import tqdm
+
+from vlm_grasp_ros.bags.typestore import BAG_VERSION, grasp_typestore, message_type_name
+from vlm_grasp_ros.bringup import DEFAULTS
+from vlm_grasp_ros.core.datasets import GraspDataset
+from vlm_grasp_ros.ros.conversions import grasps_to_array_msg
+from vlm_grasp_ros.ros.image_conversion import array_to_image, rgb_to_image
+
+STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+FIRST_STAMP_S = 1_700_000_000  # fixed, so the same dataset gives the same bag
+GROUND_TRUTH_TOPIC = "/grasps_gt"
+GROUND_TRUTH_BACKEND = "ground_truth"
+
+
+@dataclass(frozen=True)
+class BagTopics:
+    """Topic names; the defaults are bringup's, so a replay needs no remapping flags."""
+
+    image: str = DEFAULTS["image_topic"]
+    depth: str = DEFAULTS["depth_topic"]
+    camera_info: str = DEFAULTS["camera_info_topic"]
+    ground_truth: str = GROUND_TRUTH_TOPIC
+
+
+def nominal_camera_info(header: Header, width: int, height: int) -> CameraInfo:
+    """Datasets carry no intrinsics: a 60 degree-ish pinhole (fx = 600 px at 640 wide), centred."""
+    focal = 600.0 * width / 640.0
+    info = CameraInfo(header=header, width=width, height=height, distortion_model="plumb_bob", d=[0.0] * 5)
+    info.k = [focal, 0.0, width / 2.0, 0.0, focal, height / 2.0, 0.0, 0.0, 1.0]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [focal, 0.0, width / 2.0, 0.0, 0.0, focal, height / 2.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
+
+
+def _compressed(rgb: np.ndarray, header: Header, image_format: str) -> CompressedImage:
+    ok, encoded = cv2.imencode(f".{image_format}", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise ValueError(f"could not encode a frame as {image_format}")
+    label = "rgb8; jpeg compressed bgr8" if image_format == "jpeg" else "rgb8; png compressed bgr8"
+    return CompressedImage(header=header, format=label, data=encoded.tobytes())
+
+
+def write_dataset_bag(
+    dataset: GraspDataset,
+    out: Path,
+    storage: str = "mcap",
+    rate_hz: float = 5.0,
+    limit: int | None = None,
+    image_format: str = "raw",
+    with_depth: bool = True,
+    topics: BagTopics = BagTopics(),
+    frame_id: str = "camera_color_optical_frame",
+) -> int:
+    """Write up to ``limit`` samples as frames ``1 / rate_hz`` apart; returns the frame count.
+
+    ``image_format`` raw writes sensor_msgs/Image (rgb8) on ``topics.image``; jpeg or png write
+    CompressedImage on ``topics.image + '/compressed'`` (image_transport's naming).
+    """
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
+    if image_format not in ("raw", "jpeg", "png"):
+        raise ValueError(f"image format must be raw, jpeg or png, got {image_format!r}")
+    if rate_hz <= 0:
+        raise ValueError(f"rate must be positive, got {rate_hz}")
+    if out.exists():
+        raise FileExistsError(f"{out} exists; rosbag2 writes a new folder, so choose another path or remove it")
+    count = min(len(dataset), limit) if limit else len(dataset)
+    store = grasp_typestore()
+    image_type, image_topic = (Image, topics.image) if image_format == "raw" else (CompressedImage, topics.image + "/compressed")
+    with Writer(out, version=BAG_VERSION, storage_plugin=STORAGES[storage]) as writer:
+        connections = {}
+
+        def write(topic: str, message: object, stamp_ns: int) -> None:
+            if topic not in connections:
+                connections[topic] = writer.add_connection(topic, message_type_name(type(message)), typestore=store)
+            writer.write(connections[topic], stamp_ns, serialize_message(message))
+
+        for index in tqdm(range(count), desc="bag", unit="frame", disable=count < 10):
+            sample = dataset[index]
+            stamp_ns = FIRST_STAMP_S * 1_000_000_000 + round(index * 1e9 / rate_hz)
+            header = Header(frame_id=frame_id)
+            header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+            height, width = sample.image.shape[:2]
+            if with_depth and sample.depth is not None:
+                write(topics.camera_info, nominal_camera_info(header, width, height), stamp_ns)
+                write(topics.depth, array_to_image(sample.depth.astype(np.float32), "32FC1", header), stamp_ns)
+            ground_truth = grasps_to_array_msg(sample.grasps, header, width, height, backend=GROUND_TRUTH_BACKEND,
+                                               model=sample.name)
+            write(topics.ground_truth, ground_truth, stamp_ns)
+            frame = rgb_to_image(sample.image, header) if image_type is Image else _compressed(sample.image, header, image_format)
+            write(image_topic, frame, stamp_ns)
+    return count
+
