@@ -46,4 +46,8 @@ def test_colcon_builds_both_packages_with_explicit_paths(tmp_path: Path) -> None
     assert msgs_file.startswith(install) and core_file.startswith(install)
     assert share_vlm == f"{install}/vlm_grasp/share/vlm_grasp" and share_msgs.startswith(install)
     assert Path(share_vlm, "config", "fastdds_loopback.xml").is_file()
+    # What `ros2 launch vlm_grasp bringup.launch.py` and `ros2 run vlm_grasp grasp_node` look up.
+    assert Path(share_vlm, "launch", "bringup.launch.py").is_file()
+    assert Path(share_vlm, "config", "grasp_node.yaml").is_file()
+    assert os.access(Path(install, "vlm_grasp", "lib", "vlm_grasp", "grasp_node"), os.X_OK)
     assert value == "3.0"
