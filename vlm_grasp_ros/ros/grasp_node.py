@@ -67,6 +67,8 @@ def _descriptor(name: str) -> ParameterDescriptor:
 
 
 class GraspNode(LifecycleNode):
+    """The ROS shell around a GraspPipeline: parameters, lifecycle, topics, service, worker."""
+
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self._configured = False
@@ -91,9 +93,11 @@ class GraspNode(LifecycleNode):
 
     def _check_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         for parameter in parameters:
-            problem = validate(parameter.name, parameter.value) if parameter.name in SETTING_FIELDS else None
-            if problem is None and self._configured and SETTING_FIELDS.get(parameter.name) is not None \
-                    and SETTING_FIELDS[parameter.name].metadata["load_time"]:
+            spec = SETTING_FIELDS.get(parameter.name)
+            if spec is None:
+                continue  # rclpy's own, e.g. use_sim_time
+            problem = validate(parameter.name, parameter.value)
+            if problem is None and self._configured and spec.metadata["load_time"]:
                 problem = f"{parameter.name} is load-time: deactivate and clean up the node, set it, then configure"
             if problem:
                 return SetParametersResult(successful=False, reason=problem)

@@ -152,6 +152,12 @@ class BagPlayer:
             self.executor.spin_once(timeout_sec=min(0.005, max(0.0, deadline - time.monotonic())))
         return done()
 
+    def grasps_matched(self) -> bool:
+        """The node's grasps publisher is matched with our subscription (graph count on Humble,
+        whose Subscription has no get_publisher_count)."""
+        count = getattr(self.grasps_sub, "get_publisher_count", None)
+        return (count() if count else self.node.count_publishers(self.grasps_sub.topic_name)) > 0
+
     def node_state(self) -> str | None:
         client = self.node.create_client(GetState, f"/{NAMESPACE}/grasp_node/get_state")
         try:
@@ -177,7 +183,7 @@ def wait_until_serving(player: BagPlayer, node: NodeUnderTest, timeout_s: float)
     while time.monotonic() < deadline:
         if not node.alive():
             raise RuntimeError(f"the grasp node exited with code {node.process.returncode}:\n{node.log()[-3000:]}")
-        if (image_publisher.get_subscription_count() > 0 and player.grasps_sub.get_publisher_count() > 0
+        if (image_publisher.get_subscription_count() > 0 and player.grasps_matched()
                 and player.node_state() == "active"):
             player.spin_until(time.monotonic() + 0.3)  # let the last discovery messages settle
             return
