@@ -1,0 +1,82 @@
+"""The dense family's maps: targets rasterised from rectangles, and post-processing that gets
+the rectangles back."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vlm_grasp_ros.core.dense.grasp_maps import MAP_NAMES, GraspMaps, rasterize_grasps
+from vlm_grasp_ros.core.dense.postprocess import PostprocessConfig, find_peaks, maps_to_grasps
+from vlm_grasp_ros.core.grasp import Grasp, angle_difference
+
+SHAPE = (240, 320)
+WIDTH_SCALE = 150.0
+KNOWN = [  # centres on pixels and half pixels, angles all round, ranked by the qualities below
+    Grasp(cx=80.0, cy=60.0, theta=math.radians(30.0), width=60.0, height=30.0),
+    Grasp(cx=220.5, cy=70.0, theta=math.radians(-75.0), width=48.0, height=24.0),
+    Grasp(cx=160.0, cy=180.5, theta=math.radians(89.0), width=72.0, height=36.0),
+]
+QUALITIES = [0.95, 0.8, 0.6]
+
+
+def known_maps() -> GraspMaps:
+    maps = rasterize_grasps(KNOWN, SHAPE, WIDTH_SCALE)
+    for grasp, quality in zip(KNOWN, QUALITIES):
+        region = rasterize_grasps([grasp], SHAPE, WIDTH_SCALE).quality > 0
+        maps.quality[region] = quality
+    return maps
+
+
+def test_targets_mark_the_centre_third_with_angle_width_and_mask() -> None:
+    grasp = KNOWN[0]
+    maps = rasterize_grasps([grasp], SHAPE, WIDTH_SCALE)
+    row, col = int(grasp.cy), int(grasp.cx)
+    assert maps.quality[row, col] == 1.0
+    assert (maps.cos2[row, col], maps.sin2[row, col]) == pytest.approx((math.cos(math.radians(60)), math.sin(math.radians(60))), abs=1e-6)
+    assert maps.width[row, col] == pytest.approx(60.0 / WIDTH_SCALE)
+    (ox, oy) = grasp.opening_axis
+    near_jaw = (int(round(grasp.cy + oy * 25)), int(round(grasp.cx + ox * 25)))  # 25 px of a 30 px half-opening
+    assert maps.quality[near_jaw] == 0.0 and maps.mask[near_jaw] == 1.0  # outside the third, inside the rectangle
+    assert maps.quality.sum() == pytest.approx(60.0 / 3 * 30.0, rel=0.1)  # area of the centre third
+    assert maps.mask[0, 0] == 0.0 and maps.stacked().shape == (len(MAP_NAMES), *SHAPE)
+
+
+def test_post_processing_recovers_known_grasps_in_rank_order() -> None:
+    found = maps_to_grasps(known_maps(), PostprocessConfig(width_scale=WIDTH_SCALE))
+    assert len(found) == len(KNOWN)
+    for got, want, quality in zip(found, KNOWN, QUALITIES):
+        assert (got.cx, got.cy) == pytest.approx((want.cx, want.cy), abs=0.5)
+        assert angle_difference(got.theta, want.theta) == pytest.approx(0.0, abs=1e-5)
+        assert got.width == pytest.approx(want.width, rel=1e-5)
+        assert got.height == pytest.approx(want.height, rel=1e-5)  # the jaw = opening / 2 rule
+        assert got.score == pytest.approx(quality, abs=0.05)
+        assert got.is_hit([want])
+
+
+def test_off_object_peaks_are_suppressed_and_max_grasps_applies() -> None:
+    maps = known_maps()
+    maps.mask[:, :] = 1.0
+    maps.mask[40:80, 60:100] = 0.0  # the best grasp's centre is not on an object
+    found = maps_to_grasps(maps, PostprocessConfig(width_scale=WIDTH_SCALE), max_grasps=1)
+    assert len(found) == 1 and found[0].cx == pytest.approx(KNOWN[1].cx, abs=0.5)
+    assert len(maps_to_grasps(maps, PostprocessConfig(width_scale=WIDTH_SCALE, use_mask=False))) == 3
+
+
+def test_nearby_peaks_keep_only_the_stronger() -> None:
+    quality = np.zeros((50, 50), np.float32)
+    quality[20, 20], quality[20, 26], quality[40, 40] = 0.9, 0.7, 0.5
+    peaks = find_peaks(quality, min_distance=10, min_value=0.2)
+    assert [(r, c) for r, c, _ in peaks] == [(20, 20), (40, 40)]
+    assert find_peaks(quality, min_distance=3, min_value=0.6) == [(20, 20, pytest.approx(0.9)), (20, 26, pytest.approx(0.7))]
+
+
+def test_inconsistent_maps_are_refused() -> None:
+    with pytest.raises(ValueError, match="share one"):
+        GraspMaps(*(np.zeros((4, 4), np.float32) for _ in range(4)), np.zeros((4, 5), np.float32))
+    with pytest.raises(ValueError, match=r"expected \(5, H, W\) maps"):
+        GraspMaps.from_stacked(np.zeros((4, 8, 8), np.float32))
+    with pytest.raises(ValueError, match="object mask shape"):
+        rasterize_grasps(KNOWN, SHAPE, WIDTH_SCALE, object_mask=np.ones((10, 10)))

@@ -1,0 +1,81 @@
+"""Five predicted maps -> ranked grasps: smooth, find peaks, suppress neighbours and
+off-object peaks, read angle and width at each peak.
+
+Peak finding is a grey dilation (a pixel is a peak if it is the maximum of its
+neighbourhood); it is written with OpenCV here because skimage.feature.peak_local_max would
+add a dependency for ten lines.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vlm_grasp_ros.core.dense.grasp_maps import GraspMaps
+from vlm_grasp_ros.core.grasp import Grasp
+from vlm_grasp_ros.core.synthetic.shapes import jaw_height
+
+
+@dataclass(frozen=True)
+class PostprocessConfig:
+    width_scale: float  # the width map times this = opening in pixels (from the model's config)
+    min_quality: float = 0.2  # peaks below this are not grasps
+    min_distance_px: int = 10  # no two grasps' centres closer than this
+    smoothing_sigma_px: float = 2.0  # Gaussian blur of the quality map before peak finding (GG-CNN)
+    mask_threshold: float = 0.5  # peaks where the mask map is below this are off-object
+    use_mask: bool = True
+
+
+PLATEAU_TOLERANCE = 1e-4  # values this close to the neighbourhood maximum count as the maximum
+
+
+def _smoothed(quality: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(quality, (0, 0), sigma) if sigma > 0 else quality
+
+
+def find_peaks(quality: np.ndarray, min_distance: int, min_value: float) -> list[tuple[float, float, float]]:
+    """(row, col, value) of local maxima >= ``min_value``, best first, no two closer than
+    ``min_distance`` (greedy: a weaker peak near a kept one is dropped).
+
+    A flat top (a saturated or rasterised region) is one peak at its centroid, not one per pixel.
+    """
+    size = 2 * max(1, min_distance) + 1
+    dilated = cv2.dilate(quality, np.ones((size, size), np.uint8))
+    is_peak = ((quality >= dilated - PLATEAU_TOLERANCE) & (quality >= min_value)).astype(np.uint8)
+    count, labels, _, centroids = cv2.connectedComponentsWithStats(is_peak, connectivity=8)
+    peak_values = np.zeros(count, np.float64)
+    inside = is_peak.astype(bool)
+    np.maximum.at(peak_values, labels[inside], quality[inside])  # one pass, however many peaks
+    candidates = [(float(centroids[label][1]), float(centroids[label][0]), float(peak_values[label]))
+                  for label in range(1, count)]
+    candidates.sort(key=lambda peak: -peak[2])
+    kept: list[tuple[float, float, float]] = []
+    for row, col, value in candidates:
+        if all((row - r) ** 2 + (col - c) ** 2 >= min_distance ** 2 for r, c, _ in kept):
+            kept.append((row, col, value))
+    return kept
+
+
+def maps_to_grasps(maps: GraspMaps, config: PostprocessConfig, max_grasps: int | None = None) -> list[Grasp]:
+    """Ranked grasps from one image's maps (in that image's pixels), best first.
+
+    Angle: half the angle of (cos2, sin2) at the peak. Width: the width map x width_scale.
+    Height (jaw size), which the maps do not carry: half the opening, the rule the synthetic
+    labels follow (``shapes.jaw_height``).
+    """
+    quality = _smoothed(maps.quality.astype(np.float32), config.smoothing_sigma_px)
+    peaks = find_peaks(quality, config.min_distance_px, config.min_quality)
+    grasps: list[Grasp] = []
+    for row, col, value in peaks:
+        pixel = int(round(row)), int(round(col))
+        if config.use_mask and maps.mask[pixel] < config.mask_threshold:
+            continue
+        theta = 0.5 * math.atan2(float(maps.sin2[pixel]), float(maps.cos2[pixel]))
+        opening = max(1.0, float(maps.width[pixel]) * config.width_scale)
+        grasps.append(Grasp(col, row, theta, opening, jaw_height(opening), score=min(1.0, max(0.0, value))))
+        if max_grasps is not None and len(grasps) >= max_grasps:
+            break
+    return grasps
