@@ -72,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
     outcome = replay_bag(bag, layout, args.backend, out_dir, rate=args.rate, drain_s=args.drain,
                          startup_timeout_s=args.startup_timeout, params_file=args.params_file)
     transport = transport_figures(outcome, args.rate)
+    if outcome.node_exit_code is not None:  # results so far are still written; say why frames are missing
+        print(f"replay: warning: the grasp node exited early (code {outcome.node_exit_code}); "
+              f"see {out_dir / 'node.log'}", file=sys.stderr)
+        transport["node_exit_code"] = outcome.node_exit_code
     backend = args.backend or next((f.answer.backend for f in outcome.frames if f.answer is not None), "default")
     results, shown = [], []
     with open(out_dir / "predictions.jsonl", "w", encoding="utf-8") as lines:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -42,7 +42,6 @@ class PipelineResult:
     grasps: list[Grasp]
     #: Why the grasps have no poses although depth was asked for ("" when they have them).
     pose_problem: str = ""
-    poses: list[GraspPose3D | None] = field(default_factory=list)
 
 
 def frame_to_rgb(frame: Image | CompressedImage) -> np.ndarray:
@@ -92,7 +91,7 @@ class GraspPipeline:
             grasps, frame.header, width, height, backend=self.predictor.name, model=self.predictor.model_id,
             prompt=options.prompt, inference_time_ms=inference_ms, poses=poses or None,
         )
-        return PipelineResult(message, rgb, grasps, problem, poses)
+        return PipelineResult(message, rgb, grasps, problem)
 
     def warm_up(self, width: int = 640, height: int = 480) -> float:
         """One inference on a synthetic frame, so the first camera frame does not pay for lazy

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,8 @@ class ReplayOutcome:
     ground_truth: dict[int, Grasp2DArray]  # by stamp
     wall_s: float  # first frame sent -> last answer received
     node_log: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: The node's exit code if it ended before the replay did (a crash), else None.
+    node_exit_code: int | None = None
 
 
 def _message_class(msgtype: str) -> type:
@@ -233,6 +234,7 @@ def replay_bag(bag: Path, layout: BagLayout, backend: str | None, out_dir: Path,
             publisher.publish(raw)
         bar.close()
         player.spin_until(time.monotonic() + drain_s, lambda: all(f.stamp_ns in player.answers for f in frames))
+        exit_code = node.process.poll()  # before stop(): only an early end counts
     finally:
         player.close()
         node.stop()
@@ -241,7 +243,7 @@ def replay_bag(bag: Path, layout: BagLayout, backend: str | None, out_dir: Path,
             frame.answer, frame.answered_at = player.answers[frame.stamp_ns]
     answered = [f.answered_at for f in frames if f.answered_at is not None]
     wall = (max(answered) - frames[0].sent_at) if answered else 0.0
-    return ReplayOutcome(frames, ground_truth, wall, node.log())
+    return ReplayOutcome(frames, ground_truth, wall, node.log(), exit_code)
 
 
 def _topic_type(layout: BagLayout, topic: str) -> str:
