@@ -3,6 +3,9 @@
 * :func:`rotate_sample`: turn the image (and mask, depth) about its centre by up to +-15
   degrees; grasp centres move with the pixels, angles turn by the same amount, and grasps
   whose centre leaves the image are dropped.
+* :func:`flip_sample`: mirror left-right; centres mirror and angles change sign.
+* :func:`crop_sample`: keep a window of the image (a zoom once resized); grasps whose centre
+  leaves the window are dropped.
 * :func:`jitter_colour`: brightness, contrast, saturation and hue; geometry untouched.
 * :func:`jitter_bins`: quantized label noise, each field moved by one bin with 20%
   probability (kept in range).
@@ -44,6 +47,37 @@ def rotate_sample(sample: GraspSample, angle_deg: float) -> GraspSample:
 
 def random_rotation(sample: GraspSample, rng: np.random.Generator, max_deg: float = MAX_ROTATION_DEG) -> GraspSample:
     return rotate_sample(sample, float(rng.uniform(-max_deg, max_deg)))
+
+
+def flip_sample(sample: GraspSample) -> GraspSample:
+    w = sample.width
+    grasps = [replace(g, cx=float(w - g.cx), theta=-g.theta) for g in sample.grasps]
+    return replace(sample, image=np.ascontiguousarray(sample.image[:, ::-1]), grasps=grasps,
+                   mask=None if sample.mask is None else np.ascontiguousarray(sample.mask[:, ::-1]),
+                   depth=None if sample.depth is None else np.ascontiguousarray(sample.depth[:, ::-1]))
+
+
+def crop_sample(sample: GraspSample, top: int, left: int, height: int, width: int) -> GraspSample:
+    """The window [top, top + height) x [left, left + width), clipped to the image."""
+    top, left = max(0, top), max(0, left)
+    bottom, right = min(sample.height, top + height), min(sample.width, left + width)
+    if bottom <= top or right <= left:
+        raise ValueError(f"crop window ({top}, {left}, {height}, {width}) is outside the {sample.height}x{sample.width} image")
+    grasps = [replace(g, cx=g.cx - left, cy=g.cy - top) for g in sample.grasps
+              if left <= g.cx < right and top <= g.cy < bottom]
+    window = (slice(top, bottom), slice(left, right))
+    return replace(sample, image=np.ascontiguousarray(sample.image[window]), grasps=grasps,
+                   mask=None if sample.mask is None else sample.mask[window],
+                   depth=None if sample.depth is None else sample.depth[window])
+
+
+def random_crop(sample: GraspSample, rng: np.random.Generator, min_fraction: float) -> GraspSample:
+    """A window of ``min_fraction``..1 of each side, same aspect ratio, anywhere in the image."""
+    fraction = float(rng.uniform(min_fraction, 1.0))
+    height, width = max(1, round(sample.height * fraction)), max(1, round(sample.width * fraction))
+    top = int(rng.integers(0, sample.height - height + 1))
+    left = int(rng.integers(0, sample.width - width + 1))
+    return crop_sample(sample, top, left, height, width)
 
 
 def jitter_colour(image: np.ndarray, rng: np.random.Generator, strength: float = 0.2) -> np.ndarray:

@@ -1,0 +1,147 @@
+"""Decoder training: targets, losses that go down, configs, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vlm_grasp_ros.core.augment import crop_sample, flip_sample
+from vlm_grasp_ros.core.datasets import GraspSample
+from vlm_grasp_ros.core.dense.decoder import DecoderConfig
+from vlm_grasp_ros.core.dense.encoders import EncoderConfig
+from vlm_grasp_ros.core.dense.grasp_maps import rasterize_grasps
+from vlm_grasp_ros.core.dense.model import DenseGraspModel, DenseModelConfig
+from vlm_grasp_ros.core.grasp import Grasp
+from vlm_grasp_ros.core.synthetic.scene import render_scene
+from training.config import AugmentConfig, DataSource, LossWeights, OptimConfig, TrainConfig, load_train_config
+from training.data import GraspMapDataset, collate_padded
+from training.losses import grasp_map_losses
+from training.train_decoder import train
+
+TINY_MODEL = dict(encoder={"name": "efficientnet_lite0", "strides": [4, 8, 16]},
+                  decoder={"channels": 16, "head_channels": 8, "context_blocks": 1}, input_long_side=96)
+
+
+def test_where_labels_overlap_the_narrowest_opening_sets_the_angle() -> None:
+    across = Grasp(50, 50, 0.0, 20, 10)
+    end_to_end = Grasp(50, 50, np.pi / 2, 60, 30)
+    for order in ([across, end_to_end], [end_to_end, across]):
+        maps = rasterize_grasps(order, (100, 100), width_scale=64)
+        assert maps.cos2[50, 50] == pytest.approx(1.0) and maps.width[50, 50] * 64 == pytest.approx(20)
+
+
+def test_flip_and_crop_keep_labels_on_their_pixels() -> None:
+    sample = render_scene(3, 0)
+    grasp = sample.grasps[0]
+    flipped = flip_sample(sample)
+    assert flipped.grasps[0].cx == pytest.approx(sample.width - grasp.cx)
+    assert flipped.grasps[0].theta == pytest.approx(-grasp.theta)
+    assert np.array_equal(flip_sample(flipped).image, sample.image)
+    # The object label under the grasp centre is the same before and after the flip.
+    label = sample.mask[int(grasp.cy), int(grasp.cx)]
+    assert label > 0 and flipped.mask[int(grasp.cy), int(sample.width - grasp.cx)] == label
+    top, left = int(grasp.cy) - 20, int(grasp.cx) - 30
+    cropped = crop_sample(sample, top, left, 100, 120)
+    moved = [g for g in cropped.grasps if g.width == grasp.width and g.theta == grasp.theta][0]
+    assert (moved.cx, moved.cy) == pytest.approx((grasp.cx - left, grasp.cy - top))
+    assert cropped.image.shape == (100, 120, 3) and cropped.mask[20, 30] == sample.mask[top + 20, left + 30]
+    with pytest.raises(ValueError, match="outside"):
+        crop_sample(sample, 1000, 0, 10, 10)
+
+
+def test_a_few_training_steps_lower_the_loss() -> None:
+    torch.manual_seed(0)
+    config = DenseModelConfig(**TINY_MODEL)
+    model = DenseGraspModel(config)
+    dataset = GraspMapDataset(DataSource(count=4, seed=5), config, model.preprocessing, None, seed=0,
+                              fixed_augmentation=True)
+    batch = collate_padded([dataset[i] for i in range(4)])
+    assert batch["targets"][:, 0].sum() > 0  # the scenes have labelled grasp centres
+    features = model.features(batch["image"])
+    optimizer = torch.optim.AdamW(model.decoder.parameters(), lr=3e-3)
+    model.decoder.train()
+    losses = []
+    for _ in range(20):
+        loss = grasp_map_losses(model.decode(features, tuple(batch["image"].shape[1:3])), batch["targets"], LossWeights())
+        optimizer.zero_grad()
+        loss["total"].backward()
+        optimizer.step()
+        losses.append(float(loss["total"].detach()))
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_the_config_loader_names_the_file_and_the_problem(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("output_dir: x\noptim: {epochs: 2, learning_rat: 0.1}\n")
+    with pytest.raises(ValueError, match=rf"{path}: optim: unknown keys \['learning_rat'\]"):
+        load_train_config(path)
+    path.write_text("output_dir: x\nmodel:\n  encoder: {name: resnet}\n")
+    with pytest.raises(ValueError, match=rf"{path}: model: .*unknown encoder 'resnet'"):
+        load_train_config(path)
+    path.write_text("output_dir: x\noptim: {epochs: [1, 2}\n")
+    with pytest.raises(ValueError, match=rf"{path}:2: not valid YAML"):
+        load_train_config(path)
+    shipped = load_train_config(Path(__file__).parents[1] / "training/configs/dense_lite0_synthetic.yaml")
+    assert shipped.model.encoder.name == "efficientnet_lite0" and shipped.train.seed != shipped.val.seed
+
+
+def _tiny_run(out: Path, epochs: int) -> TrainConfig:
+    return TrainConfig(output_dir=str(out), model=DenseModelConfig(**json.loads(json.dumps(TINY_MODEL))),
+                       train=DataSource(count=8, seed=1), val=DataSource(count=3, seed=2),
+                       augment=AugmentConfig(), optim=OptimConfig(epochs=epochs, batch_size=4, warmup_steps=1),
+                       num_workers=0, val_overlays=2)
+
+
+def test_training_keeps_the_best_checkpoint_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    train(_tiny_run(out, epochs=1), progress=False)
+    first = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in first] == [1] and first[0]["step"] == 2
+    assert (out / "best" / "model.safetensors").is_file() and (out / "report.md").is_file()
+    best = train(_tiny_run(out, epochs=2), progress=False)  # the same run, one more epoch: resumes
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in history] == [1, 2] and history[1]["step"] == 4
+    assert history[0] == first[0]  # epoch 1 was not run again
+    assert best["val_top1"] == max(r["val_top1"] for r in history)
+    saved = json.loads((out / "best" / "config.json").read_text())
+    assert saved["training"]["metrics"]["epoch"] == best["epoch"]
+    changed = _tiny_run(out, epochs=3)
+    changed.model.decoder = DecoderConfig(channels=24, head_channels=8, context_blocks=1)
+    with pytest.raises(ValueError, match="different model config"):
+        train(changed, progress=False)
+    assert EncoderConfig(**saved["model"]["encoder"]).name == "efficientnet_lite0"
+
+
+def test_the_feature_cache_serves_whole_epochs_once_full() -> None:
+    from training.train_decoder import FeatureCache
+
+    cache = FeatureCache(enabled=True)
+    features = [torch.randn(3, 4, 8, 8), torch.randn(3, 6, 4, 4)]
+    targets = torch.rand(3, 5, 32, 32)
+    cache.store([7, 8, 9], features, targets)
+    assert not cache.complete(4) and cache.complete(3)
+    hit = cache.lookup([9, 7], torch.device("cpu"))
+    assert torch.allclose(hit[0], features[0][[2, 0]], atol=1e-2)  # fp16 storage
+    assert cache.lookup([9, 10], torch.device("cpu")) is None
+    batches = cache.batches(2, torch.Generator().manual_seed(0), drop_last=False)
+    assert sorted(int(i) for b in batches for i in b["index"]) == [7, 8, 9]
+    first = batches[0]
+    assert torch.allclose(first["targets"][0].float(), targets[int(first["index"][0]) - 7], atol=1e-3)
+    assert not FeatureCache(enabled=False).complete(0)
+
+
+def test_narrowest_targets_keep_each_objects_narrowest_grasps_only() -> None:
+    from training.data import narrowest_per_object
+
+    mask = np.zeros((100, 200), np.int32)
+    mask[:, :100], mask[:, 100:] = 1, 2
+    box = [Grasp(40, 50, 0.0, 30, 15), Grasp(60, 50, 0.0, 33, 16), Grasp(50, 50, np.pi / 2, 80, 40)]
+    disc = [Grasp(150, 50, k * np.pi / 6, 50, 25) for k in range(6)]
+    kept = narrowest_per_object(box + disc, mask, ratio=1.25)
+    assert kept == box[:2] + disc  # the end-to-end grasp goes; the wider disc keeps all of its own
+    assert narrowest_per_object(box, None, ratio=0) == box
+    assert narrowest_per_object(box + disc, None, ratio=1.25) == box[:2]  # no mask: one object

@@ -1,0 +1,119 @@
+"""Training configuration: dataclasses loaded from YAML, with errors that name the file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vlm_grasp_ros.core.dense.model import DenseModelConfig
+
+
+@dataclass
+class DataSource:
+    """``dataset: generated`` renders synthetic scenes on the fly (``seed``, ``count``); any
+    ``vlm-grasp eval`` dataset name reads ``root`` (``limit`` = only the first N)."""
+
+    dataset: str = "generated"
+    root: str = ""
+    seed: int = 0
+    count: int = 0
+    limit: int = 0
+    allow_pickle: bool = False
+
+
+@dataclass
+class AugmentConfig:
+    flip_probability: float = 0.5
+    rotation_probability: float = 0.5
+    max_rotation_deg: float = 15.0
+    crop_probability: float = 0.5
+    min_crop_fraction: float = 0.6
+    colour_strength: float = 0.2
+
+
+@dataclass
+class TargetConfig:
+    #: Per object (the mask label under each grasp centre; one object if there is no mask),
+    #: rasterise only grasps whose opening is within ``narrowest_ratio`` of that object's
+    #: narrowest. Overlapping across- and end-to-end labels otherwise give a box's middle a
+    #: patchwork of two angles, and the model learns neither. 0 = keep every label.
+    narrowest_ratio: float = 0.0
+
+
+@dataclass
+class LossWeights:
+    quality: float = 1.0
+    angle: float = 1.0
+    width: float = 1.0
+    mask: float = 0.5
+
+
+@dataclass
+class OptimConfig:
+    epochs: int = 10
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    #: Linear warm-up steps, then cosine decay to 5% over the remaining steps.
+    warmup_steps: int = 50
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = "out/training/dense"
+    seed: int = 0
+    model: DenseModelConfig = field(default_factory=DenseModelConfig)
+    train: DataSource = field(default_factory=DataSource)
+    val: DataSource = field(default_factory=DataSource)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    targets: TargetConfig = field(default_factory=TargetConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    #: Keep each training image's encoder features (fp16, in memory) after the first epoch.
+    #: The encoder is frozen, so they never change; each image then keeps the augmentation it
+    #: was first drawn with (generate more scenes for variety instead).
+    cache_features: bool = True
+    num_workers: int = 1
+    #: Validation images drawn in the report's overlay grid.
+    val_overlays: int = 8
+
+
+_NESTED: dict[str, type] = {"model": DenseModelConfig, "train": DataSource, "val": DataSource, "augment": AugmentConfig, "targets": TargetConfig,
+                            "loss": LossWeights, "optim": OptimConfig}
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
+    if cls is DenseModelConfig:  # it converts its own nested parts
+        try:
+            return DenseModelConfig(**values)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
+    kwargs = {name: _build(_NESTED[name], value, f"{where}: {name}") if cls is TrainConfig and name in _NESTED else value
+              for name, value in values.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:  # DenseModelConfig checks its own nested parts
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Read a YAML training config; unknown keys and bad values name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training config not found: {path}")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    return _build(TrainConfig, values, str(path))

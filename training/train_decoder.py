@@ -1,0 +1,250 @@
+"""Train a dense grasp decoder on a frozen encoder.
+
+    python -m training.train_decoder --config training/configs/dense_lite0_synthetic.yaml
+    accelerate launch -m training.train_decoder --config ...   # several GPUs
+
+Each epoch: one pass over the training images (tqdm), then validation with the rectangle
+metric through the same predictor the node uses. ``<output_dir>/best`` holds the checkpoint
+with the best validation top-1 (ties: mean IoU); ``<output_dir>/last`` holds the latest one
+plus the optimiser state, and a re-run of the same command resumes from it (``--fresh``
+starts over). ``history.jsonl``, ``curves.png`` and ``report.md`` show the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from vlm_grasp_ros.core.dense.checkpoint import WEIGHTS_NAME, read_config, save_checkpoint
+from vlm_grasp_ros.core.dense.model import DenseGraspModel
+from vlm_grasp_ros.core.evaluation import evaluate_predictor
+from vlm_grasp_ros.core.metrics import summarize
+from vlm_grasp_ros.core.predictors.dense import DensePredictor
+from training.config import TrainConfig, load_train_config
+from training.data import GraspMapDataset, SampleSource, collate_padded
+from training.losses import grasp_map_losses
+from training.report import write_training_report
+
+STATE_NAME = "training_state.pt"
+
+
+class FeatureCache:
+    """Frozen-encoder features and targets per training image, fp16 on the CPU. Once every
+    image is in, epochs run from the cache alone: no rendering, loading or encoding."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.features: dict[int, list[torch.Tensor]] = {}
+        self.targets: dict[int, torch.Tensor] = {}
+
+    def complete(self, size: int) -> bool:
+        """Whether ``size`` images (what one epoch of the loader yields) are in."""
+        return self.enabled and len(self.features) >= size
+
+    def lookup(self, indices: list[int], device: torch.device) -> list[torch.Tensor] | None:
+        if not self.enabled or any(i not in self.features for i in indices):
+            return None
+        levels = zip(*(self.features[i] for i in indices))
+        try:
+            return [torch.stack(level).to(device).float() for level in levels]
+        except RuntimeError:  # images of different padded sizes in one batch: recompute
+            return None
+
+    def store(self, indices: list[int], features: list[torch.Tensor], targets: torch.Tensor) -> None:
+        if self.enabled:
+            for row, index in enumerate(indices):
+                self.features[index] = [level[row].detach().to("cpu", torch.float16) for level in features]
+                self.targets[index] = targets[row].to("cpu", torch.float16)
+
+    def batches(self, batch_size: int, generator: torch.Generator, drop_last: bool) -> list[dict[str, torch.Tensor]]:
+        order = torch.randperm(len(self.features), generator=generator).tolist()
+        keys = sorted(self.features)
+        groups = [[keys[i] for i in order[start : start + batch_size]] for start in range(0, len(order), batch_size)]
+        if drop_last and len(groups) > 1 and len(groups[-1]) < batch_size:
+            groups.pop()
+        return [{"index": torch.tensor(group), "targets": torch.stack([self.targets[i] for i in group]),
+                 "size": self.targets[group[0]].shape[-2:]} for group in groups]
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up, then cosine decay to 5%."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def validate(model: DenseGraspModel, config: TrainConfig, progress: bool) -> tuple[dict, list]:
+    samples = SampleSource(config.val)
+    predictor = DensePredictor(model, model_id="training")
+    shown, results = [], []
+    for sample, result in evaluate_predictor(predictor, samples, progress=progress):
+        results.append(result)
+        if len(shown) < config.val_overlays:
+            shown.append((sample, result))
+    return summarize(results), shown
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None, progress: bool = True) -> dict:
+    """Run (or resume) training; returns the best validation metrics."""
+    accelerator = Accelerator()
+    _seed_everything(config.seed)
+    out_dir = Path(config.output_dir)
+    last_dir, best_dir = out_dir / "last", out_dir / "best"
+    model = DenseGraspModel(config.model).to(accelerator.device)
+    show = progress and accelerator.is_local_main_process
+
+    dataset = GraspMapDataset(config.train, config.model, model.preprocessing, config.augment, config.seed,
+                              fixed_augmentation=config.cache_features, targets=config.targets)
+    loader_drop_last = len(dataset) > config.optim.batch_size
+    loader = DataLoader(dataset, batch_size=config.optim.batch_size, shuffle=True, num_workers=config.num_workers,
+                        collate_fn=collate_padded, drop_last=loader_drop_last,
+                        persistent_workers=config.num_workers > 0 and not config.cache_features,
+                        generator=torch.Generator().manual_seed(config.seed))
+    optimizer = torch.optim.AdamW(model.decoder.parameters(), lr=config.optim.learning_rate,
+                                  weight_decay=config.optim.weight_decay)
+    decoder, optimizer, loader = accelerator.prepare(model.decoder, optimizer, loader)
+    total_steps = config.optim.epochs * len(loader)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, config.optim.warmup_steps, total_steps))
+
+    start_epoch, step, best, history = 0, 0, None, []
+    if (last_dir / STATE_NAME).is_file() and not fresh:
+        start_epoch, step, best, history = _resume(model, optimizer, scheduler, last_dir, config)
+        if show:
+            print(f"resuming from {last_dir} after epoch {start_epoch} (step {step})")
+
+    if config.cache_features and accelerator.num_processes > 1:
+        print("train_decoder: cache_features is for single-process runs; off with several processes", file=sys.stderr)
+        config.cache_features = False
+    cache = FeatureCache(config.cache_features)
+    shuffler = torch.Generator().manual_seed(config.seed + 1)
+    stopped = False
+    for epoch in range(start_epoch, config.optim.epochs):
+        dataset.epoch = epoch
+        decoder.train()
+        sums: dict[str, float] = {}
+        batches = 0
+        started = time.perf_counter()
+        per_epoch = len(loader) * config.optim.batch_size if loader_drop_last else len(dataset)
+        source = cache.batches(config.optim.batch_size, shuffler, loader_drop_last) if cache.complete(per_epoch) else loader
+        bar = tqdm(source, desc=f"epoch {epoch + 1}/{config.optim.epochs}", unit="batch", disable=not show)
+        for batch in bar:
+            targets = batch["targets"].to(accelerator.device)
+            indices = [int(i) for i in batch["index"]]
+            features = cache.lookup(indices, accelerator.device)
+            if features is None:
+                images = batch["image"]
+                features = model.features(images)
+                cache.store(indices, features, targets)
+            size = tuple(batch["size"]) if "size" in batch else tuple(batch["image"].shape[1:3])
+            outputs = decoder(features, size)
+            losses = grasp_map_losses(outputs, targets, config.loss)
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(losses["total"])
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            batches += 1
+            for name, value in losses.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
+            bar.set_postfix(loss=f"{sums['total'] / batches:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            if max_steps is not None and step >= max_steps:
+                stopped = True
+                break
+        record = {"epoch": epoch + 1, "step": step, "seconds": round(time.perf_counter() - started, 1),
+                  **{f"train_{name}": value / max(1, batches) for name, value in sums.items()}}
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            model.eval()
+            metrics, shown = validate(model, config, show)
+            record.update(val_top1=metrics["accuracy_top1"], val_top5=metrics["accuracy_top5"],
+                          val_mean_iou=metrics["mean_iou"], val_latency_ms=metrics["latency_ms"]["median"])
+            history.append(record)
+            improved = best is None or (record["val_top1"], record["val_mean_iou"]) > (best["val_top1"], best["val_mean_iou"])
+            if improved:
+                best = record
+                save_checkpoint(model, best_dir, extra={"training": {"config": _plain(config), "metrics": record}})
+            _save_last(model, optimizer, scheduler, last_dir, config, epoch + 1, step, best, history)
+            (out_dir / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history), encoding="utf-8")
+            write_training_report(out_dir, history, shown if improved else None, config)
+            if show:
+                print(f"epoch {epoch + 1}: loss {record['train_total']:.4f}  val top-1 {record['val_top1']:.1%}  "
+                      f"IoU {record['val_mean_iou']:.3f}" + ("  (best)" if improved else ""))
+        if stopped:
+            break
+    accelerator.wait_for_everyone()
+    return best or {}
+
+
+def _plain(config: TrainConfig) -> dict:
+    return json.loads(json.dumps(asdict(config)))
+
+
+def _save_last(model, optimizer, scheduler, folder: Path, config: TrainConfig, epoch: int, step: int, best, history) -> None:
+    save_checkpoint(model, folder, extra={"training": {"config": _plain(config)}})
+    state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
+             "best": json.dumps(best), "history": json.dumps(history)}
+    torch.save(state, folder / STATE_NAME)
+
+
+def _model_signature(model_config) -> dict:
+    values = model_config.to_dict()
+    values["encoder"].pop("weights_sha256", None)
+    return values
+
+
+def _resume(model: DenseGraspModel, optimizer, scheduler, folder: Path, config: TrainConfig):
+    saved_config, _ = read_config(folder)
+    if _model_signature(saved_config) != _model_signature(config.model):
+        raise ValueError(f"{folder}: the saved run has a different model config; use --fresh or another output_dir")
+    from safetensors.torch import load_file
+
+    model.decoder.load_state_dict(load_file(str(folder / WEIGHTS_NAME)), strict=True)
+    # weights_only: the state holds tensors, numbers and strings only; nothing in it can run code.
+    state = torch.load(folder / STATE_NAME, map_location="cpu", weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return int(state["epoch"]), int(state["step"]), json.loads(state["best"]), json.loads(state["history"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.train_decoder", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="a YAML file under training/configs/")
+    parser.add_argument("--fresh", action="store_true", help="ignore <output_dir>/last and start over")
+    parser.add_argument("--output-dir", default=None, help="override the config's output_dir")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps (smoke runs)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_train_config(args.config)
+        if args.output_dir:
+            config.output_dir = args.output_dir
+        best = train(config, fresh=args.fresh, max_steps=args.max_steps)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"train_decoder: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"best": best, "checkpoint": str(Path(config.output_dir) / "best")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
