@@ -153,3 +153,18 @@ def test_corrupt_and_mismatched_checkpoints_are_refused_with_the_file_named(tmp_
         load_checkpoint(folder)
     with pytest.raises(CheckpointError, match="no such checkpoint folder"):
         load_checkpoint(tmp_path / "absent")
+
+
+def test_a_vit_folder_with_weights_of_another_model_is_refused(vit_folders: dict[str, Path], tmp_path: Path) -> None:
+    """from_pretrained would quietly start such a tower from random weights."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "renamed"
+    shutil.copytree(vit_folders["internvit"], folder)
+    weights = next(folder.glob("*.safetensors"))
+    save_file({f"visual.{name}": tensor for name, tensor in load_file(str(weights)).items()}, str(weights),
+              metadata={"format": "pt"})
+    with pytest.raises(ValueError, match="the weights do not fit InternVLVisionModel"):
+        build_encoder(EncoderConfig("internvit", str(folder), strides=(8,)))

@@ -85,8 +85,10 @@ def test_the_config_loader_names_the_file_and_the_problem(tmp_path: Path) -> Non
     path.write_text("output_dir: x\noptim: {epochs: [1, 2}\n")
     with pytest.raises(ValueError, match=rf"{path}:2: not valid YAML"):
         load_train_config(path)
-    shipped = load_train_config(Path(__file__).parents[1] / "training/configs/dense_lite0_synthetic.yaml")
-    assert shipped.model.encoder.name == "efficientnet_lite0" and shipped.train.seed != shipped.val.seed
+    configs = sorted((Path(__file__).parents[1] / "training/configs").glob("*.yaml"))
+    shipped = {path.stem: load_train_config(path) for path in configs}
+    assert {c.model.encoder.name for c in shipped.values()} == {"efficientnet_lite0", "internvit", "qwen2vl_vit"}
+    assert all(c.train.seed != c.val.seed for c in shipped.values())
 
 
 def _tiny_run(out: Path, epochs: int) -> TrainConfig:

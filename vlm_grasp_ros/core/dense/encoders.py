@@ -186,8 +186,14 @@ def _load_vision_model(model_class: type, path: str) -> nn.Module:
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder}: no config.json; expected a folder saved with save_pretrained")
     # Local files only: nothing is downloaded, and no remote code runs.
-    return model_class.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False,
-                                       dtype=torch.float32)
+    model, info = model_class.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False,
+                                              dtype=torch.float32, output_loading_info=True)
+    if info.get("missing_keys"):
+        # from_pretrained would leave these randomly initialised and only warn: refuse instead.
+        missing = sorted(info["missing_keys"])
+        raise ValueError(f"{folder}: the weights do not fit {model_class.__name__} "
+                         f"({len(missing)} missing, e.g. {missing[:2]})")
+    return model
 
 
 def _folder_sha256(path: str) -> str:
@@ -231,14 +237,11 @@ class InternVitEncoder(FeatureEncoder):
 class Qwen2VlVitEncoder(FeatureEncoder):
     def __init__(self, config: EncoderConfig, load_weights: bool = True) -> None:
         super().__init__()
-        from transformers import Qwen2VLConfig
         from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VisionTransformerPretrainedModel
 
         self.config = config
         self.model = _load_vision_model(Qwen2VisionTransformerPretrainedModel, config.pretrained_path)
         vision = self.model.config
-        if isinstance(vision, Qwen2VLConfig):  # a full Qwen2-VL folder: use its vision part
-            vision = vision.vision_config
         self.patch, self.merge, self.temporal = int(vision.patch_size), int(vision.spatial_merge_size), int(vision.temporal_patch_size)
         self.layers = config.layers or _default_layers(vision.depth, len(config.strides))
         if max(self.layers) > vision.depth:
