@@ -19,7 +19,7 @@ from vlm_grasp_ros.core.overlay import draw_grasps
 from vlm_grasp_ros.core.predictors.dense import DensePredictor
 
 #: scikit-image's bundled colour photographs (in its wheel, no download).
-PHOTOS = ("coffee", "chelsea", "astronaut", "rocket", "cat", "immunohistochemistry")
+PHOTOS = ("coffee", "chelsea", "astronaut", "rocket", "immunohistochemistry")
 
 
 def _heat(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -33,8 +33,8 @@ _KINDS = ("box", "box", "capsule", "disc", "ellipse")
 def _random_shape(rng: np.random.Generator, config: SceneConfig) -> Shape:
     kind = str(rng.choice(_KINDS))
     scale = min(config.width, config.height) / 480.0
-    if kind == "disc":
-        diameter = rng.uniform(30, 100) * scale
+    if kind == "disc":  # coins and lids up to cups and bowls seen from above
+        diameter = rng.uniform(30, 145) * scale
         length = breadth = diameter
     elif kind == "capsule":
         length, breadth = rng.uniform(90, 220) * scale, rng.uniform(14, 30) * scale
@@ -63,7 +63,7 @@ def _random_colour(rng: np.random.Generator, low: float = 0.0, high: float = 1.0
 
 def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     base = _random_colour(rng, 0.25, 0.95)
-    style = rng.integers(0, 4)
+    style = rng.integers(0, 6)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     if style == 0:  # plain with soft blotches
         pattern = 0.85 + 0.3 * _smooth_noise(rng, height, width, 60)[..., None]
@@ -79,15 +79,25 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
         checks = ((xx // tile + yy // tile) % 2)[..., None]
         image = base * (1 - checks) + other * checks
         image = image * (1 - 0.5 * (((xx % tile) < 2) | ((yy % tile) < 2)))[..., None]  # grout lines
-    else:  # speckled granite
+    elif style == 3:  # speckled granite
         image = base * (0.7 + 0.5 * rng.random((height, width, 1)).astype(np.float32))
         image = cv2.GaussianBlur(image, (3, 3), 0)
+    elif style == 4:  # woven cloth: fine crossing threads
+        period = rng.uniform(2.5, 6)
+        weave = 0.5 + 0.25 * (np.sin(xx / period) + np.sin(yy / period))
+        image = base * (0.75 + 0.35 * weave[..., None]) * (0.85 + 0.3 * _smooth_noise(rng, height, width, 90)[..., None])
+    else:  # a cluttered surface: large soft patches of other colours (mats, paper, stains)
+        image = np.broadcast_to(base, (height, width, 3)).copy()
+        for _ in range(int(rng.integers(2, 6))):
+            patch = _smooth_noise(rng, height, width, int(rng.integers(60, 160))) > rng.uniform(0.55, 0.75)
+            image[patch] = image[patch] * 0.3 + 0.7 * _random_colour(rng, 0.2, 0.95)
+        image = cv2.GaussianBlur(image, (0, 0), 2)
     return image.astype(np.float32)
 
 
 def _object_texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     base = _random_colour(rng, 0.2, 1.0)
-    style = rng.integers(0, 4)
+    style = rng.integers(0, 6)
     if style == 0:
         return np.broadcast_to(base, (height, width, 3)).astype(np.float32)
     if style == 1:  # printed stripes
@@ -100,7 +110,18 @@ def _object_texture(rng: np.random.Generator, height: int, width: int) -> np.nda
         y0, x0 = int(rng.integers(0, max(1, height // 2))), int(rng.integers(0, max(1, width // 2)))
         texture[y0 : y0 + height // 3, x0 : x0 + width // 3] = _random_colour(rng)
         return texture.astype(np.float32)
-    return (base * (0.75 + 0.4 * _smooth_noise(rng, height, width, 12)[..., None])).astype(np.float32)
+    if style == 3:
+        return (base * (0.75 + 0.4 * _smooth_noise(rng, height, width, 12)[..., None])).astype(np.float32)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    radius = np.hypot((xx - width / 2) / max(width / 2, 1), (yy - height / 2) / max(height / 2, 1))
+    if style == 4:  # a rim around an inner surface: a cup, bowl or tin seen from above
+        inner = _random_colour(rng, 0.05, 0.9)
+        rim = rng.uniform(0.6, 0.85)
+        return np.where((radius < rim)[..., None], inner, base).astype(np.float32)
+    # glossy: a specular highlight somewhere on the object
+    cy, cx = rng.uniform(0.2, 0.8) * height, rng.uniform(0.2, 0.8) * width
+    glare = np.exp(-(((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * (rng.uniform(0.05, 0.2) * max(height, width)) ** 2)))
+    return (base * (1 - glare[..., None]) + glare[..., None]).astype(np.float32)
 
 
 def render_scene(seed: int, index: int, config: SceneConfig = SceneConfig()) -> GraspSample:
