@@ -31,6 +31,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from machine import cpu_name  # noqa: E402 (benchmarks/ is the script's folder)
 from vlm_grasp_ros.bags.bag_reader import inspect_bag
 from vlm_grasp_ros.cli.replay_command import transport_figures
 from vlm_grasp_ros.core.datasets import open_dataset
@@ -40,16 +41,6 @@ from vlm_grasp_ros.ros.image_conversion import rgb_to_image
 from vlm_grasp_ros.ros.replay import replay_bag
 
 HERE = Path(__file__).resolve().parent
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def percentiles(values: list[float]) -> tuple[float, float]:

@@ -40,7 +40,8 @@ def compressed(rgb: np.ndarray, header, extension: str = ".jpg") -> CompressedIm
 def compressed_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraspNodeProcess]:
     log = tmp_path_factory.mktemp("compressed") / "node.log"
     # The raw topic is remapped: the compressed one must follow it (image_transport's naming).
-    process = GraspNodeProcess(subprocess_env(), log, "-p", "image_transport:=compressed", "-p", "stats_period_s:=0.3",
+    process = GraspNodeProcess(subprocess_env(), log, "-p", "backend:=min_area_rect", "-p", "image_transport:=compressed",
+                               "-p", "stats_period_s:=0.3",
                                "-r", "image:=/camera/color/image_raw", "-r", "__node:=compressed_grasps")
     yield process
     process.stop()

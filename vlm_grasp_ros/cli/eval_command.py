@@ -16,12 +16,13 @@ from vlm_grasp_ros.core.datasets import open_dataset
 from vlm_grasp_ros.core.evaluation import evaluate_predictor
 from vlm_grasp_ros.core.grasp_json import grasps_to_json
 from vlm_grasp_ros.core.metrics import summarize
-from vlm_grasp_ros.core.predictors.registry import create_predictor
+from vlm_grasp_ros.core.predictors.registry import BackendOptions, create_predictor
 from vlm_grasp_ros.core.report import GRID_IMAGES, BackendRun, metrics_table, write_report
 
 
 def run(args: argparse.Namespace) -> int:
-    predictors = [create_predictor(name) for name in args.backend]  # a bad name fails before any work
+    options = BackendOptions(model_path=args.model_path, device=args.device)
+    predictors = [create_predictor(name, options) for name in args.backend]  # a bad name fails before any work
     dataset = open_dataset(args.dataset, args.root, allow_pickle=args.allow_pickle)
     out_dir = Path(args.out)
     runs = []
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
                     record["error"] = result.error
                 lines.write(json.dumps(record) + "\n")
         metrics = summarize(results)
-        metrics.update(dataset=args.dataset, backend=predictor.name, oracle_mask=bool(args.oracle_mask))
+        metrics.update(dataset=args.dataset, backend=predictor.name, model=predictor.model_id, oracle_mask=bool(args.oracle_mask))
         (backend_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
         runs.append(BackendRun(predictor.name, metrics, results, shown))
     command = "vlm-grasp " + shlex.join(sys.argv[1:]) if sys.argv[0].endswith("vlm-grasp") else "vlm-grasp eval ..."

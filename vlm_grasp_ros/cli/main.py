@@ -13,6 +13,12 @@ from vlm_grasp_ros.core.datasets import DATASET_NAMES, DatasetFormatError
 from vlm_grasp_ros.core.predictors.registry import backend_names
 
 
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model-path", default="", help="model folder for dense/vlm (default: the backend's own; "
+                        "dense: the embedded model)")
+    parser.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda or cuda:N")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vlm-grasp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -20,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="grasps for image files: JSON and overlay per image")
     predict.add_argument("images", nargs="+", help="image files (png, jpg, ...)")
-    predict.add_argument("--backend", default="min_area_rect", help=backends_help)
+    predict.add_argument("--backend", default="dense", help=backends_help)
+    add_model_arguments(predict)
     predict.add_argument("--out", required=True, help="output folder")
     predict.add_argument("--prompt", default=None, help="what to grasp, for backends that take language")
     predict.add_argument("--max-grasps", type=int, default=10)
@@ -29,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="score backends on a dataset: metrics.json, predictions, report")
     evaluate.add_argument("--dataset", required=True, choices=DATASET_NAMES)
     evaluate.add_argument("--root", required=True, help="the dataset's root folder")
-    evaluate.add_argument("--backend", nargs="+", default=["min_area_rect"], help=backends_help)
+    evaluate.add_argument("--backend", nargs="+", default=["dense"], help=backends_help)
+    add_model_arguments(evaluate)
     evaluate.add_argument("--out", required=True)
     evaluate.add_argument("--limit", type=int, default=None, help="only the first N images")
     evaluate.add_argument("--max-grasps", type=int, default=10)

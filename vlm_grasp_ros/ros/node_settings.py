@@ -25,9 +25,11 @@ def _param(default: Any, description: str, *, low: float | None = None, high: fl
 
 @dataclass
 class GraspNodeSettings:
-    backend: str = _param("min_area_rect", "grasp backend (dense, vlm, min_area_rect, pca, random)", load_time=True)
+    backend: str = _param("dense", "grasp backend (dense, vlm, min_area_rect, pca, random)", load_time=True)
     model_path: str = _param("", "model folder for dense/vlm; empty = the backend's default", load_time=True)
     device: str = _param("auto", "where the model runs: auto (cuda if available), cpu, cuda or cuda:N", load_time=True)
+    cpu_threads: int = _param(0, "CPU threads for model inference (torch); 0 = all cores but one, which is left "
+                                 "to DDS and the executor", low=0, high=1024, load_time=True)
     ensemble_size: int = _param(1, "VLM test-time ensemble: answers sampled and merged per frame",
                                 low=1, high=32, load_time=True)
     max_grasps: int = _param(10, "most grasps published per frame", low=1, high=100)

@@ -23,7 +23,14 @@ _FACTORIES: dict[str, Callable[[BackendOptions], GraspPredictor]] = {
     "min_area_rect": lambda options: MinAreaRectBaseline(),
     "pca": lambda options: PcaBaseline(),
     "random": lambda options: RandomBaseline(seed=options.seed),
+    "dense": lambda options: _dense(options),
 }
+
+
+def _dense(options: BackendOptions) -> GraspPredictor:
+    from vlm_grasp_ros.core.predictors.dense import DensePredictor  # torch loads only when asked for
+
+    return DensePredictor.from_path(options.model_path, options.device)
 
 
 def backend_names() -> list[str]:

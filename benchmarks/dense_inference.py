@@ -1,0 +1,85 @@
+"""Per-frame cost of the dense backend, by stage, on 640x480 synthetic frames.
+
+    python benchmarks/dense_inference.py                      # the embedded default on the CPU
+    python benchmarks/dense_inference.py --model-path DIR --device cuda
+
+Stages: resize + normalise, encoder, decoder, post-processing (peaks -> grasps), and the
+whole ``DensePredictor.predict`` call as the node makes it. Prints a Markdown table;
+``--out FILE`` also writes it with the machine's description.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from machine import cpu_name  # benchmarks/ is the script's folder
+from vlm_grasp_ros.core.dense.model import maps_from_outputs, resize_to_model
+from vlm_grasp_ros.core.dense.postprocess import maps_to_grasps
+from vlm_grasp_ros.core.predictors.dense import DensePredictor
+from vlm_grasp_ros.core.synthetic.scene import render_scene
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-path", default="", help="a dense checkpoint folder (default: the embedded model)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--out", default=None, help="also write the table to this Markdown file")
+    args = parser.parse_args()
+
+    predictor = DensePredictor.from_path(args.model_path, args.device)
+    model = predictor.model
+    device = model.mean.device
+    frames = [render_scene(99, i).image for i in range(8)]
+    timings: dict[str, list[float]] = {name: [] for name in ("resize", "encoder", "decoder", "postprocess", "predict")}
+    grasp_counts = []
+    with torch.inference_mode():
+        for index in range(args.warmup + args.frames):
+            image = frames[index % len(frames)]
+            marks = [time.perf_counter()]
+            geometry = model.geometry(image.shape[:2])
+            pixels = model.normalise(torch.from_numpy(resize_to_model(image, geometry)).unsqueeze(0).to(device))
+            _sync(device)
+            marks.append(time.perf_counter())
+            features = model.encoder(pixels)
+            _sync(device)
+            marks.append(time.perf_counter())
+            raw = model.decoder(features, geometry.padded)[0]
+            maps = maps_from_outputs(raw[:, : geometry.valid[0], : geometry.valid[1]])
+            marks.append(time.perf_counter())
+            grasps = maps_to_grasps(maps, model.postprocess_config(), 10)
+            marks.append(time.perf_counter())
+            predictor.predict(image, max_grasps=10)
+            marks.append(time.perf_counter())
+            if index >= args.warmup:
+                for name, start, end in zip(timings, marks, marks[1:]):
+                    timings[name].append((end - start) * 1000.0)
+                grasp_counts.append(len(grasps))
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{cpu_name()}, {torch.get_num_threads()} threads"
+    lines = [f"Dense backend `{predictor.model_id}` on {hardware}; 640x480 frames, model input "
+             f"{model.geometry((480, 640)).padded[1]}x{model.geometry((480, 640)).padded[0]}, {args.frames} frames "
+             f"after {args.warmup} warm-up; {np.mean(grasp_counts):.1f} grasps per frame on average.", "",
+             "| stage | median ms | p95 ms |", "|---|---|---|"]
+    for name, values in timings.items():
+        lines.append(f"| {name} | {np.median(values):.2f} | {np.percentile(values, 95):.2f} |")
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        command = "python benchmarks/dense_inference.py " + " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v and k != "out")
+        Path(args.out).write_text(f"# Dense inference\n\nCommand: `{command.strip()}`\n\n{table}\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Milliseconds per frame of the ``internvit`` dense model (encoder + decoder) at real size.
+
+    python benchmarks/vit_encoder_throughput.py --device cuda --dtype bfloat16 --batch 1 8
+
+InternViT-300M-448px is built from its published configuration with random weights (the
+cost is the same as the trained model's; nothing is downloaded), saved and loaded through
+the same ``from_pretrained`` path the encoder uses, and run at 448x448.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import torch
+
+from vlm_grasp_ros.core.dense.decoder import DecoderConfig, parameter_count
+from vlm_grasp_ros.core.dense.encoders import EncoderConfig
+from vlm_grasp_ros.core.dense.model import DenseGraspModel, DenseModelConfig
+
+#: InternViT-300M-448px, the vision config of InternVL3-1B-hf (see shared notes).
+INTERNVIT_300M = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+                      attention_bias=True, use_qk_norm=False, layer_norm_eps=1e-6, hidden_act="gelu",
+                      image_size=[448, 448], patch_size=[14, 14], layer_scale_init_value=0.1,
+                      use_absolute_position_embeddings=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--iterations", type=int, default=20)
+    args = parser.parse_args()
+    from transformers import InternVLVisionConfig, InternVLVisionModel
+
+    dtype = getattr(torch, args.dtype)
+    device = torch.device(args.device)
+    with tempfile.TemporaryDirectory() as folder:
+        InternVLVisionModel(InternVLVisionConfig(**INTERNVIT_300M)).save_pretrained(folder)
+        config = DenseModelConfig(encoder=EncoderConfig("internvit", folder, strides=(4, 8, 16, 32)),
+                                  decoder=DecoderConfig(channels=256, head_channels=48, context_blocks=6))
+        model = DenseGraspModel(config).to(device=device, dtype=dtype).eval()
+    encoder_params = sum(p.numel() for p in model.encoder.parameters())
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"internvit {encoder_params / 1e6:.1f} M + decoder {parameter_count(model.decoder) / 1e6:.2f} M params, "
+          f"{args.dtype}, 448x448, on {name}")
+    print("| batch | ms per batch | ms per frame | frames/s |\n|---|---|---|---|")
+    for batch in args.batch:
+        images = torch.randint(0, 255, (batch, 448, 448, 3), dtype=torch.uint8, device=device)
+        with torch.inference_mode():
+            for _ in range(3):
+                model.decode([f.to(dtype) for f in model.encoder(model.normalise(images).to(dtype))], (448, 448))
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(args.iterations):
+                model.decode([f.to(dtype) for f in model.encoder(model.normalise(images).to(dtype))], (448, 448))
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+        per_batch = (time.perf_counter() - start) * 1000 / args.iterations
+        print(f"| {batch} | {per_batch:.2f} | {per_batch / batch:.2f} | {1000 * batch / per_batch:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
