@@ -35,9 +35,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     parser.add_argument("--out", default=None, help="also write the table to this Markdown file")
     args = parser.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     predictor = DensePredictor.from_path(args.model_path, args.device)
     model = predictor.model
     device = model.mean.device

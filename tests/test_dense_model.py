@@ -43,7 +43,7 @@ def _model(name: str, folders: dict[str, Path] | None, long_side: int = 96) -> D
 
 
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "internvit", "qwen2vl_vit"])
-@pytest.mark.parametrize("frame_shape", [(77, 123), (121, 64), (480, 640)])
+@pytest.mark.parametrize("frame_shape", [(77, 123), (121, 64), (480, 640), (3, 700)])
 def test_every_encoder_gives_maps_that_cover_odd_sized_frames(name: str, frame_shape: tuple[int, int],
                                                               vit_folders: dict[str, Path]) -> None:
     model = _model(name, vit_folders)

@@ -81,6 +81,7 @@ class FeatureEncoder(nn.Module):
     config: EncoderConfig
     channels: tuple[int, ...]
     preprocessing: Preprocessing
+    weights_sha256: str  # of the pretrained weights actually loaded
 
     def train(self, mode: bool = True) -> "FeatureEncoder":
         return super().train(False)  # frozen: BatchNorm statistics and dropout never change
@@ -123,24 +124,23 @@ def _fold_batchnorm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> nn.Conv2d:
 
 
 class EfficientNetLite0Encoder(FeatureEncoder):
-    def __init__(self, config: EncoderConfig, load_weights: bool = True) -> None:
+    def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
         from efficientnet_lite_pytorch import EfficientNet
 
         self.config = config
         # image_size=None: "same" padding computed per input, so any size works.
         network = EfficientNet.from_name("efficientnet-lite0", image_size=None)
-        if load_weights:
-            path = Path(config.pretrained_path) if config.pretrained_path else packaged_lite0_weights()
-            if not path.is_file():
-                raise FileNotFoundError(f"EfficientNet-Lite0 weights not found: {path}")
-            # weights_only: a .pth is a pickle; this refuses anything but tensors and containers.
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            missing, unexpected = network.load_state_dict(state, strict=False)
-            missing = [key for key in missing if not key.startswith("_fc")]
-            if missing:
-                raise ValueError(f"{path}: not EfficientNet-Lite0 weights (missing {missing[:3]}...)")
-            self.weights_sha256 = file_sha256(path)
+        path = Path(config.pretrained_path) if config.pretrained_path else packaged_lite0_weights()
+        if not path.is_file():
+            raise FileNotFoundError(f"EfficientNet-Lite0 weights not found: {path}")
+        # weights_only: a .pth is a pickle; this refuses anything but tensors and containers.
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        missing, _ = network.load_state_dict(state, strict=False)
+        missing = [key for key in missing if not key.startswith("_fc")]  # the classifier is not used
+        if missing:
+            raise ValueError(f"{path}: not EfficientNet-Lite0 weights (missing {missing[:3]}...)")
+        self.weights_sha256 = file_sha256(path)
         last_block = _LITE0_TAPS[config.strides[-1]]
         network.eval()
         self.stem = nn.Sequential(_fold_batchnorm(network._conv_stem, network._bn0), nn.ReLU6())
@@ -204,7 +204,7 @@ def _folder_sha256(path: str) -> str:
 
 
 class InternVitEncoder(FeatureEncoder):
-    def __init__(self, config: EncoderConfig, load_weights: bool = True) -> None:
+    def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
         from transformers import InternVLVisionModel
 
@@ -235,7 +235,7 @@ class InternVitEncoder(FeatureEncoder):
 
 
 class Qwen2VlVitEncoder(FeatureEncoder):
-    def __init__(self, config: EncoderConfig, load_weights: bool = True) -> None:
+    def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
         from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VisionTransformerPretrainedModel
 
