@@ -168,3 +168,18 @@ def test_a_vit_folder_with_weights_of_another_model_is_refused(vit_folders: dict
               metadata={"format": "pt"})
     with pytest.raises(ValueError, match="the weights do not fit InternVLVisionModel"):
         build_encoder(EncoderConfig("internvit", str(folder), strides=(8,)))
+
+
+def test_qwen2vl_patches_equal_the_real_image_processors(vit_folders: dict[str, Path]) -> None:
+    """The same flattened patches, in the same order, as transformers' Qwen2-VL image processor
+    gives for the same (already sized and normalised) pixels."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    encoder = build_encoder(EncoderConfig("qwen2vl_vit", str(vit_folders["qwen2vl_vit"]), strides=(8,)))
+    pixels = np.random.default_rng(0).random((56, 84, 3)).astype(np.float32)
+    processor = Qwen2VLImageProcessorPil(do_resize=False, do_rescale=False, do_normalize=False, patch_size=14,
+                                         merge_size=2, temporal_patch_size=2)
+    expected = processor(images=[pixels], return_tensors="pt")
+    patches, grid = encoder._patchify(torch.from_numpy(pixels).permute(2, 0, 1)[None])
+    assert torch.equal(grid, expected["image_grid_thw"])
+    assert torch.allclose(patches, expected["pixel_values"].float())
