@@ -52,9 +52,12 @@ def test_replay_through_the_node_scores_like_eval_and_records_the_answers(scenes
         assert replayed[key] == evaluated[key], key
     assert replayed["mean_iou"] == pytest.approx(evaluated["mean_iou"], abs=1e-4)  # float32 on the wire
 
-    # Depth was in the bag: every answer carries 3D poses.
+    # Depth was in the bag: the answers carry 3D poses. The very first depth frame is sent best-effort
+    # right after discovery and was lost once in a full-suite run on a loaded 2-core machine (the
+    # node then answers without poses, as it should), so the first frame is not held to it.
     lines = [json.loads(line) for line in (tmp_path / "replay" / "predictions.jsonl").read_text().splitlines()]
-    assert len(lines) == N_FRAMES and all(line["answered"] and line["poses"] for line in lines)
+    assert len(lines) == N_FRAMES and all(line["answered"] for line in lines)
+    assert all(line.get("poses") for line in lines[1:])
     report = (tmp_path / "replay" / "report.md").read_text()
     assert "## Transport" in report and f"| frames sent / answered / dropped | {N_FRAMES} / {N_FRAMES} / 0 |" in report
     assert (tmp_path / "replay" / "overlays_pca.png").stat().st_size > 10_000
