@@ -71,9 +71,9 @@ def plain_transport(frames: int, rate_hz: float) -> dict[str, float]:
     return {"sent": frames, "received": len(latencies), "median_ms": median, "p95_ms": p95}
 
 
-def node_run(bag: Path, backend: str, rate: float, out: Path) -> dict[str, object]:
+def node_run(bag: Path, backend: str, rate: float, out: Path, params_file: str | None) -> dict[str, object]:
     layout = inspect_bag(bag)
-    outcome = replay_bag(bag, layout, backend, out, rate=rate, drain_s=5.0, progress=False)
+    outcome = replay_bag(bag, layout, backend, out, rate=rate, drain_s=5.0, params_file=params_file, progress=False)
     return transport_figures(outcome, rate)
 
 
@@ -82,6 +82,7 @@ def main() -> int:
     parser.add_argument("--backend", default="min_area_rect")
     parser.add_argument("--frames", type=int, default=60, help="frames per measurement")
     parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--params-file", default=None, help="node parameters (default: the installed grasp_node.yaml)")
     args = parser.parse_args()
     if os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") != "LOCALHOST":
         print("source scripts/ros_env.sh first (keeps DDS on loopback)", file=sys.stderr)
@@ -94,9 +95,9 @@ def main() -> int:
         dataset = open_dataset("synthetic", work_dir / "scenes")
         write_dataset_bag(dataset, work_dir / "bag", rate_hz=30.0, with_depth=False)
         print(f"2/3 node at 5 Hz ({args.backend}) ...", flush=True)
-        relaxed = node_run(work_dir / "bag", args.backend, 5.0 / 30.0, work_dir / "relaxed")
+        relaxed = node_run(work_dir / "bag", args.backend, 5.0 / 30.0, work_dir / "relaxed", args.params_file)
         print("3/3 node at 30 Hz ...", flush=True)
-        loaded = node_run(work_dir / "bag", args.backend, 1.0, work_dir / "loaded")
+        loaded = node_run(work_dir / "bag", args.backend, 1.0, work_dir / "loaded", args.params_file)
 
     def latency(figures: dict[str, object]) -> str:
         stats = figures["end_to_end_latency_ms"]

@@ -147,3 +147,11 @@ def test_narrowest_targets_keep_each_objects_narrowest_grasps_only() -> None:
     assert kept == box[:2] + disc  # the end-to-end grasp goes; the wider disc keeps all of its own
     assert narrowest_per_object(box, None, ratio=0) == box
     assert narrowest_per_object(box + disc, None, ratio=1.25) == box[:2]  # no mask: one object
+
+
+def test_a_bad_validation_source_fails_before_any_training(tmp_path: Path) -> None:
+    config = _tiny_run(tmp_path / "run", epochs=1)
+    config.val = DataSource(dataset="cornell", root=str(tmp_path / "no_such_dataset"))
+    with pytest.raises((ValueError, FileNotFoundError), match="no_such_dataset"):
+        train(config, progress=False)
+    assert not (tmp_path / "run" / "history.jsonl").exists()

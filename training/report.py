@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from vlm_grasp_ros.core.report import BackendRun, _overlay_grid  # noqa: E402
+from vlm_grasp_ros.core.report import BackendRun, overlay_grid  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 
 LOSS_NAMES = ("total", "quality", "angle", "width", "mask")
@@ -37,7 +37,7 @@ def _curves(history: list[dict], out_dir: Path) -> str:
 def write_training_report(out_dir: Path, history: list[dict], best_shown: list | None, config: TrainConfig) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     if best_shown is not None:  # only redrawn when the best epoch changes
-        _overlay_grid(BackendRun("best_val", {}, [], best_shown), out_dir)
+        overlay_grid(BackendRun("best_val", {}, [], best_shown), out_dir)
     lines = [f"# Training: {config.model.encoder.name} decoder", "",
              f"Output: `{out_dir}`; best checkpoint `best/`, resumable state `last/`.", "",
              f"![curves]({_curves(history, out_dir)})", "",

@@ -86,8 +86,7 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def validate(model: DenseGraspModel, config: TrainConfig, progress: bool) -> tuple[dict, list]:
-    samples = SampleSource(config.val)
+def validate(model: DenseGraspModel, samples: SampleSource, config: TrainConfig, progress: bool) -> tuple[dict, list]:
     predictor = DensePredictor(model, model_id="training")
     shown, results = [], []
     for sample, result in evaluate_predictor(predictor, samples, progress=progress):
@@ -112,6 +111,8 @@ def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None
     model = DenseGraspModel(config.model).to(accelerator.device)
     show = progress and accelerator.is_local_main_process
 
+    # Opened before training, so that a bad validation source fails now, not after the first epoch.
+    val_samples = SampleSource(config.val)
     dataset = GraspMapDataset(config.train, config.model, model.preprocessing, config.augment, config.seed,
                               fixed_augmentation=config.cache_features, targets=config.targets)
     loader_drop_last = len(dataset) > config.optim.batch_size
@@ -175,7 +176,7 @@ def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             model.eval()
-            metrics, shown = validate(model, config, show)
+            metrics, shown = validate(model, val_samples, config, show)
             record.update(val_top1=metrics["accuracy_top1"], val_top5=metrics["accuracy_top5"],
                           val_mean_iou=metrics["mean_iou"], val_latency_ms=metrics["latency_ms"]["median"])
             history.append(record)

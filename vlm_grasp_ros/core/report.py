@@ -74,7 +74,7 @@ def _histograms(runs: Sequence[BackendRun], out_dir: Path) -> list[str]:
     return ["histograms.png"]
 
 
-def _overlay_grid(run: BackendRun, out_dir: Path) -> str | None:
+def overlay_grid(run: BackendRun, out_dir: Path) -> str | None:
     if not run.shown:
         return None
     tiles = []
@@ -107,7 +107,7 @@ def write_report(runs: Sequence[BackendRun], out_dir: Path, title: str, command:
     for name in _histograms(runs, out_dir):
         parts += [f"![histograms]({name})", ""]
     for run in runs:
-        grid = _overlay_grid(run, out_dir)
+        grid = overlay_grid(run, out_dir)
         if grid:
             parts += [f"## {run.backend}: first images (green: labels, red: predictions, thick: best)", "",
                       f"![{run.backend} overlays]({grid})", ""]

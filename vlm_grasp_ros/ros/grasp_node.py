@@ -316,8 +316,8 @@ class GraspNode(LifecycleNode):
 
 def limit_cpu_threads(requested: int) -> int | None:
     """Cap torch's intra-op threads (None: the backend does not use torch). By default one core
-    stays free: with every core in torch's pool, its threads contend with DDS and the executor,
-    and on 2 cores the dense model answered 21 frames/s instead of 29 (benchmarks/results)."""
+    stays free for DDS and the executor, as robot computers usually run other nodes too. On the
+    2-core test machine 1 and 2 threads sustained the same rate within run-to-run noise."""
     torch = sys.modules.get("torch")
     if torch is None:
         return None
