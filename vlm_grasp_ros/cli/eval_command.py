@@ -16,12 +16,13 @@ from vlm_grasp_ros.core.datasets import open_dataset
 from vlm_grasp_ros.core.evaluation import evaluate_predictor
 from vlm_grasp_ros.core.grasp_json import grasps_to_json
 from vlm_grasp_ros.core.metrics import summarize
-from vlm_grasp_ros.core.predictors.registry import BackendOptions, create_predictor
+from vlm_grasp_ros.cli.model_arguments import backend_options
+from vlm_grasp_ros.core.predictors.registry import create_predictor
 from vlm_grasp_ros.core.report import GRID_IMAGES, BackendRun, metrics_table, write_report
 
 
 def run(args: argparse.Namespace) -> int:
-    options = BackendOptions(model_path=args.model_path, device=args.device)
+    options = backend_options(args)
     predictors = [create_predictor(name, options) for name in args.backend]  # a bad name fails before any work
     dataset = open_dataset(args.dataset, args.root, allow_pickle=args.allow_pickle)
     out_dir = Path(args.out)
@@ -49,3 +50,4 @@ def run(args: argparse.Namespace) -> int:
     print(metrics_table(runs))
     print(f"report: {report}")
     return 0
+

@@ -10,13 +10,8 @@ from vlm_grasp_ros.cli import (
     bag_command, bringup_command, eval_command, inspect_command, predict_command, replay_command, synth_command,
 )
 from vlm_grasp_ros.core.datasets import DATASET_NAMES, DatasetFormatError
+from vlm_grasp_ros.cli.model_arguments import add_model_arguments
 from vlm_grasp_ros.core.predictors.registry import backend_names
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model-path", default="", help="model folder for dense/vlm (default: the backend's own; "
-                        "dense: the embedded model)")
-    parser.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda or cuda:N")
 
 
 def build_parser() -> argparse.ArgumentParser:

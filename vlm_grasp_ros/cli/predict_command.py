@@ -12,7 +12,8 @@ from tqdm import tqdm
 from vlm_grasp_ros.core.datasets.sample import read_rgb
 from vlm_grasp_ros.core.grasp_json import grasps_to_json
 from vlm_grasp_ros.core.overlay import draw_grasps
-from vlm_grasp_ros.core.predictors.registry import BackendOptions, create_predictor
+from vlm_grasp_ros.cli.model_arguments import backend_options
+from vlm_grasp_ros.core.predictors.registry import create_predictor
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"no such image file: {', '.join(missing)}")
-    predictor = create_predictor(args.backend, BackendOptions(model_path=args.model_path, device=args.device))
+    predictor = create_predictor(args.backend, backend_options(args))
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in tqdm(paths, desc=f"predict {args.backend}", unit="img", disable=len(paths) < 3):
@@ -33,3 +34,4 @@ def run(args: argparse.Namespace) -> int:
         cv2.imwrite(str(out_dir / f"{path.stem}_overlay.png"), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
     print(f"wrote {len(paths)} predictions and overlays to {out_dir}")
     return 0
+

@@ -17,6 +17,10 @@ class BackendOptions:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     ensemble_size: int = 1
     seed: int = 0
+    adapter_path: str = ""  # vlm: a LoRA adapter folder
+    quantization: str = "none"  # vlm: none | nf4
+    num_grasps: int = 1  # vlm: distinct grasps per image
+    constrained: bool = True  # vlm: decode with the answer grammar
 
 
 _FACTORIES: dict[str, Callable[[BackendOptions], GraspPredictor]] = {
@@ -24,6 +28,7 @@ _FACTORIES: dict[str, Callable[[BackendOptions], GraspPredictor]] = {
     "pca": lambda options: PcaBaseline(),
     "random": lambda options: RandomBaseline(seed=options.seed),
     "dense": lambda options: _dense(options),
+    "vlm": lambda options: _vlm(options),
 }
 
 
@@ -31,6 +36,16 @@ def _dense(options: BackendOptions) -> GraspPredictor:
     from vlm_grasp_ros.core.predictors.dense import DensePredictor  # torch loads only when asked for
 
     return DensePredictor.from_path(options.model_path, options.device)
+
+
+def _vlm(options: BackendOptions) -> GraspPredictor:
+    from vlm_grasp_ros.core.predictors.vlm import VlmPredictor, VlmSettings
+    from vlm_grasp_ros.core.vlm.model import VlmLoadOptions
+
+    load = VlmLoadOptions(model_path=options.model_path, adapter_path=options.adapter_path,
+                          quantization=options.quantization, device=options.device)
+    return VlmPredictor.load(load, VlmSettings(ensemble_size=options.ensemble_size, num_grasps=options.num_grasps,
+                                                 constrained=options.constrained))
 
 
 def backend_names() -> list[str]:

@@ -1,0 +1,136 @@
+"""The VLM backend on a tiny Qwen3-VL built from a config: loading, batching, ensembles, top-K,
+4-bit loading, and the training batch's label mask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vlm_grasp_ros.core.predictors.registry import BackendOptions, create_predictor
+from vlm_grasp_ros.core.predictors.vlm import VlmPredictor, VlmSettings
+from vlm_grasp_ros.core.quantizer import GraspQuantizer, GraspTextError
+from vlm_grasp_ros.core.synthetic.scene import render_scene
+from vlm_grasp_ros.core.vlm.ensemble import same_grasp
+from vlm_grasp_ros.core.vlm.model import QwenGraspModel, VlmLoadOptions
+from vlm_grasp_ros.core.vlm.prompting import PromptConfig
+from vlm_grasp_ros.core.vlm.tiny import save_tiny_model
+from training.vlm_data import IGNORE_INDEX, AnswerItem, build_training_batch
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny_qwen3vl"), seed=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_folder: Path) -> QwenGraspModel:
+    return QwenGraspModel.load(VlmLoadOptions(str(tiny_folder), device="cpu"))
+
+
+@pytest.fixture(scope="module")
+def scenes() -> list[np.ndarray]:
+    return [render_scene(5, index).image for index in range(2)]
+
+
+def test_labels_cover_only_the_answer_and_its_end_of_turn(tiny_model: QwenGraspModel, scenes) -> None:
+    processor, prompt = tiny_model.processor, PromptConfig()
+    items = [AnswerItem(scenes[0], "500 250 120 100 50"), AnswerItem(scenes[1][:300], "7 1000 0 33 9", "the red mug")]
+    batch = build_training_batch(processor, prompt, items)
+    tokenizer = processor.tokenizer
+    for row, item in enumerate(items):
+        labelled = batch["labels"][row] != IGNORE_INDEX
+        assert tokenizer.decode(batch["labels"][row][labelled]) == item.answer + "<|im_end|>"
+        # The labelled tokens are the last real ones: nothing of the prompt, image or padding.
+        real = int(batch["attention_mask"][row].sum())
+        assert labelled.nonzero().flatten().tolist() == list(range(real - len(item.answer) - 1, real))
+        # The row is exactly what the processor makes of the whole chat, answer included.
+        whole = processor.apply_chat_template(prompt.messages(item.target, answer=item.answer), tokenize=False)
+        expected = processor(text=[whole], images=[item.image], return_tensors="pt")["input_ids"][0].tolist()
+        assert batch["input_ids"][row][:real].tolist() == expected[:real]
+        assert tokenizer.decode(expected[real:]) == "\n"  # only the template's newline after <|im_end|> differs
+    assert batch["pixel_values"].shape[0] == int(batch["image_grid_thw"].prod(-1).sum())
+
+
+def test_a_masked_field_is_left_out_of_the_loss(tiny_model: QwenGraspModel, scenes) -> None:
+    batch = build_training_batch(tiny_model.processor, PromptConfig(), [AnswerItem(scenes[0], "500 250 120 100 50", None, 2)])
+    labelled = batch["labels"][0][batch["labels"][0] != IGNORE_INDEX]
+    assert tiny_model.processor.tokenizer.decode(labelled) == "500 250  100 50<|im_end|>"
+
+
+def test_constrained_answers_always_parse_where_free_ones_do_not(tiny_model: QwenGraspModel, scenes) -> None:
+    quantizer = GraspQuantizer()
+    constrained = tiny_model.generate(scenes, constrained=True)
+    free = tiny_model.generate(scenes, constrained=False)
+    for [answer] in constrained:
+        quantizer.parse_text(answer.text)
+        assert 0.0 < answer.score <= 1.0
+    invalid = 0
+    for [answer] in free:  # a random model writes bytes, not numbers
+        try:
+            quantizer.parse_text(answer.text)
+        except GraspTextError:
+            invalid += 1
+    assert invalid == len(scenes)
+    with pytest.raises(GraspTextError, match="no valid answer"):
+        VlmPredictor(tiny_model, VlmSettings(constrained=False)).predict(scenes[0])
+
+
+def test_views_and_images_go_through_one_generate_call(tiny_model: QwenGraspModel, scenes, monkeypatch) -> None:
+    calls: list[int] = []
+    original = tiny_model.generate
+
+    def counting(images, *args, **kwargs):
+        calls.append(len(images))
+        return original(images, *args, **kwargs)
+
+    monkeypatch.setattr(tiny_model, "generate", counting)
+    predictor = VlmPredictor(tiny_model, VlmSettings(ensemble_size=3))
+    results = predictor.predict_batch(scenes, ["the red mug", None])
+    assert calls == [6]  # 2 images x 3 views, one batch
+    for image, result in zip(scenes, results):
+        assert len(result.answers) == 3 and not result.invalid
+        [grasp] = result.grasps
+        assert 0 <= grasp.cx <= image.shape[1] and 0 <= grasp.cy <= image.shape[0]
+
+
+def test_top_k_grasps_are_distinct_and_ranked(tiny_model: QwenGraspModel, scenes) -> None:
+    grasps = VlmPredictor(tiny_model, VlmSettings(num_grasps=3)).predict(scenes[0])
+    assert 1 <= len(grasps) <= 3
+    assert [g.score for g in grasps] == sorted((g.score for g in grasps), reverse=True)
+    assert not any(same_grasp(a, b) for i, a in enumerate(grasps) for b in grasps[i + 1:])
+
+
+def test_registry_builds_the_backend_and_refuses_what_it_cannot_load(tiny_folder: Path, tmp_path: Path) -> None:
+    predictor = create_predictor("vlm", BackendOptions(model_path=str(tiny_folder), device="cpu", ensemble_size=2))
+    assert predictor.name == "vlm" and predictor.settings.ensemble_size == 2 and predictor.model_id == str(tiny_folder)
+    with pytest.raises(ValueError, match="needs model_path"):
+        create_predictor("vlm", BackendOptions())
+    with pytest.raises(FileNotFoundError, match="config.json missing"):
+        create_predictor("vlm", BackendOptions(model_path=str(tmp_path)))
+    with pytest.raises(FileNotFoundError, match="adapter_config.json missing"):
+        create_predictor("vlm", BackendOptions(model_path=str(tiny_folder), adapter_path=str(tmp_path), device="cpu"))
+
+
+def test_nf4_quantises_the_language_model_and_not_the_vision_tower(tiny_folder: Path, scenes) -> None:
+    import bitsandbytes as bnb
+
+    model = QwenGraspModel.load(VlmLoadOptions(str(tiny_folder), quantization="nf4", device="cpu"))
+    language = model.model.model.language_model.layers[0]
+    assert isinstance(language.self_attn.q_proj, bnb.nn.Linear4bit) and isinstance(language.mlp.down_proj, bnb.nn.Linear4bit)
+    assert not any(isinstance(module, bnb.nn.Linear4bit) for module in model.model.model.visual.modules())
+    assert not isinstance(model.model.lm_head, bnb.nn.Linear4bit)
+    [[answer]] = model.generate(scenes[:1])
+    GraspQuantizer().parse_text(answer.text)
+
+
+def test_prompt_names_the_target_and_bad_prompt_files_name_their_line(tmp_path: Path) -> None:
+    prompt = PromptConfig()
+    assert prompt.instruction_for("grasp the red mug") == prompt.instruction_for("the red mug") == \
+        "Give one grasp for the red mug as cx cy theta w h."
+    assert prompt.instruction_for("  ") == prompt.instruction
+    (tmp_path / "grasp_prompt.json").write_text('{\n  "system": "x",\n  oops\n}\n')
+    with pytest.raises(ValueError, match=r"grasp_prompt.json:3: not valid JSON"):
+        PromptConfig.load(tmp_path)

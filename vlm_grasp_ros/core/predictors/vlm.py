@@ -1,0 +1,112 @@
+"""The ``vlm`` backend: Qwen3-VL (+ LoRA) writes ``cx cy theta w h``; views and images run as one batch."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vlm_grasp_ros.core.grasp import Grasp
+from vlm_grasp_ros.core.predictors.base import GraspPredictor, check_rgb_image
+from vlm_grasp_ros.core.quantizer import GraspQuantizer, GraspTextError
+from vlm_grasp_ros.core.vlm.ensemble import View, make_views, merge_answers
+from vlm_grasp_ros.core.vlm.model import Answer, QwenGraspModel, VlmLoadOptions
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VlmSettings:
+    #: Views per image (test-time ensemble, :mod:`core.vlm.ensemble`); 1 = the image alone.
+    ensemble_size: int = 1
+    #: Distinct grasps asked of the model per image; above 1 they come from beam search.
+    num_grasps: int = 1
+    #: Beams per distinct grasp wanted: beams differing in a last digit merge into one grasp.
+    beams_per_grasp: int = 4
+    #: Mask every token that cannot continue a valid answer (``core.vlm.constrained``).
+    constrained: bool = True
+    #: How much of each side a shifted view leaves out.
+    view_shift: float = 0.06
+    #: Most prompt rows (images x views) in one generate call; more run as several batches.
+    max_batch_rows: int = 32
+
+    def __post_init__(self) -> None:
+        for name in ("ensemble_size", "num_grasps", "beams_per_grasp", "max_batch_rows"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class ImageAnswers:
+    """What the model said about one image: the merged grasps, and the answers that did not parse."""
+
+    grasps: list[Grasp]
+    answers: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+
+
+class VlmPredictor(GraspPredictor):
+    name = "vlm"
+
+    def __init__(self, model: QwenGraspModel, settings: VlmSettings = VlmSettings(),
+                 quantizer: GraspQuantizer = GraspQuantizer()) -> None:
+        self.model = model
+        self.settings = settings
+        self.quantizer = quantizer
+
+    @classmethod
+    def load(cls, options: VlmLoadOptions, settings: VlmSettings = VlmSettings()) -> "VlmPredictor":
+        return cls(QwenGraspModel.load(options), settings)
+
+    @property
+    def model_id(self) -> str:
+        return self.model.model_id
+
+    def predict(self, image: np.ndarray, prompt: str | None = None, max_grasps: int | None = None,
+                mask: np.ndarray | None = None) -> list[Grasp]:
+        """Raises :class:`GraspTextError` when no answer for the image parses (only possible
+        with ``constrained`` off, or an answer cut off at the length cap)."""
+        result = self.predict_batch([image], [prompt], max_grasps)[0]
+        if not result.grasps and result.invalid:
+            raise GraspTextError(f"no valid answer among {len(result.invalid)}: first was {result.invalid[0]!r}")
+        return result.grasps
+
+    def predict_batch(self, images: list[np.ndarray], prompts: list[str | None] | None = None,
+                      max_grasps: int | None = None) -> list[ImageAnswers]:
+        """Every view of every image in as few generate calls as ``max_batch_rows`` allows."""
+        prompts = prompts or [None] * len(images)
+        if len(prompts) != len(images):
+            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+        rows: list[tuple[int, View]] = []
+        for index, image in enumerate(images):
+            check_rgb_image(image)
+            height, width = image.shape[:2]
+            rows += [(index, view) for view in make_views(width, height, self.settings.ensemble_size, self.settings.view_shift)]
+        answers: list[list[Answer]] = []
+        num_answers = self.settings.num_grasps * self.settings.beams_per_grasp if self.settings.num_grasps > 1 else 1
+        for start in range(0, len(rows), self.settings.max_batch_rows):
+            chunk = rows[start:start + self.settings.max_batch_rows]
+            answers += self.model.generate([view.crop(images[index]) for index, view in chunk],
+                                           [prompts[index] for index, _view in chunk],
+                                           constrained=self.settings.constrained, num_answers=num_answers)
+        results = [ImageAnswers(grasps=[]) for _ in images]
+        per_view: list[list[list[Grasp]]] = [[] for _ in images]
+        for (index, view), view_answers in zip(rows, answers):
+            grasps = []
+            for answer in view_answers:
+                results[index].answers.append(answer.text)
+                try:
+                    values = self.quantizer.parse_text(answer.text)
+                except GraspTextError:
+                    results[index].invalid.append(answer.text)
+                    continue
+                grasps.append(view.to_image(self.quantizer.decode(values, view.width, view.height, score=answer.score)))
+            per_view[index].append(grasps)
+        wanted = self.settings.num_grasps if max_grasps is None else min(max_grasps, self.settings.num_grasps)
+        for index, result in enumerate(results):
+            result.grasps = merge_answers(per_view[index], max(wanted, 1))
+        return results
+
+    def release(self) -> None:
+        self.model.release()
