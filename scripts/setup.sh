@@ -39,6 +39,8 @@ quiet_pip() { "$py" -m pip "$@" 2>&1 | { grep -v "is ignored: it is neither a fi
 echo "setup: installing pinned packages (requirements/*.txt)"
 quiet_pip install --quiet --disable-pip-version-check \
   -r "$root/requirements/ros.txt" -r "$root/requirements/core.txt" -r "$root/requirements/dev.txt"
+# Packages whose metadata asks for what must not be installed (see the file): no dependencies.
+quiet_pip install --quiet --disable-pip-version-check --no-deps -r "$root/requirements/no-deps.txt"
 
 # The ament CMake exports in the wheels hard-code the wheel builder's Python and numpy
 # include directories; point them at this venv's before configuring.

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import yaml
 
@@ -81,11 +81,17 @@ class TrainConfig:
     val_overlays: int = 8
 
 
-_NESTED: dict[str, type] = {"model": DenseModelConfig, "train": DataSource, "val": DataSource, "augment": AugmentConfig, "targets": TargetConfig,
-                            "loss": LossWeights, "optim": OptimConfig}
+def _dataclass_of(hint: Any) -> type | None:
+    """The dataclass a field holds (``X`` for ``X`` or ``X | None``), else None."""
+    if is_dataclass(hint):
+        return hint
+    options = [arg for arg in get_args(hint) if arg is not type(None)]
+    return options[0] if len(options) == 1 and is_dataclass(options[0]) else None
 
 
-def _build(cls: type, values: Any, where: str) -> Any:
+def build_dataclass(cls: type, values: Any, where: str) -> Any:
+    """``cls`` from a YAML mapping; fields typed as dataclasses are built from nested mappings.
+    Unknown keys and bad values raise ``ValueError`` naming ``where`` (the file and section)."""
     if not isinstance(values, dict):
         raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
     if cls is DenseModelConfig:  # it converts its own nested parts
@@ -97,16 +103,19 @@ def _build(cls: type, values: Any, where: str) -> Any:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
-    kwargs = {name: _build(_NESTED[name], value, f"{where}: {name}") if cls is TrainConfig and name in _NESTED else value
-              for name, value in values.items()}
+    hints = get_type_hints(cls)
+    kwargs = {}
+    for name, value in values.items():
+        nested = _dataclass_of(hints[name])
+        kwargs[name] = build_dataclass(nested, value, f"{where}: {name}") if nested and value is not None else value
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as exc:  # DenseModelConfig checks its own nested parts
+    except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: {exc}") from None
 
 
-def load_train_config(path: str | Path) -> TrainConfig:
-    """Read a YAML training config; unknown keys and bad values name the file."""
+def load_yaml_config(cls: type, path: str | Path) -> Any:
+    """Read a YAML training config into ``cls``; unknown keys, bad values and YAML errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"training config not found: {path}")
@@ -116,4 +125,9 @@ def load_train_config(path: str | Path) -> TrainConfig:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         raise ValueError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    return _build(TrainConfig, values, str(path))
+    return build_dataclass(cls, values, str(path))
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """The dense decoder's training config."""
+    return load_yaml_config(TrainConfig, path)

@@ -1,0 +1,74 @@
+"""LoRA training on the tiny Qwen3-VL: the overfit check's path, shortened; adapters that serve; resume."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from training.config import DataSource
+from training.lora_config import LoraEval, LoraOptim, load_lora_config
+from training.train_lora import main, train
+from vlm_grasp_ros.core.synthetic.scene import render_scene
+from vlm_grasp_ros.core.vlm.model import QwenGraspModel, VlmLoadOptions
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _short_config(out: Path, epochs: int):
+    config = load_lora_config(REPO / "training" / "configs" / "qwen3vl_tiny_overfit.yaml")
+    return dataclasses.replace(
+        config, output_dir=str(out), train=DataSource(dataset="generated", seed=7, count=3),
+        val=DataSource(dataset="generated", seed=7, count=3),
+        optim=dataclasses.replace(config.optim, epochs=epochs, batch_size=3),
+        eval=LoraEval(every_steps=6, batch_size=3, overlays=2),
+    )
+
+
+def test_lora_learns_saves_a_servable_adapter_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    best = train(_short_config(out, epochs=12), progress=False)
+    history = load_history(out)
+    assert [record["step"] for record in history] == [6, 12]
+    assert history[1]["train_loss"] < history[0]["train_loss"]
+    assert history[-1]["val_invalid_answer_rate"] == 0.0  # constrained decoding
+    assert 0.0 <= best["top1"] <= 1.0 and (out / "best" / "adapter_model.safetensors").is_file()
+    for name in ("adapter_config.json", "grasp_prompt.json", "processor_config.json", "tokenizer.json", "train_config.yaml"):
+        assert (out / "last" / name).is_file(), name
+    assert "![curves](curves.png)" in (out / "report.md").read_text()
+
+    # The adapter serves: merged or not, the same answers, and not the base model's.
+    images = [render_scene(7, index).image for index in range(3)]
+    base = str(out / "tiny_base")
+    merged = QwenGraspModel.load(VlmLoadOptions(base, adapter_path=str(out / "last"), device="cpu")).generate(images)
+    unmerged = QwenGraspModel.load(VlmLoadOptions(base, adapter_path=str(out / "last"), device="cpu",
+                                                  merge_adapter=False)).generate(images)
+    plain = QwenGraspModel.load(VlmLoadOptions(base, device="cpu")).generate(images)
+    assert [a[0].text for a in merged] == [a[0].text for a in unmerged]
+    assert [a[0].score for a in merged] == pytest.approx([a[0].score for a in unmerged], rel=1e-4)
+    assert [a[0].score for a in merged] != pytest.approx([a[0].score for a in plain], rel=1e-4)
+
+    # Running again with more epochs picks up at step 12.
+    train(_short_config(out, epochs=18), progress=False)
+    resumed = load_history(out)
+    assert [record["step"] for record in resumed] == [6, 12, 18] and resumed[:2] == history
+
+
+def load_history(out: Path) -> list[dict]:
+    import json
+
+    import torch
+
+    state = torch.load(out / "last" / "training_state.pt", map_location="cpu", weights_only=True)
+    return json.loads(state["history"])
+
+
+def test_bad_configs_name_the_file_and_key(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base_model: tiny\nlora:\n  rank: 8\n")
+    assert main(["--config", str(bad)]) == 2
+    assert f"{bad}: lora: unknown keys ['rank']" in capsys.readouterr().err
+    bad.write_text("base_model: tiny\nanswer_grasp: best\n")
+    assert main(["--config", str(bad)]) == 2
+    assert "answer_grasp must be random or first" in capsys.readouterr().err

@@ -1,0 +1,262 @@
+"""LoRA (or QLoRA) fine-tuning of Qwen3-VL to answer ``cx cy theta w h``.
+
+    python -m training.train_lora --config training/configs/qwen3vl_lora.yaml
+    accelerate launch -m training.train_lora --config training/configs/qwen3vl_lora.yaml   # several GPUs
+
+The loss covers only the answer tokens. Validation runs the serving code path (the ``vlm``
+backend's predictor, constrained decoding) and scores it with the rectangle metric; with
+``eval.measure_unconstrained`` it decodes again without the grammar to measure the share of
+answers the grammar saves. ``best/`` keeps the best validation adapter, ``last/`` the latest
+with the optimiser state; running the command again resumes (``--fresh`` starts over). Both
+hold ``adapter_model.safetensors``, the processor and ``grasp_prompt.json``, so
+``backend: vlm`` with ``model_path`` = the base and ``adapter_path`` = that folder serves it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from training.data import SampleSource
+from training.lora_config import LoraTrainConfig, load_lora_config
+from training.vlm_data import AnswerDataset, build_training_batch
+from vlm_grasp_ros.core.metrics import ImageResult, per_object_hits, summarize
+from vlm_grasp_ros.core.predictors.vlm import VlmPredictor, VlmSettings
+from vlm_grasp_ros.core.vlm.model import QwenGraspModel, load_base_model
+from vlm_grasp_ros.core.vlm.processor import load_processor
+from vlm_grasp_ros.core.vlm.tiny import save_tiny_model
+
+STATE_NAME = "training_state.pt"
+
+
+def resolve_base(config: LoraTrainConfig) -> Path:
+    """The base model folder; ``tiny`` builds the stand-in once under the output folder."""
+    if config.base_model != "tiny":
+        return Path(config.base_model)
+    folder = Path(config.output_dir) / "tiny_base"
+    if not (folder / "config.json").is_file():
+        save_tiny_model(folder, seed=config.seed)
+    return folder
+
+
+def build_peft_model(config: LoraTrainConfig, base: Path, device: torch.device):
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    model = load_base_model(base, device, config.quantization)
+    if config.quantization == "none":
+        model.to(device)
+    else:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
+                      # only the language model's layers: the vision tower stays as trained
+                      target_modules=rf".*language_model.*\.({'|'.join(config.lora.target_modules)})",
+                      task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def trainable_parameters(model) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())
+
+
+def cosine_with_warmup(optimizer, warmup: int, total: int):
+    from transformers import get_cosine_schedule_with_warmup
+
+    return get_cosine_schedule_with_warmup(optimizer, warmup, max(total, 1))
+
+
+def validate(model, processor, config: LoraTrainConfig, samples: SampleSource, progress: bool) -> tuple[dict, list]:
+    """Rectangle metric through the serving predictor; invalid-answer rates with and without the grammar."""
+    wrapper = QwenGraspModel(model, processor, config.prompt, model_id="training")
+    predictor = VlmPredictor(wrapper, VlmSettings(ensemble_size=config.eval.ensemble_size, max_batch_rows=64))
+    results, shown, answers, invalid = [], [], 0, 0
+    batch = config.eval.batch_size
+    for start in tqdm(range(0, len(samples), batch), desc="validate", unit="batch", disable=not progress, leave=False):
+        chunk = [samples[index] for index in range(start, min(start + batch, len(samples)))]
+        began = time.perf_counter()
+        outputs = predictor.predict_batch([sample.image for sample in chunk])
+        latency = (time.perf_counter() - began) * 1000.0 / len(chunk)
+        for sample, output in zip(chunk, outputs):
+            answers += len(output.answers)
+            invalid += len(output.invalid)
+            hits = None if sample.mask is None else per_object_hits(output.grasps, sample.grasps, sample.mask)
+            result = ImageResult(sample.name, output.grasps, sample.grasps, latency, bool(output.grasps), "", hits)
+            results.append(result)
+            if len(shown) < config.eval.overlays:
+                shown.append((sample, result))
+    metrics = summarize(results)
+    metrics["invalid_answer_rate"] = invalid / max(answers, 1)
+    if config.eval.measure_unconstrained:
+        free = VlmPredictor(wrapper, VlmSettings(constrained=False, max_batch_rows=64))
+        free_answers = free_invalid = 0
+        for start in range(0, len(samples), batch):
+            chunk = [samples[index].image for index in range(start, min(start + batch, len(samples)))]
+            for output in free.predict_batch(chunk):
+                free_answers += len(output.answers)
+                free_invalid += len(output.invalid)
+        metrics["invalid_answer_rate_unconstrained"] = free_invalid / max(free_answers, 1)
+    return metrics, shown
+
+
+def save_adapter(model, processor, config: LoraTrainConfig, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    processor.save_pretrained(folder)
+    config.prompt.save(folder)
+    (folder / "train_config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False), encoding="utf-8")
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(config: LoraTrainConfig, fresh: bool = False, max_steps: int | None = None, progress: bool = True) -> dict:
+    from accelerate import Accelerator
+
+    _seed_everything(config.seed)
+    use_bf16 = config.bf16 and torch.cuda.is_available()
+    accelerator = Accelerator(mixed_precision="bf16" if use_bf16 else "no",
+                              gradient_accumulation_steps=config.optim.gradient_accumulation)
+    out_dir = Path(config.output_dir)
+    base = resolve_base(config) if accelerator.is_main_process else Path(config.base_model)
+    accelerator.wait_for_everyone()
+    base = resolve_base(config)
+    processor = load_processor(base, config.max_pixels or None)
+    processor.tokenizer.padding_side = "left"
+    val_samples = SampleSource(config.val)  # opened first: a bad validation source fails at once
+    dataset = AnswerDataset(SampleSource(config.train), config.augment, config.noise, config.answer_grasp, config.seed)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=config.optim.batch_size, shuffle=True, num_workers=config.num_workers,
+        collate_fn=lambda items: build_training_batch(processor, config.prompt, items),
+        generator=torch.Generator().manual_seed(config.seed), drop_last=False,
+    )
+    model = build_peft_model(config, base, accelerator.device)
+    trainable, total = trainable_parameters(model)
+    accelerator.print(f"LoRA: {trainable:,} trainable of {total:,} parameters ({trainable / total:.3%})")
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.optim.learning_rate,
+                                  weight_decay=config.optim.weight_decay)
+    steps_per_epoch = math.ceil(len(loader) / config.optim.gradient_accumulation / accelerator.num_processes)
+    total_steps = steps_per_epoch * config.optim.epochs
+    if max_steps is not None:
+        total_steps = min(total_steps, max_steps)
+    scheduler = cosine_with_warmup(optimizer, round(config.optim.warmup_ratio * total_steps), total_steps)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+
+    step, start_epoch, best, history = 0, 0, {"top1": -1.0, "step": 0}, []
+    last = out_dir / "last"
+    if (last / STATE_NAME).is_file() and not fresh:
+        step, start_epoch, best, history = _resume(accelerator.unwrap_model(model), optimizer, scheduler, last)
+        accelerator.print(f"resumed from {last} at step {step} (epoch {start_epoch})")
+
+    def evaluate_and_save(epoch: int, losses: list[float], began: float) -> None:
+        nonlocal best
+        if not accelerator.is_main_process:
+            return
+        unwrapped = accelerator.unwrap_model(model)
+        unwrapped.eval()
+        metrics, shown = validate(unwrapped, processor, config, val_samples, progress)
+        unwrapped.train()
+        record = {"step": step, "epoch": epoch, "seconds": round(time.perf_counter() - began, 1),
+                  "train_loss": float(np.mean(losses)) if losses else math.nan,
+                  "learning_rate": scheduler.get_last_lr()[0],
+                  **{f"val_{key}": value for key, value in metrics.items() if isinstance(value, (int, float))}}
+        history.append(record)
+        improved = metrics["accuracy_top1"] > best["top1"]
+        if improved:
+            best = {"top1": metrics["accuracy_top1"], "step": step, "epoch": epoch}
+            save_adapter(unwrapped, processor, config, out_dir / "best")
+        save_adapter(unwrapped, processor, config, last)
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
+                    "epoch": epoch, "best": json.dumps(best), "history": json.dumps(history)}, last / STATE_NAME)
+        from training.lora_report import write_lora_report
+
+        write_lora_report(out_dir, history, shown if improved else None, config)
+        accelerator.print(f"step {step}: loss {record['train_loss']:.4f}, val top-1 {metrics['accuracy_top1']:.1%}, "
+                          f"invalid {metrics['invalid_answer_rate']:.1%}"
+                          + (f" (unconstrained {metrics['invalid_answer_rate_unconstrained']:.1%})"
+                             if "invalid_answer_rate_unconstrained" in metrics else ""))
+
+    model.train()
+    began = time.perf_counter()
+    bar = tqdm(total=total_steps, initial=step, desc="train_lora", unit="step", disable=not (progress and accelerator.is_main_process))
+    epoch = start_epoch
+    while step < total_steps:
+        dataset.epoch = epoch
+        losses: list[float] = []
+        for batch in loader:
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), config.optim.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            losses.append(loss.item())
+            if accelerator.sync_gradients:
+                step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+                if config.eval.every_steps and step % config.eval.every_steps == 0:
+                    evaluate_and_save(epoch, losses, began)
+                if step >= total_steps:
+                    break
+        epoch += 1
+        finished_between = step >= total_steps and config.eval.every_steps and step % config.eval.every_steps
+        if not config.eval.every_steps or finished_between:
+            evaluate_and_save(epoch, losses, began)
+    bar.close()
+    accelerator.wait_for_everyone()
+    return best
+
+
+def _resume(model, optimizer, scheduler, folder: Path):
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
+    # weights_only: the state holds tensors, numbers and strings only; nothing in it can run code.
+    state = torch.load(folder / STATE_NAME, map_location="cpu", weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return int(state["step"]), int(state["epoch"]), json.loads(state["best"]), json.loads(state["history"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.train_lora", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="a YAML file under training/configs/")
+    parser.add_argument("--fresh", action="store_true", help="ignore <output_dir>/last and start over")
+    parser.add_argument("--output-dir", default=None, help="override the config's output_dir")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
+    args = parser.parse_args(argv)
+    try:
+        config = load_lora_config(args.config)
+        if args.output_dir:
+            config.output_dir = args.output_dir
+        best = train(config, fresh=args.fresh, max_steps=args.max_steps)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"train_lora: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"best": best, "adapter": str(Path(config.output_dir) / "best")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
