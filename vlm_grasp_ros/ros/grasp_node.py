@@ -109,7 +109,8 @@ class GraspNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         settings = self.settings()
         options = BackendOptions(model_path=settings.model_path, device=settings.device,
-                                 ensemble_size=settings.ensemble_size)
+                                 ensemble_size=settings.ensemble_size, adapter_path=settings.adapter_path,
+                                 quantization=settings.quantization, num_grasps=settings.num_grasps)
         predictor = None
         try:
             start = time.perf_counter()

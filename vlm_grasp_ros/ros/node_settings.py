@@ -26,12 +26,19 @@ def _param(default: Any, description: str, *, low: float | None = None, high: fl
 @dataclass
 class GraspNodeSettings:
     backend: str = _param("dense", "grasp backend (dense, vlm, min_area_rect, pca, random)", load_time=True)
-    model_path: str = _param("", "model folder for dense/vlm; empty = the backend's default", load_time=True)
+    model_path: str = _param("", "model folder: dense checkpoint (empty = the embedded one) or the Qwen3-VL base "
+                                 "folder for vlm (required)", load_time=True)
+    adapter_path: str = _param("", "vlm: LoRA adapter folder from training/train_lora.py; empty = the base alone",
+                               load_time=True)
+    quantization: str = _param("none", "vlm: none, or nf4 (4-bit language model via bitsandbytes; vision tower "
+                                       "unquantised)", choices=("none", "nf4"), load_time=True)
     device: str = _param("auto", "where the model runs: auto (cuda if available), cpu, cuda or cuda:N", load_time=True)
     cpu_threads: int = _param(0, "CPU threads for model inference (torch); 0 = all cores but one, which is left "
                                  "to DDS and the executor", low=0, high=1024, load_time=True)
-    ensemble_size: int = _param(1, "VLM test-time ensemble: answers sampled and merged per frame",
-                                low=1, high=32, load_time=True)
+    ensemble_size: int = _param(1, "vlm: test-time ensemble, views of each frame (shifted crops) run as one "
+                                   "batch and merged", low=1, high=32, load_time=True)
+    num_grasps: int = _param(1, "vlm: distinct grasps asked of the model per frame (beam search when > 1)",
+                             low=1, high=20, load_time=True)
     max_grasps: int = _param(10, "most grasps published per frame", low=1, high=100)
     score_threshold: float = _param(0.0, "grasps scoring below this are not published", low=0.0, high=1.0)
     prompt: str = _param("", "what to grasp, for backends that take language (vlm)")
