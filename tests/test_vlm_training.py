@@ -72,3 +72,11 @@ def test_bad_configs_name_the_file_and_key(tmp_path: Path, capsys) -> None:
     bad.write_text("base_model: tiny\nanswer_grasp: best\n")
     assert main(["--config", str(bad)]) == 2
     assert "answer_grasp must be random or first" in capsys.readouterr().err
+
+
+def test_shipped_lora_configs_load() -> None:
+    for name in ("qwen3vl_lora.yaml", "qwen3vl_tiny_overfit.yaml"):
+        config = load_lora_config(REPO / "training" / "configs" / name)
+        assert config.lora.r == 16 and config.lora.alpha == 32
+    real = load_lora_config(REPO / "training" / "configs" / "qwen3vl_lora.yaml")
+    assert real.lora.dropout == 0.05 and len(real.lora.target_modules) == 7 and real.gradient_checkpointing
