@@ -27,7 +27,8 @@ import torch
 from machine import cpu_name  # benchmarks/ is the script's folder
 from vlm_grasp_ros.core.predictors.vlm import VlmPredictor, VlmSettings
 from vlm_grasp_ros.core.synthetic.scene import render_scene
-from vlm_grasp_ros.core.vlm.model import QwenGraspModel, VlmLoadOptions, resolve_device
+from vlm_grasp_ros.core.device import resolve_device
+from vlm_grasp_ros.core.vlm.model import QwenGraspModel, VlmLoadOptions
 from vlm_grasp_ros.core.vlm.processor import ImageOnlyQwen3VLProcessor
 from vlm_grasp_ros.core.vlm.prompting import PromptConfig
 from vlm_grasp_ros.core.vlm.tiny import CHAT_TEMPLATE, save_tiny_model

@@ -134,3 +134,33 @@ def test_prompt_names_the_target_and_bad_prompt_files_name_their_line(tmp_path: 
     (tmp_path / "grasp_prompt.json").write_text('{\n  "system": "x",\n  oops\n}\n')
     with pytest.raises(ValueError, match=r"grasp_prompt.json:3: not valid JSON"):
         PromptConfig.load(tmp_path)
+
+
+def test_processor_loads_from_a_released_checkpoint_layout(tiny_folder: Path, tmp_path: Path, scenes) -> None:
+    """Released Qwen3-VL folders keep preprocessor_config.json and chat_template.json (older layout)."""
+    import json
+    import shutil
+
+    from vlm_grasp_ros.core.vlm.processor import load_processor
+
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_folder / name, tmp_path / name)
+    settings = json.loads((tiny_folder / "processor_config.json").read_text())["image_processor"]
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps(settings))
+    template = (tiny_folder / "chat_template.jinja").read_text()
+    (tmp_path / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+    released, written = load_processor(tmp_path, max_pixels=128 * 128), load_processor(tiny_folder, max_pixels=128 * 128)
+    text = written.apply_chat_template(PromptConfig().messages("the cup"), add_generation_prompt=True, tokenize=False)
+    assert released.apply_chat_template(PromptConfig().messages("the cup"), add_generation_prompt=True, tokenize=False) == text
+    a = released(text=[text], images=[scenes[0]], return_tensors="pt")
+    b = written(text=[text], images=[scenes[0]], return_tensors="pt")
+    assert torch.equal(a["input_ids"], b["input_ids"]) and torch.equal(a["pixel_values"], b["pixel_values"])
+    assert int(a["image_grid_thw"].prod()) * 16 * 16 <= 128 * 128 * 2  # max_pixels caps the image
+    with pytest.raises(FileNotFoundError, match="neither preprocessor_config.json nor processor_config.json"):
+        load_processor(_empty(tmp_path))
+
+
+def _empty(tmp_path: Path) -> Path:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    return folder

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from training.config import DataSource
-from training.lora_config import LoraEval, LoraOptim, load_lora_config
+from training.lora_config import LoraEval, load_lora_config
 from training.train_lora import main, train
 from vlm_grasp_ros.core.synthetic.scene import render_scene
 from vlm_grasp_ros.core.vlm.model import QwenGraspModel, VlmLoadOptions

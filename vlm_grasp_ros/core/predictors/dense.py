@@ -10,24 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from vlm_grasp_ros.core.device import resolve_device
 from vlm_grasp_ros.core.dense.checkpoint import load_checkpoint
 from vlm_grasp_ros.core.dense.model import DenseGraspModel
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.predictors.base import GraspPredictor, check_rgb_image
 
 EMBEDDED_MODEL = Path(__file__).resolve().parents[2] / "models" / "dense_lite0_synthetic"
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` picks the first GPU when there is one; an unavailable GPU is a clear error."""
-    if device in ("", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU")
-    return resolved
 
 
 class DensePredictor(GraspPredictor):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,8 +11,6 @@ from vlm_grasp_ros.core.predictors.base import GraspPredictor, check_rgb_image
 from vlm_grasp_ros.core.quantizer import GraspQuantizer, GraspTextError
 from vlm_grasp_ros.core.vlm.ensemble import View, make_views, merge_answers
 from vlm_grasp_ros.core.vlm.model import Answer, QwenGraspModel, VlmLoadOptions
-
-LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

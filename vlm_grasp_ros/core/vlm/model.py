@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from vlm_grasp_ros.core.device import resolve_device
 from vlm_grasp_ros.core.vlm.constrained import AnswerTokens, GraspGrammar, GraspLogitsProcessor, longest_answer_tokens
 from vlm_grasp_ros.core.vlm.processor import ImageOnlyQwen3VLProcessor, load_processor
 from vlm_grasp_ros.core.vlm.prompting import PROMPT_FILE, PromptConfig
 
-LOG = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("none", "nf4")
 
@@ -39,15 +38,6 @@ class Answer:
 
     text: str
     score: float
-
-
-def resolve_device(device: str) -> torch.device:
-    if device in ("", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU")
-    return resolved
 
 
 def _quantization_config(kind: str, dtype: torch.dtype):
@@ -148,7 +138,8 @@ class QwenGraspModel:
         return [answers[index * num_answers:(index + 1) * num_answers] for index in range(len(images))]
 
     def release(self) -> None:
-        self.model.to("cpu") if not getattr(self.model, "is_quantized", False) else None
+        if not getattr(self.model, "is_quantized", False):  # 4-bit weights cannot be moved
+            self.model.to("cpu")
         del self.model
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

@@ -8,6 +8,7 @@ image processor (its PIL backend), tokenizer and chat template.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from transformers import AutoTokenizer, Qwen3VLProcessor
@@ -55,7 +56,5 @@ def _read_chat_template(folder: Path) -> str | None:
         return jinja.read_text(encoding="utf-8")
     legacy = folder / "chat_template.json"
     if legacy.is_file():
-        import json
-
         return json.loads(legacy.read_text(encoding="utf-8"))["chat_template"]
     return None
