@@ -57,8 +57,13 @@ def qwen3vl_8b_model(device: torch.device) -> QwenGraspModel:
                        "num_position_embeddings": 2304, "deepstack_visual_indexes": [8, 16, 24]},
         tie_word_embeddings=False,
     )
-    with torch.device(device):
-        model = Qwen3VLForConditionalGeneration(config).to(torch.bfloat16)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)  # built in bf16 directly: no 35 GB fp32 copy first
+    try:
+        with torch.device(device):
+            model = Qwen3VLForConditionalGeneration(config)
+    finally:
+        torch.set_default_dtype(previous)
     image_processor = Qwen2VLImageProcessorPil(patch_size=16, temporal_patch_size=2, merge_size=2,
                                               image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
     processor = ImageOnlyQwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
