@@ -134,7 +134,8 @@ def train(config: LoraTrainConfig, fresh: bool = False, max_steps: int | None = 
     accelerator = Accelerator(mixed_precision="bf16" if use_bf16 else "no",
                               gradient_accumulation_steps=config.optim.gradient_accumulation)
     out_dir = Path(config.output_dir)
-    base = resolve_base(config) if accelerator.is_main_process else Path(config.base_model)
+    if accelerator.is_main_process:  # one process builds the tiny stand-in; the others then find it
+        resolve_base(config)
     accelerator.wait_for_everyone()
     base = resolve_base(config)
     processor = load_processor(base, config.max_pixels or None)

@@ -79,6 +79,7 @@ class QwenGraspModel:
         self.prompt = prompt
         self.model_id = model_id
         self.grammar = GraspGrammar(AnswerTokens.from_tokenizer(processor.tokenizer))
+        self._prompt_texts: dict[str | None, str] = {}  # the chat template renders once per target, not per frame
 
     @classmethod
     def load(cls, options: VlmLoadOptions) -> "QwenGraspModel":
@@ -108,10 +109,17 @@ class QwenGraspModel:
 
     def encode(self, images: list[np.ndarray], targets: list[str | None]):
         """Processor inputs (left-padded) for one image and instruction per row."""
-        texts = [self.processor.apply_chat_template(self.prompt.messages(target), add_generation_prompt=True, tokenize=False)
-                 for target in targets]
+        texts = [self._prompt_text(target) for target in targets]
         inputs = self.processor(text=texts, images=list(images), return_tensors="pt", padding=True)
         return inputs.to(self.device)
+
+    def _prompt_text(self, target: str | None) -> str:
+        if target not in self._prompt_texts:
+            if len(self._prompt_texts) > 256:  # run-time prompts are free text: keep the cache bounded
+                self._prompt_texts.clear()
+            self._prompt_texts[target] = self.processor.apply_chat_template(
+                self.prompt.messages(target), add_generation_prompt=True, tokenize=False)
+        return self._prompt_texts[target]
 
     @torch.inference_mode()
     def generate(self, images: list[np.ndarray], targets: list[str | None] | None = None, constrained: bool = True,
