@@ -1,10 +1,12 @@
 """Per-frame cost of the dense backend, by stage, on 640x480 synthetic frames.
 
     python benchmarks/dense_inference.py                      # the embedded default on the CPU
+    python benchmarks/dense_inference.py --runtime torch --threads 1
     python benchmarks/dense_inference.py --model-path DIR --device cuda
 
-Stages: resize + normalise, encoder, decoder, post-processing (peaks -> grasps), and the
-whole ``DensePredictor.predict`` call as the node makes it. Prints a Markdown table;
+Stages: resize + normalise, the network (torch: encoder and decoder apart; ONNX Runtime: one
+graph), maps (activations, crop), post-processing (peaks -> grasps), and the whole
+``DensePredictor.predict`` call as the node makes it. Prints a Markdown table;
 ``--out FILE`` also writes it with the machine's description.
 """
 
@@ -33,32 +35,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-path", default="", help="a dense checkpoint folder (default: the embedded model)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--runtime", default="auto", choices=("auto", "torch", "onnxruntime"))
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
     parser.add_argument("--out", default=None, help="also write the table to this Markdown file")
     args = parser.parse_args()
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    predictor = DensePredictor.from_path(args.model_path, args.device)
+    predictor = DensePredictor.from_path(args.model_path, args.device, args.runtime, args.threads)
+    onnx_forward = predictor._forward
     model = predictor.model
     device = model.mean.device
     frames = [render_scene(99, i).image for i in range(8)]
-    timings: dict[str, list[float]] = {name: [] for name in ("resize", "encoder", "decoder", "postprocess", "predict")}
+    stages = ("resize", "network") if onnx_forward else ("resize", "encoder", "decoder")
+    timings: dict[str, list[float]] = {name: [] for name in (*stages, "maps", "postprocess", "predict")}
     grasp_counts = []
     with torch.inference_mode():
         for index in range(args.warmup + args.frames):
             image = frames[index % len(frames)]
             marks = [time.perf_counter()]
             geometry = model.geometry(image.shape[:2])
-            pixels = model.normalise(torch.from_numpy(resize_to_model(image, geometry)).unsqueeze(0).to(device))
-            _sync(device)
+            model_image = resize_to_model(image, geometry)[np.newaxis]
+            if onnx_forward:
+                marks.append(time.perf_counter())
+                raw = torch.from_numpy(onnx_forward(model_image))[0]
+            else:
+                pixels = model.normalise(torch.from_numpy(model_image).to(device))
+                _sync(device)
+                marks.append(time.perf_counter())
+                features = model.encoder(pixels)
+                _sync(device)
+                marks.append(time.perf_counter())
+                raw = model.decoder(features, geometry.padded)[0]
+                _sync(device)
             marks.append(time.perf_counter())
-            features = model.encoder(pixels)
-            _sync(device)
-            marks.append(time.perf_counter())
-            raw = model.decoder(features, geometry.padded)[0]
             maps = maps_from_outputs(raw[:, : geometry.valid[0], : geometry.valid[1]])
             marks.append(time.perf_counter())
             grasps = maps_to_grasps(maps, model.postprocess_config(), 10)
@@ -69,8 +81,9 @@ def main() -> None:
                 for name, start, end in zip(timings, marks, marks[1:]):
                     timings[name].append((end - start) * 1000.0)
                 grasp_counts.append(len(grasps))
-    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{cpu_name()}, {torch.get_num_threads()} threads"
-    lines = [f"Dense backend `{predictor.model_id}` on {hardware}; 640x480 frames, model input "
+    threads = onnx_forward.threads if onnx_forward else torch.get_num_threads()
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{cpu_name()}, {threads} threads"
+    lines = [f"Dense backend `{predictor.model_id}` ({predictor.runtime}) on {hardware}; 640x480 frames, model input "
              f"{model.geometry((480, 640)).padded[1]}x{model.geometry((480, 640)).padded[0]}, {args.frames} frames "
              f"after {args.warmup} warm-up; {np.mean(grasp_counts):.1f} grasps per frame on average.", "",
              "| stage | median ms | p95 ms |", "|---|---|---|"]

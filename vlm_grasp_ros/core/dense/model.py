@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -21,6 +22,9 @@ from vlm_grasp_ros.core.dense.encoders import EncoderConfig, FeatureEncoder, Pre
 from vlm_grasp_ros.core.dense.grasp_maps import GraspMaps
 from vlm_grasp_ros.core.dense.postprocess import PostprocessConfig, maps_to_grasps
 from vlm_grasp_ros.core.grasp import Grasp
+
+#: A replacement for the module's forward pass on numpy arrays (see DenseGraspModel.predict_maps).
+ArrayForward = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -130,12 +134,18 @@ class DenseGraspModel(nn.Module):
         return self.decode(self.features(images), tuple(images.shape[1:3]))
 
     @torch.inference_mode()
-    def predict_maps(self, image: np.ndarray) -> tuple[GraspMaps, FrameGeometry]:
-        """The five maps (activations applied) for one RGB frame, cropped to the frame's area."""
+    def predict_maps(self, image: np.ndarray, forward: ArrayForward | None = None) -> tuple[GraspMaps, FrameGeometry]:
+        """The five maps (activations applied) for one RGB frame, cropped to the frame's area.
+
+        ``forward`` runs the network instead of this module (e.g. :class:`OnnxForward`): model-frame
+        pixels (1, H, W, 3) uint8 -> raw outputs (1, 5, H, W).
+        """
         geometry = self.geometry(image.shape[:2])
-        model_image = resize_to_model(image, geometry)
-        device = self.mean.device
-        raw = self(torch.from_numpy(model_image).unsqueeze(0).to(device))[0]
+        model_image = resize_to_model(image, geometry)[np.newaxis]
+        if forward is not None:
+            raw = torch.from_numpy(forward(model_image))[0]
+        else:
+            raw = self(torch.from_numpy(model_image).to(self.mean.device))[0]
         return maps_from_outputs(raw[:, : geometry.valid[0], : geometry.valid[1]]), geometry
 
     def postprocess_config(self) -> PostprocessConfig:
@@ -144,9 +154,9 @@ class DenseGraspModel(nn.Module):
                                  min_distance_px=peaks.min_distance_px, smoothing_sigma_px=peaks.smoothing_sigma_px,
                                  mask_threshold=peaks.mask_threshold, use_mask=peaks.use_mask)
 
-    def predict(self, image: np.ndarray, max_grasps: int | None = None) -> list[Grasp]:
-        """Ranked grasps in the frame's pixels."""
-        maps, geometry = self.predict_maps(image)
+    def predict(self, image: np.ndarray, max_grasps: int | None = None, forward: ArrayForward | None = None) -> list[Grasp]:
+        """Ranked grasps in the frame's pixels (``forward``: see :meth:`predict_maps`)."""
+        maps, geometry = self.predict_maps(image, forward)
         grasps = maps_to_grasps(maps, self.postprocess_config(), max_grasps)
         return [scale_grasp(grasp, geometry.scale) for grasp in grasps]
 

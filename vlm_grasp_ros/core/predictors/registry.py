@@ -15,6 +15,8 @@ class BackendOptions:
 
     model_path: str = ""  # "" = the backend's default model
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    runtime: str = "auto"  # dense: auto | torch | onnxruntime
+    cpu_threads: int = 0  # CPU inference threads (0 = the framework's own choice)
     ensemble_size: int = 1
     seed: int = 0
     adapter_path: str = ""  # vlm: a LoRA adapter folder
@@ -35,7 +37,7 @@ _FACTORIES: dict[str, Callable[[BackendOptions], GraspPredictor]] = {
 def _dense(options: BackendOptions) -> GraspPredictor:
     from vlm_grasp_ros.core.predictors.dense import DensePredictor  # torch loads only when asked for
 
-    return DensePredictor.from_path(options.model_path, options.device)
+    return DensePredictor.from_path(options.model_path, options.device, options.runtime, options.cpu_threads)
 
 
 def _vlm(options: BackendOptions) -> GraspPredictor:
