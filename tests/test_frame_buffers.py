@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from vlm_grasp_ros.ros.frame_buffers import LatestSlot, StampBuffer
-from vlm_grasp_ros.ros.frame_stats import FrameStats
+from vlm_grasp_ros.ros.frame_stats import FrameStats, SequenceGaps
 
 
 def test_latest_slot_keeps_only_the_newest_and_reports_replacements() -> None:
@@ -45,13 +46,49 @@ def test_stamp_buffer_waits_for_a_late_match() -> None:
     assert buffer.wait_nearest(5000, tolerance_ns=10, timeout_s=0.05) is None
 
 
-def test_stats_windows_and_totals() -> None:
-    stats = FrameStats()
-    assert stats.report(1.0) is None  # nothing came in: nothing to say
-    for kind in ("received", "received", "received", "dropped", "rejected"):
-        stats.count(kind)
+def test_stats_totals_balance_and_the_latency_window_moves_on() -> None:
+    now = [100.0]
+    stats = FrameStats(window_s=10.0, clock=lambda: now[0])
+    assert stats.report() is None  # nothing came in: nothing to say
+    for kind, amount in (("received", 4), ("lost", 2), ("lost_in_transport", 1), ("superseded", 1), ("rejected", 1)):
+        stats.count(kind, amount)
     stats.processed_in(10.0)
-    report = stats.report(2.0)
-    assert (report.received, report.processed, report.dropped, report.rejected, report.failed) == (3, 1, 1, 1, 0)
-    assert report.latency_median_ms == 10.0 and report.rate_hz == pytest.approx(0.5)
-    assert "rejected 1 (bad frame)" in report.line()
+    report = stats.report(pending=1)
+    assert (report.received, report.lost, report.processed, report.superseded, report.rejected, report.failed,
+            report.pending) == (4, 2, 1, 1, 1, 0, 1)
+    assert report.sent == 6 and report.received == report.processed + report.superseded + report.rejected + report.pending
+    assert report.latency_median_ms == 10.0 and report.rate_hz == pytest.approx(0.1)
+    assert "lost before the callback 2 (1 in transport)" in report.line() and "rejected 1 (bad frame)" in report.line()
+    assert stats.report() is None  # no new frame since the last report
+    now[0] += 11.0  # the processed frame leaves the window; the totals stay
+    stats.count("received")
+    later = stats.report()
+    assert later.processed == 1 and later.rate_hz == 0.0 and np.isnan(later.latency_median_ms)
+    stats.reclassify("received", "ignored")
+    assert stats.total("received") == 4 and stats.total("ignored") == 1
+    with pytest.raises(ValueError, match="unknown frame counter"):
+        stats.count("dropped")
+
+
+def test_sequence_gaps_count_skipped_samples_per_publisher() -> None:
+    gaps = SequenceGaps()
+    assert gaps.observe("camera", 7) == 0  # the first sample sets the baseline: earlier ones predate us
+    assert gaps.observe("camera", 8) == 0
+    assert gaps.observe("camera", 12) == 3
+    assert gaps.observe("other", 1) == 0 and gaps.observe("other", 3) == 1  # publishers are apart
+    assert gaps.observe("camera", 11) == 0 and gaps.observe("camera", 13) == 0  # late sample: no gap, no double count
+    assert gaps.observe("camera", None) == 0 and gaps.observe("camera", 0) == 0  # no sequence numbers
+    gaps.clear()
+    assert gaps.observe("camera", 40) == 0
+
+
+def test_taking_marks_the_item_busy_until_the_block_ends() -> None:
+    slot: LatestSlot[int] = LatestSlot()
+    busy = threading.Event()
+    slot.put(5)
+    assert slot.occupied()
+    with slot.taking(busy, timeout_s=0.1) as item:
+        assert item == 5 and busy.is_set() and not slot.occupied()
+    assert not busy.is_set()
+    with slot.taking(busy, timeout_s=0.01) as item:
+        assert item is None and not busy.is_set()

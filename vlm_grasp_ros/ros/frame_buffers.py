@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Generic, TypeVar
+from contextlib import contextmanager
+from typing import Generic, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -38,6 +39,24 @@ class LatestSlot(Generic[T]):
             self._ready.wait_for(lambda: self._item is not None or self._closed, timeout=timeout_s)
             item, self._item = self._item, None
             return item
+
+    @contextmanager
+    def taking(self, busy: threading.Event, timeout_s: float) -> Iterator[T | None]:
+        """:meth:`take`, with ``busy`` set from the moment the item leaves the slot until the block
+        ends, so that "in the slot or busy" never misses an item in hand."""
+        with self._ready:
+            self._ready.wait_for(lambda: self._item is not None or self._closed, timeout=timeout_s)
+            item, self._item = self._item, None
+            if item is not None:
+                busy.set()
+        try:
+            yield item
+        finally:
+            busy.clear()
+
+    def occupied(self) -> bool:
+        with self._ready:
+            return self._item is not None
 
     def close(self) -> None:
         with self._ready:

@@ -33,8 +33,10 @@ class GraspNodeSettings:
     quantization: str = _param("none", "vlm: none, or nf4 (4-bit language model via bitsandbytes; vision tower "
                                        "unquantised)", choices=("none", "nf4"), load_time=True)
     device: str = _param("auto", "where the model runs: auto (cuda if available), cpu, cuda or cuda:N", load_time=True)
-    cpu_threads: int = _param(0, "CPU threads for model inference (torch); 0 = all cores but one, which is left "
-                                 "to DDS and the executor", low=0, high=1024, load_time=True)
+    runtime: str = _param("auto", "dense: what runs the network: auto (ONNX Runtime for the EfficientNet encoder on a "
+                                  "CPU, else torch), torch or onnxruntime (CPU only)",
+                          choices=("auto", "torch", "onnxruntime"), load_time=True)
+    cpu_threads: int = _param(0, "CPU threads for model inference (torch or ONNX Runtime); 0 = every core, up to 4", low=0, high=1024, load_time=True)
     ensemble_size: int = _param(1, "vlm: test-time ensemble, views of each frame (shifted crops) run as one "
                                    "batch and merged", low=1, high=32, load_time=True)
     num_grasps: int = _param(1, "vlm: distinct grasps asked of the model per frame (beam search when > 1)",
@@ -53,6 +55,9 @@ class GraspNodeSettings:
     marker_pixel_size_m: float = _param(0.001, "size of one pixel in RViz for grasps without a pose",
                                         low=1e-6, high=1.0)
     stats_period_s: float = _param(10.0, "seconds between frame-counter log lines; 0 = never", low=0.0, high=3600.0)
+    diagnostics_period_s: float = _param(1.0, "seconds between diagnostic_msgs/DiagnosticArray messages on "
+                                              "/diagnostics (frame counters, latency, rate); 0 = never",
+                                         low=0.0, high=3600.0, load_time=True)
     autostart: bool = _param(True, "configure and activate at start; false leaves it to a lifecycle manager",
                              load_time=True)
 
