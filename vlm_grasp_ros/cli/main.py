@@ -78,7 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("bag", help="a rosbag2 folder (from vlm-grasp bag or ros2 bag record)")
     replay.add_argument("--backend", default=None, help=backends_help + " (default: the one in the params file)")
     replay.add_argument("--out", required=True)
-    replay.add_argument("--rate", type=float, default=1.0, help="playback speed, 1 = as recorded")
+    replay.add_argument("--realtime", action="store_true",
+                        help="play at the recorded timing (times --rate), as a camera would, and report the frames "
+                             "the node skipped; default: each frame once the last one is answered, so all are scored")
+    replay.add_argument("--rate", type=float, default=1.0, help="with --realtime: playback speed, 1 = as recorded")
+    replay.add_argument("--answer-timeout", type=float, default=10.0,
+                        help="paced: seconds to wait for a frame's answer before sending the next")
     replay.add_argument("--image-topic", default=None, help="the camera topic when the bag has several")
     replay.add_argument("--depth-topic", default=None)
     replay.add_argument("--camera-info-topic", default=None)

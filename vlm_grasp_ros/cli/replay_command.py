@@ -32,10 +32,12 @@ def transport_figures(outcome, rate: float) -> dict[str, object]:
     frames = outcome.frames
     answered = [f for f in frames if f.answer is not None]
     return {
+        "playback": "realtime" if outcome.realtime else "paced",
         "frames_sent": len(frames),
         "frames_answered": len(answered),
         "frames_dropped": len(frames) - len(answered),
-        "playback_rate": rate,
+        "playback_rate": rate if outcome.realtime else None,
+        "node_counters": outcome.node_counters,
         "end_to_end_latency_ms": _stats([f.latency_ms for f in answered]),
         "inference_ms": _stats([f.answer.inference_time_ms for f in answered]),
         "answer_rate_hz": len(answered) / outcome.wall_s if outcome.wall_s > 0 else None,
@@ -44,19 +46,27 @@ def transport_figures(outcome, rate: float) -> dict[str, object]:
 
 def transport_markdown(transport: dict[str, object]) -> str:
     latency, inference = transport["end_to_end_latency_ms"], transport["inference_ms"]
+    counters = transport.get("node_counters") or {}
+    playback = (f"realtime, {transport['playback_rate']:g}x recorded" if transport["playback"] == "realtime"
+                else "paced: each frame after the previous answer")
     rows = [
         ("frames sent / answered / dropped",
          f"{transport['frames_sent']} / {transport['frames_answered']} / {transport['frames_dropped']}"),
         ("end-to-end latency median / p95 (ms)", f"{latency['median']:.1f} / {latency['p95']:.1f}" if latency else "–"),
         ("inference median (ms)", f"{inference['median']:.1f}" if inference else "–"),
         ("answers per second", f"{transport['answer_rate_hz']:.1f}" if transport["answer_rate_hz"] else "–"),
-        ("playback rate", f"{transport['playback_rate']:g}x recorded"),
+        ("playback", playback),
     ]
+    if counters:
+        rows.append(("the node's count: received / lost before its callback / superseded / rejected / failed",
+                     " / ".join(f"{counters.get(k, 0):.0f}" for k in ("received", "lost", "superseded", "rejected",
+                                                                      "failed"))))
     return "\n".join(["## Transport (bag -> DDS -> node -> DDS)", "", "| figure | value |", "|---|---|",
                       *[f"| {name} | {value} |" for name, value in rows], "",
                       "End-to-end: from publishing a frame to receiving its Grasp2DArray (matched by stamp), "
-                      "both in this process. A dropped frame was superseded by a newer one before the node got "
-                      "to it (the node works on the newest frame only).", ""])
+                      "both in this process. A dropped frame got no answer: in realtime playback usually because a newer "
+                      "frame came before the node was free (it works on the newest frame only; the node's count "
+                      "says where each went), when paced because the node rejected it or timed out.", ""])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
           f"{', depth ' + layout.depth_topic if layout.depth_topic else ''}"
           f"{', labels ' + layout.ground_truth_topic if layout.ground_truth_topic else ', no labels'}", flush=True)
     outcome = replay_bag(bag, layout, args.backend, out_dir, rate=args.rate, drain_s=args.drain,
-                         startup_timeout_s=args.startup_timeout, params_file=args.params_file)
+                         startup_timeout_s=args.startup_timeout, params_file=args.params_file,
+                         realtime=args.realtime, answer_timeout_s=args.answer_timeout)
     transport = transport_figures(outcome, args.rate)
     if outcome.node_exit_code is not None:  # results so far are still written; say why frames are missing
         print(f"replay: warning: the grasp node exited early (code {outcome.node_exit_code}); "

@@ -1,18 +1,22 @@
 """Play a bag into a live grasp node over DDS and record what it answers.
 
-The node runs as its own process, started exactly as `vlm-grasp bringup` starts it. Frames
-go out at the recorded rate (scaled by ``rate``) with their recorded CDR bytes; answers are
-matched to frames by header stamp, so a frame the node skipped to stay current shows up as
-dropped. The node's outputs (grasps and markers) are written to an output bag as received.
+The node runs as its own process, started from the bringup spec (as `ros2 launch` and
+`vlm-grasp bringup` start it). Messages go out with their recorded CDR bytes, paced one of two ways:
+
+* paced (the default, for scoring): each frame, with the depth and camera_info recorded up to
+  the next frame, goes out once the node has answered the previous one (or after
+  ``answer_timeout_s``, or once the node reports it rejected or failed on it), so every frame
+  is scored however slow the backend or busy the machine;
+* realtime: at the recorded timing (scaled by ``rate``), as a camera would send them; a frame
+  the node skipped to stay current shows up as dropped.
+
+Answers are matched to frames by header stamp. The node's outputs (grasps and markers) are
+written to an output bag as received, and its frame counters are read from /diagnostics.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.srv import GetState
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -31,10 +36,13 @@ from vlm_grasp_msgs.msg import Grasp2DArray
 
 from vlm_grasp_ros.bags.bag_reader import BagLayout, bag_messages
 from vlm_grasp_ros.bags.typestore import BAG_VERSION, grasp_typestore, message_type_name
-from vlm_grasp_ros.ros.image_conversion import ImageConversionError
+from vlm_grasp_ros.bringup import installed_params_file, node_launch
 from vlm_grasp_ros.ros.grasp_pipeline import frame_to_rgb
+from vlm_grasp_ros.ros.image_conversion import ImageConversionError
+from vlm_grasp_ros.ros.node_process import GraspNodeProcess, frame_counters
 
 NAMESPACE = "replay"
+NODE_NAME = f"/{NAMESPACE}/grasp_node"
 KEPT_IMAGES = 8  # frames kept in memory for the report's overlays
 
 
@@ -62,6 +70,9 @@ class ReplayOutcome:
     node_log: str
     #: The node's exit code if it ended before the replay did (a crash), else None.
     node_exit_code: int | None = None
+    #: The node's own frame counters over the replay (from /diagnostics; see frame_stats).
+    node_counters: dict[str, float] | None = None
+    realtime: bool = False
 
 
 def _message_class(msgtype: str) -> type:
@@ -73,37 +84,15 @@ def _stamp_ns(msg: Any) -> int:
     return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
-class NodeUnderTest:
-    """The grasp node as a child process, started through `vlm-grasp bringup`."""
-
-    def __init__(self, layout: BagLayout, backend: str | None, log_path: Path, params_file: str | None) -> None:
-        command = [sys.executable, "-m", "vlm_grasp_ros.cli.main", "bringup", *(["--backend", backend] if backend else []),
-                   "--namespace", NAMESPACE, "--image-topic", layout.raw_image_topic,
-                   "--image-transport", "compressed" if layout.compressed else "raw",
-                   "--use-depth", "true" if layout.depth_topic else "false"]
-        if layout.depth_topic:
-            command += ["--depth-topic", layout.depth_topic, "--camera-info-topic", layout.camera_info_topic]
-        if params_file:
-            command += ["--params-file", params_file]
-        self.log_path = log_path
-        self._log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=dict(os.environ))
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def stop(self) -> None:
-        if self.alive():
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+def start_node(layout: BagLayout, backend: str | None, log_path: Path, params_file: str | None) -> GraspNodeProcess:
+    """The grasp node for this bag, from the bringup spec, under the replay namespace."""
+    values = {"namespace": NAMESPACE, "image_topic": layout.raw_image_topic,
+              "image_transport": "compressed" if layout.compressed else "raw",
+              "use_depth": "true" if layout.depth_topic else "false", "backend": backend or "",
+              "params_file": params_file or ""}
+    if layout.depth_topic:
+        values.update(depth_topic=layout.depth_topic, camera_info_topic=layout.camera_info_topic or "")
+    return GraspNodeProcess(node_launch(values, installed_params_file()), log_path)
 
 
 class BagPlayer:
@@ -117,6 +106,7 @@ class BagPlayer:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.answers: dict[int, tuple[Grasp2DArray, float]] = {}
+        self.counters: dict[str, float] | None = None  # the node's, from its latest /diagnostics
         self._publishers: dict[str, Any] = {}
         self._writer = Writer(out_bag, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
@@ -130,6 +120,7 @@ class BagPlayer:
                                                         reliable, raw=True)
         self.node.create_subscription(MarkerArray, f"/{NAMESPACE}/grasp_markers",
                                       lambda raw: self._record(f"/{NAMESPACE}/grasp_markers", raw), reliable, raw=True)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, QoSProfile(depth=10))
 
     def publisher_for(self, topic: str, msgtype: str) -> Any:
         if topic not in self._publishers:
@@ -145,6 +136,21 @@ class BagPlayer:
         self._record(f"/{NAMESPACE}/grasps", raw)
         message = deserialize_message(raw, Grasp2DArray)
         self.answers.setdefault(_stamp_ns(message), (message, received))
+
+    def _on_diagnostics(self, array: DiagnosticArray) -> None:
+        counters = frame_counters(array, NODE_NAME)
+        if counters is not None:
+            self.counters = counters
+
+    def fresh_counters(self, timeout_s: float = 5.0) -> dict[str, float] | None:
+        """The node's counters from a /diagnostics message sent after now (None if none comes)."""
+        self.counters = None
+        self.spin_until(time.monotonic() + timeout_s, lambda: self.counters is not None)
+        return self.counters
+
+    def given_up_on(self) -> float:
+        """Frames the node has so far rejected or failed on (it answers those with nothing)."""
+        return (self.counters or {}).get("rejected", 0.0) + (self.counters or {}).get("failed", 0.0)
 
     def spin_until(self, deadline: float, done: Any = lambda: False) -> bool:
         while time.monotonic() < deadline:
@@ -177,14 +183,17 @@ class BagPlayer:
         rclpy.try_shutdown(context=self.context)
 
 
-def wait_until_serving(player: BagPlayer, node: NodeUnderTest, timeout_s: float) -> None:
-    """Until the node is active and both data paths (frames in, grasps out) are matched."""
-    image_publisher = player.publisher_for(player.layout.image_topic, player.layout.image_type)
+def wait_until_serving(player: BagPlayer, node: GraspNodeProcess, timeout_s: float) -> None:
+    """Until the node is active and every data path (frames, depth, camera_info in; grasps out)
+    is matched."""
+    layout = player.layout
+    publishers = [player.publisher_for(topic, layout.image_type if topic == layout.image_topic else _topic_type(layout, topic))
+                  for topic in layout.playback_topics]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not node.alive():
             raise RuntimeError(f"the grasp node exited with code {node.process.returncode}:\n{node.log()[-3000:]}")
-        if (image_publisher.get_subscription_count() > 0 and player.grasps_matched()
+        if (all(p.get_subscription_count() > 0 for p in publishers) and player.grasps_matched()
                 and player.node_state() == "active"):
             player.spin_until(time.monotonic() + 0.3)  # let the last discovery messages settle
             return
@@ -194,11 +203,12 @@ def wait_until_serving(player: BagPlayer, node: NodeUnderTest, timeout_s: float)
 
 def replay_bag(bag: Path, layout: BagLayout, backend: str | None, out_dir: Path, rate: float = 1.0,
                drain_s: float = 5.0, startup_timeout_s: float = 300.0, params_file: str | None = None,
-               progress: bool = True) -> ReplayOutcome:
-    """Play ``bag`` into a fresh node (``backend`` None: the params file's); the node's log and
-    output bag land in ``out_dir``."""
-    if rate <= 0:
-        raise ValueError(f"rate must be positive, got {rate}")
+               progress: bool = True, realtime: bool = False, answer_timeout_s: float = 10.0) -> ReplayOutcome:
+    """Play ``bag`` into a fresh node (``backend`` None: the params file's), paced on its answers
+    or, with ``realtime``, at the recorded timing times ``rate``; the node's log and output bag
+    land in ``out_dir``."""
+    if rate <= 0 or answer_timeout_s <= 0:
+        raise ValueError(f"rate and answer timeout must be positive, got {rate} and {answer_timeout_s}")
     out_dir.mkdir(parents=True, exist_ok=True)
     ground_truth = {}
     if layout.ground_truth_topic:
@@ -208,33 +218,22 @@ def replay_bag(bag: Path, layout: BagLayout, backend: str | None, out_dir: Path,
     output_bag = out_dir / "node_output_bag"
     if output_bag.exists():
         raise FileExistsError(f"{output_bag} exists; choose another --out or remove it")
-    node = NodeUnderTest(layout, backend, out_dir / "node.log", params_file)
+    node = start_node(layout, backend, out_dir / "node.log", params_file)
     player = BagPlayer(layout, output_bag)
     frames: list[FrameRecord] = []
+    counters_before = counters_after = None
     try:
         wait_until_serving(player, node, startup_timeout_s)
-        image_class = _message_class(layout.image_type)
-        first_log_ns, start = None, time.monotonic()
-        bar = tqdm(total=layout.frame_count, desc=f"replay {backend or 'default backend'}", unit="frame", disable=not progress)
-        for topic, log_ns, raw in bag_messages(bag, layout.playback_topics):
-            first_log_ns = log_ns if first_log_ns is None else first_log_ns
-            player.spin_until(start + (log_ns - first_log_ns) / 1e9 / rate)
-            kind = layout.image_type if topic == layout.image_topic else None
-            publisher = player.publisher_for(topic, kind or _topic_type(layout, topic))
-            if topic == layout.image_topic:
-                frame = deserialize_message(raw, image_class)
-                record = FrameRecord(len(frames), _stamp_ns(frame), time.monotonic())
-                if len(frames) < KEPT_IMAGES:
-                    try:
-                        record.image = frame_to_rgb(frame)
-                    except ImageConversionError:
-                        record.image = None  # the node will reject it too; the report shows no overlay
-                frames.append(record)
-                bar.update()
-            publisher.publish(raw)
+        counters_before = player.fresh_counters()
+        bar = tqdm(total=layout.frame_count, desc=f"replay {backend or 'default backend'}", unit="frame",
+                   disable=not progress)
+        play = _play_realtime if realtime else _play_paced
+        play(bag, layout, player, frames, bar, rate=rate, answer_timeout_s=answer_timeout_s)
         bar.close()
         player.spin_until(time.monotonic() + drain_s, lambda: all(f.stamp_ns in player.answers for f in frames))
         exit_code = node.process.poll()  # before stop(): only an early end counts
+        if exit_code is None:
+            counters_after = player.fresh_counters()
     finally:
         player.close()
         node.stop()
@@ -243,7 +242,72 @@ def replay_bag(bag: Path, layout: BagLayout, backend: str | None, out_dir: Path,
             frame.answer, frame.answered_at = player.answers[frame.stamp_ns]
     answered = [f.answered_at for f in frames if f.answered_at is not None]
     wall = (max(answered) - frames[0].sent_at) if answered else 0.0
-    return ReplayOutcome(frames, ground_truth, wall, node.log(), exit_code)
+    counters = None
+    if counters_before is not None and counters_after is not None:
+        counters = {key: value - counters_before.get(key, 0.0) for key, value in counters_after.items()
+                    if key in ("sent", "received", "lost", "lost_in_transport", "ignored", "processed", "superseded",
+                               "rejected", "failed")}
+    return ReplayOutcome(frames, ground_truth, wall, node.log(), exit_code, counters, realtime)
+
+
+def _send_frame(player: BagPlayer, layout: BagLayout, frames: list[FrameRecord], raw: bytes) -> FrameRecord:
+    frame = deserialize_message(raw, _message_class(layout.image_type))
+    record = FrameRecord(len(frames), _stamp_ns(frame), time.monotonic())
+    if len(frames) < KEPT_IMAGES:
+        try:
+            record.image = frame_to_rgb(frame)
+        except ImageConversionError:
+            record.image = None  # the node will reject it too; the report shows no overlay
+    frames.append(record)
+    player.publisher_for(layout.image_topic, layout.image_type).publish(raw)
+    return record
+
+
+def _play_realtime(bag: Path, layout: BagLayout, player: BagPlayer, frames: list[FrameRecord], bar: tqdm,
+                   rate: float, answer_timeout_s: float) -> None:
+    first_log_ns, start = None, time.monotonic()
+    for topic, log_ns, raw in bag_messages(bag, layout.playback_topics):
+        first_log_ns = log_ns if first_log_ns is None else first_log_ns
+        player.spin_until(start + (log_ns - first_log_ns) / 1e9 / rate)
+        if topic == layout.image_topic:
+            record = _send_frame(player, layout, frames, raw)
+            bar.update()
+            if len(frames) == 1:
+                # The clock starts at the first answer: the node's first frame from a publisher sets its
+                # baseline for counting lost frames, and start-up jitter is not a camera's.
+                player.spin_until(time.monotonic() + answer_timeout_s, lambda: record.stamp_ns in player.answers)
+                first_log_ns, start = log_ns, time.monotonic()
+        else:
+            player.publisher_for(topic, _topic_type(layout, topic)).publish(raw)
+
+
+def _play_paced(bag: Path, layout: BagLayout, player: BagPlayer, frames: list[FrameRecord], bar: tqdm,
+                rate: float, answer_timeout_s: float) -> None:
+    """Each frame goes out with the depth and camera_info recorded before the next frame (the node
+    matches them by stamp), after the previous frame was answered."""
+    companions: list[tuple[str, bytes]] = []
+    pending: bytes | None = None
+
+    def send_pending() -> None:
+        for topic, raw in companions:
+            player.publisher_for(topic, _topic_type(layout, topic)).publish(raw)
+        companions.clear()
+        if pending is None:
+            return
+        given_up = player.given_up_on()
+        record = _send_frame(player, layout, frames, pending)
+        # Answered, or the node said it rejected or failed on it (its /diagnostics), or timed out.
+        player.spin_until(time.monotonic() + answer_timeout_s,
+                          lambda: record.stamp_ns in player.answers or player.given_up_on() > given_up)
+        bar.update()
+
+    for topic, _, raw in bag_messages(bag, layout.playback_topics):
+        if topic == layout.image_topic:
+            send_pending()
+            pending = raw
+        else:
+            companions.append((topic, raw))
+    send_pending()
 
 
 def _topic_type(layout: BagLayout, topic: str) -> str:
