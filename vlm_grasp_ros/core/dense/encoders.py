@@ -6,8 +6,10 @@
   ``efficientnet-lite-pytorch``. Taps are block outputs; BatchNorm is folded into the
   convolutions at load time (the encoder is frozen, so this is exact and saves a third of
   the CPU time, which is dominated by per-layer overhead at these sizes).
-* ``internvit``: the InternViT vision tower of InternVL (transformers' InternVLVisionModel).
-* ``qwen2vl_vit``: the Qwen2-VL vision tower (Qwen2VisionTransformerPretrainedModel).
+* ``internvit``: the InternViT vision tower of InternVL (transformers' InternVLVisionModel), from
+  the original release, a native folder or a whole InternVL model (see ``vision_checkpoints``).
+* ``qwen2vl_vit``: the Qwen2-VL vision tower (Qwen2VisionTransformerPretrainedModel), from a
+  whole Qwen2-VL folder or a vision-only one.
 
 Both ViTs are loaded with ``from_pretrained(local_path)`` and give one token grid (stride =
 patch size); hidden states of several layers are resampled to the pyramid's strides without
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -53,6 +56,7 @@ class EncoderConfig:
     weights_sha256: str = ""
 
     def __post_init__(self) -> None:
+        self.pretrained_path = os.path.expanduser(self.pretrained_path) if self.pretrained_path else ""
         self.strides = tuple(int(s) for s in self.strides)
         self.layers = tuple(int(layer) for layer in self.layers)
         if self.name not in ENCODER_NAMES:
@@ -210,26 +214,9 @@ def _default_layers(depth: int, count: int) -> tuple[int, ...]:
     return tuple(round(depth * (i + 1) / count) for i in range(count))
 
 
-def _load_vision_model(model_class: type, path: str) -> nn.Module:
-    if not path:
-        raise ValueError("this encoder needs pretrained_path: a local folder saved with save_pretrained")
-    folder = Path(path)
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"{folder}: no config.json; expected a folder saved with save_pretrained")
-    # Local files only: nothing is downloaded, and no remote code runs.
-    model, info = model_class.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False,
-                                              dtype=torch.float32, output_loading_info=True)
-    if info.get("missing_keys"):
-        # from_pretrained would leave these randomly initialised and only warn: refuse instead.
-        missing = sorted(info["missing_keys"])
-        raise ValueError(f"{folder}: the weights do not fit {model_class.__name__} "
-                         f"({len(missing)} missing, e.g. {missing[:2]})")
-    return model
-
-
 def _folder_sha256(path: str) -> str:
     digest = hashlib.sha256()
-    for weights in sorted(Path(path).glob("*.safetensors")):
+    for weights in sorted([*Path(path).glob("*.safetensors"), *Path(path).glob("*.bin")]):
         digest.update(file_sha256(weights).encode())
     return digest.hexdigest()
 
@@ -237,10 +224,13 @@ def _folder_sha256(path: str) -> str:
 class InternVitEncoder(FeatureEncoder):
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
-        from transformers import InternVLVisionModel
+        from vlm_grasp_ros.core.dense.vision_checkpoints import load_internvit
 
         self.config = config
-        self.model = _load_vision_model(InternVLVisionModel, config.pretrained_path)
+        if not config.pretrained_path:
+            raise ValueError("internvit needs pretrained_path: a downloaded InternViT-300M-448px (or -V2_5), "
+                             "InternVL-hf or InternVLVisionModel folder")
+        self.model = load_internvit(config.pretrained_path)
         vision = self.model.config
         self.patch = int(vision.patch_size[0] if isinstance(vision.patch_size, (list, tuple)) else vision.patch_size)
         size = vision.image_size[0] if isinstance(vision.image_size, (list, tuple)) else vision.image_size
@@ -268,10 +258,13 @@ class InternVitEncoder(FeatureEncoder):
 class Qwen2VlVitEncoder(FeatureEncoder):
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
-        from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VisionTransformerPretrainedModel
+        from vlm_grasp_ros.core.dense.vision_checkpoints import load_qwen2vl_vision
 
         self.config = config
-        self.model = _load_vision_model(Qwen2VisionTransformerPretrainedModel, config.pretrained_path)
+        if not config.pretrained_path:
+            raise ValueError("qwen2vl_vit needs pretrained_path: a downloaded Qwen2-VL-2B/7B-Instruct folder "
+                             "(or a vision-only one)")
+        self.model = load_qwen2vl_vision(config.pretrained_path)
         vision = self.model.config
         self.patch, self.merge, self.temporal = int(vision.patch_size), int(vision.spatial_merge_size), int(vision.temporal_patch_size)
         self.layers = config.layers or _default_layers(vision.depth, len(config.strides))
