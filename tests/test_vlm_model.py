@@ -164,3 +164,75 @@ def _empty(tmp_path: Path) -> Path:
     folder = tmp_path / "empty"
     folder.mkdir()
     return folder
+
+
+def released_layout(tiny_folder: Path, folder: Path) -> Path:
+    """The tiny model laid out as Qwen3-VL-8B-Instruct is released (shared/reference: config in the
+    transformers-4.57 layout with the rope settings inside text_config, preprocessor_config.json,
+    chat_template.json, generation_config.json, weights in two shards with an index)."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder.mkdir()
+    config = json.loads((tiny_folder / "config.json").read_text())
+    text, vision = config["text_config"], config["vision_config"]
+    rope = text.pop("rope_parameters")
+    text.update(rope_theta=rope["rope_theta"], dtype="bfloat16",
+                rope_scaling={"mrope_interleaved": True, "mrope_section": rope["mrope_section"], "rope_type": "default"})
+    vision.pop("rope_parameters")
+    vision["model_type"] = "qwen3_vl"  # as released
+    config.pop("dtype")
+    config["transformers_version"] = "4.57.0.dev0"
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    tokenizer = json.loads((tiny_folder / "tokenizer_config.json").read_text())
+    end_of_text = 256  # the tiny tokenizer's <|endoftext|>, Qwen's pad and second end id
+    (folder / "generation_config.json").write_text(json.dumps({
+        "bos_token_id": end_of_text, "pad_token_id": end_of_text, "do_sample": True,
+        "eos_token_id": [text["eos_token_id"], end_of_text], "top_k": 20, "top_p": 0.8, "repetition_penalty": 1.0,
+        "temperature": 0.7, "transformers_version": "4.56.0"}))
+    settings = json.loads((tiny_folder / "processor_config.json").read_text())["image_processor"]
+    settings.update(processor_class="Qwen3VLProcessor", image_processor_type="Qwen2VLImageProcessorFast")
+    (folder / "preprocessor_config.json").write_text(json.dumps(settings))
+    template = (tiny_folder / "chat_template.jinja").read_text()
+    (folder / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+    for name in ("tokenizer.json",):
+        shutil.copy(tiny_folder / name, folder / name)
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer))
+    weights = load_file(str(tiny_folder / "model.safetensors"))
+    assert {key.split(".")[0] + "." + key.split(".")[1] for key in weights} == {"model.visual", "model.language_model",
+                                                                               "lm_head.weight"}
+    keys = sorted(weights)
+    shards = {"model-00001-of-00002.safetensors": keys[::2], "model-00002-of-00002.safetensors": keys[1::2]}
+    for name, part in shards.items():
+        save_file({key: weights[key].to(torch.bfloat16) for key in part}, str(folder / name), metadata={"format": "pt"})
+    (folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {"total_size": 0}, "weight_map": {key: name for name, part in shards.items() for key in part}}))
+    return folder
+
+
+def test_the_released_qwen3vl_layout_loads_and_answers_as_saved(tiny_folder: Path, tmp_path: Path, scenes) -> None:
+    released = QwenGraspModel.load(VlmLoadOptions(str(released_layout(tiny_folder, tmp_path / "released")),
+                                                  device="cpu"))
+    saved = QwenGraspModel.load(VlmLoadOptions(str(tiny_folder), device="cpu"))
+    with torch.no_grad():  # the saved copy in bf16 too, so the only difference left is the layout
+        for parameter in saved.model.parameters():
+            parameter.copy_(parameter.to(torch.bfloat16).float())
+    assert released.model.config.text_config.rope_parameters["rope_theta"] == \
+        saved.model.config.text_config.rope_parameters["rope_theta"]
+    inputs = saved.encode(scenes, [None, "the cup"])
+    with torch.inference_mode():
+        expected = saved.model(**inputs).logits
+        got = released.model(**released.encode(scenes, [None, "the cup"])).logits
+    assert got.dtype == torch.float32 and torch.allclose(got, expected, atol=1e-4)
+    assert [[a.text for a in row] for row in released.generate(scenes)] == \
+        [[a.text for a in row] for row in saved.generate(scenes)]
+
+
+def test_max_pixels_reaches_the_processor_through_the_registry(tiny_folder: Path, scenes) -> None:
+    budget = 96 * 96
+    capped = create_predictor("vlm", BackendOptions(model_path=str(tiny_folder), device="cpu", max_pixels=budget))
+    default = create_predictor("vlm", BackendOptions(model_path=str(tiny_folder), device="cpu"))
+    tokens = [int(p.model.encode(scenes[:1], [None])["image_grid_thw"].prod()) for p in (capped, default)]
+    assert tokens[0] * 16 * 16 <= budget < tokens[1] * 16 * 16

@@ -17,6 +17,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     vlm.add_argument("--quantization", default="none", choices=("none", "nf4"), help="4-bit language model (bitsandbytes)")
     vlm.add_argument("--ensemble-size", type=int, default=1, help="views per image, run as one batch and merged")
     vlm.add_argument("--num-grasps", type=int, default=1, help="distinct grasps per image (beam search when > 1)")
+    vlm.add_argument("--max-pixels", type=int, default=0,
+                     help="image pixel budget, 32x32 pixels per image token (0 = the model folder's own; a 1080p "
+                          "frame is about 2,040 image tokens at Qwen3-VL's default)")
     vlm.add_argument("--unconstrained", action="store_true",
                      help="decode without the answer grammar (to measure the invalid answers it prevents)")
 
@@ -25,4 +28,4 @@ def backend_options(args: argparse.Namespace) -> BackendOptions:
     """The model arguments of predict/eval as the registry takes them."""
     return BackendOptions(model_path=args.model_path, device=args.device, adapter_path=args.adapter_path,
                           quantization=args.quantization, ensemble_size=args.ensemble_size,
-                          num_grasps=args.num_grasps, constrained=not args.unconstrained)
+                          num_grasps=args.num_grasps, constrained=not args.unconstrained, max_pixels=args.max_pixels)

@@ -131,7 +131,7 @@ class GraspNode(LifecycleNode):
         options = BackendOptions(model_path=settings.model_path, device=settings.device, runtime=settings.runtime,
                                  cpu_threads=threads, ensemble_size=settings.ensemble_size,
                                  adapter_path=settings.adapter_path, quantization=settings.quantization,
-                                 num_grasps=settings.num_grasps)
+                                 num_grasps=settings.num_grasps, max_pixels=settings.max_pixels)
         predictor = None
         try:
             start = time.perf_counter()

@@ -41,6 +41,9 @@ class GraspNodeSettings:
                                    "batch and merged", low=1, high=32, load_time=True)
     num_grasps: int = _param(1, "vlm: distinct grasps asked of the model per frame (beam search when > 1)",
                              low=1, high=20, load_time=True)
+    max_pixels: int = _param(0, "vlm: image pixel budget (Qwen resizes each view to at most this many pixels; one "
+                                "image token per 32x32); 0 = the adapter's or model folder's own", low=0,
+                             high=100_000_000, load_time=True)
     max_grasps: int = _param(10, "most grasps published per frame", low=1, high=100)
     score_threshold: float = _param(0.0, "grasps scoring below this are not published", low=0.0, high=1.0)
     prompt: str = _param("", "what to grasp, for backends that take language (vlm)")

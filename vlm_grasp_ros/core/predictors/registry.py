@@ -22,6 +22,7 @@ class BackendOptions:
     adapter_path: str = ""  # vlm: a LoRA adapter folder
     quantization: str = "none"  # vlm: none | nf4
     num_grasps: int = 1  # vlm: distinct grasps per image
+    max_pixels: int = 0  # vlm: image pixel budget (fewer image tokens); 0 = the model folder's own
     constrained: bool = True  # vlm: decode with the answer grammar
 
 
@@ -45,7 +46,8 @@ def _vlm(options: BackendOptions) -> GraspPredictor:
     from vlm_grasp_ros.core.vlm.model import VlmLoadOptions
 
     load = VlmLoadOptions(model_path=options.model_path, adapter_path=options.adapter_path,
-                          quantization=options.quantization, device=options.device)
+                          quantization=options.quantization, device=options.device,
+                          max_pixels=options.max_pixels or None)
     return VlmPredictor.load(load, VlmSettings(ensemble_size=options.ensemble_size, num_grasps=options.num_grasps,
                                                  constrained=options.constrained))
 
