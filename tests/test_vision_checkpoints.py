@@ -38,7 +38,8 @@ def original_keys(native: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """transformers' InternVLVisionModel weights under InternViT's released names (q, k, v fused)."""
     renames = {"cls_token": "class_embedding", "position_embeddings": "position_embedding",
                "patch_embeddings.projection": "patch_embedding", "lambda_1": "ls1", "lambda_2": "ls2",
-               "attention.projection_layer": "attn.proj", "layernorm_before": "norm1", "layernorm_after": "norm2"}
+               "attention.projection_layer": "attn.proj", "attention.q_norm": "attn.q_norm",
+               "attention.k_norm": "attn.k_norm", "layernorm_before": "norm1", "layernorm_after": "norm2"}
     released: dict[str, torch.Tensor] = {}
     for key, value in native.items():
         if ".attention.k_proj." in key or ".attention.v_proj." in key:
@@ -125,6 +126,29 @@ def test_every_layout_gives_the_native_models_features(folders: dict[str, Path],
         for expected, got in zip(native(pixels), loaded(pixels)):
             assert got.shape == expected.shape
             assert torch.allclose(got, expected, atol=1e-4), float((got - expected).abs().max())
+
+
+def test_the_6b_variants_layout_rms_norm_and_qk_norm_loads_too(tmp_path: Path) -> None:
+    """InternViT-6B: RMSNorm (weights only), q/k normalisation over the whole width, no qkv bias."""
+    from transformers import InternVLVisionConfig, InternVLVisionModel
+
+    torch.manual_seed(2)
+    native = InternVLVisionModel(InternVLVisionConfig(
+        hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=[56, 56],
+        patch_size=[14, 14], attention_bias=False, use_qk_norm=True, norm_type="rms_norm")).eval()
+    with torch.no_grad():
+        for parameter in native.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    released = original_keys(native.state_dict())
+    assert "encoder.layers.0.attn.q_norm.weight" in released and "encoder.layers.0.norm1.bias" not in released
+    (tmp_path / "config.json").write_text(json.dumps(dict(ORIGINAL_CONFIG, num_hidden_layers=2, qkv_bias=False,
+                                                          qk_normalization=True, norm_type="rms_norm")))
+    save_file(released, str(tmp_path / "model.safetensors"))
+    loaded = load_internvit(tmp_path)
+    pixels = torch.randn(1, 3, 56, 56)
+    with torch.no_grad():
+        assert torch.allclose(loaded(pixel_values=pixels).last_hidden_state,
+                              native(pixel_values=pixels).last_hidden_state, atol=1e-4)
 
 
 def test_a_folder_that_does_not_fit_is_refused_by_file_and_key(folders: dict[str, Path], tmp_path: Path) -> None:
