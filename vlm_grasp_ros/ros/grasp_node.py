@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 import threading
 import time
@@ -33,6 +34,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.serialization import deserialize_message
+from rclpy.signals import SignalHandlerOptions
 from rclpy.subscription import MessageInfo
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
@@ -406,8 +408,17 @@ def free_accelerator_memory() -> None:
         torch.cuda.empty_cache()
 
 
+def _stop_on_signal(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    # rclpy's own handlers shut the context down at once, while the worker may be publishing
+    # ("publisher's context is invalid"); here a signal ends spin, and the worker is stopped
+    # before the context goes.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGINT, _stop_on_signal)
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     try:
         node = GraspNode()
     except (ParameterException, ValueError) as error:
@@ -428,6 +439,7 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass  # Ctrl-C or SIGTERM from a launcher: a normal end
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         node._teardown()
         executor.shutdown()
         node.destroy_node()
