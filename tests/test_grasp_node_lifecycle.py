@@ -71,7 +71,10 @@ def test_lifecycle_transitions_gate_the_node(probe: RosProbe, node: GraspNodePro
     assert state(probe) == "unconfigured"
     assert not probe.node.count_subscribers("image")  # no subscription before configure
 
-    assert "/predict_grasps" not in dict(probe.node.get_service_names_and_types())  # nor the service
+    request = PredictGrasps.Request(image=rgb_to_image(synthetic_frame(seed=22, width=320, height=240),
+                                                       probe.next_header()))
+    response = probe.call(PredictGrasps, "predict_grasps", request)  # the service exists and says why not
+    assert not response.success and "not active (unconfigured): configure and activate it first" in response.message
 
     # Load-time parameters are free to change while unconfigured, and still validated.
     assert set_parameter(probe, "backend", string_value("yolo"))[0] is False
@@ -80,9 +83,8 @@ def test_lifecycle_transitions_gate_the_node(probe: RosProbe, node: GraspNodePro
     assert transition(probe, Transition.TRANSITION_CONFIGURE) and state(probe) == "inactive"
     probe.wait_matched(image_pub)
     assert not sends_grasps(probe, image_pub, grasps)  # inactive: frames are ignored
-    response = probe.call(PredictGrasps, "predict_grasps", PredictGrasps.Request(image=rgb_to_image(
-        synthetic_frame(seed=22, width=320, height=240), probe.next_header())))
-    assert not response.success and "not active" in response.message
+    response = probe.call(PredictGrasps, "predict_grasps", request)
+    assert not response.success and "not active (inactive): activate it first" in response.message
 
     ok, reason = set_parameter(probe, "backend", string_value("random"))
     assert not ok and "load-time" in reason  # the loaded model cannot change under the node
@@ -107,3 +109,23 @@ def test_lifecycle_transitions_gate_the_node(probe: RosProbe, node: GraspNodePro
     assert sends_grasps(probe, image_pub, grasps, seconds=10.0) and grasps[-1].backend == "random"
 
     assert transition(probe, Transition.TRANSITION_ACTIVE_SHUTDOWN) and state(probe) == "finalized"
+
+
+def test_a_burst_of_service_calls_is_answered_in_full(tmp_path) -> None:
+    """20 callers at once: every one gets its grasps (the default queue of 10 dropped the rest)."""
+    # A namespace of its own: the module's managed node (finalized, still running) serves predict_grasps too.
+    node = GraspNodeProcess(subprocess_env(), tmp_path / "node.log", "-r", "__node:=busy_grasps", "-r", "__ns:=/burst",
+                            "-p", "backend:=min_area_rect", "-p", "diagnostics_period_s:=0.0")
+    probe = RosProbe("test_burst_probe")
+    try:
+        image = rgb_to_image(synthetic_frame(seed=23, width=320, height=240), probe.next_header())
+        clients = [probe.node.create_client(PredictGrasps, "/burst/predict_grasps") for _ in range(20)]
+        assert probe.spin_until(lambda: all(c.service_is_ready() for c in clients), 30.0), node.log()
+        assert probe.spin_until(lambda: "active: publishing grasps" in node.log(), 30.0), node.log()
+        futures = [client.call_async(PredictGrasps.Request(image=image)) for client in clients]
+        assert probe.spin_until(lambda: all(f.done() for f in futures), 60.0), \
+            f"{sum(f.done() for f in futures)} of 20 answered"
+        assert all(f.result().success and f.result().result.grasps for f in futures)
+    finally:
+        probe.close()
+        node.stop()

@@ -52,6 +52,7 @@ from vlm_grasp_ros.ros.node_settings import SETTING_FIELDS, GraspNodeSettings, v
 
 NODE_NAME = "grasp_node"
 LOG_EVERY_S = 5.0  # rate limit for per-frame warnings
+SERVICE_QUEUE_DEPTH = 100  # predict_grasps requests waiting their turn
 _PARAMETER_TYPES = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE,
                     str: Parameter.Type.STRING}
 
@@ -103,6 +104,10 @@ class GraspNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._check_parameters)  # first, so start-up values are checked too
         for name, spec in SETTING_FIELDS.items():
             self.declare_parameter(name, spec.default, _descriptor(name))
+        # In every lifecycle state, so a client hears "not active" instead of timing out; the
+        # request queue holds a burst of callers (the default 10 dropped the rest of 20 at once).
+        self.create_service(PredictGrasps, "predict_grasps", self._on_predict_request,
+                            qos_profile=QoSProfile(depth=SERVICE_QUEUE_DEPTH))
         diagnostics_period = float(self.get_parameter("diagnostics_period_s").value)
         if diagnostics_period > 0:  # from start, so a monitor also sees an unconfigured node
             self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -167,8 +172,6 @@ class GraspNode(LifecycleNode):
             self._keep(subscribe, Image, "depth", lambda m: self._depths.add(_stamp_ns(m), m), qos_profile_sensor_data)
             self._keep(subscribe, CameraInfo, "camera_info", lambda m: self._infos.add(_stamp_ns(m), m),
                        qos_profile_sensor_data)
-        self._keep((self.destroy_service, self.create_service), PredictGrasps, "predict_grasps",
-                   self._on_predict_request)
         if settings.stats_period_s > 0:
             self._keep((self.destroy_timer, self.create_timer), settings.stats_period_s, self._log_stats)
         self._latest = LatestSlot()
@@ -365,7 +368,9 @@ class GraspNode(LifecycleNode):
     def _on_predict_request(self, request: PredictGrasps.Request, response: PredictGrasps.Response) -> PredictGrasps.Response:
         pipeline = self._pipeline
         if pipeline is None or not self._active.is_set():
-            response.success, response.message = False, f"{self.get_name()} is not active; activate it first"
+            state, advice = ("inactive", "activate it first") if pipeline is not None else \
+                ("unconfigured", "configure and activate it first")
+            response.success, response.message = False, f"{self.get_name()} is not active ({state}): {advice}"
             return response
         settings = self.settings()
         options = RequestOptions(request.max_grasps or settings.max_grasps, settings.score_threshold,
