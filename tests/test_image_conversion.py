@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import struct
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -99,3 +103,39 @@ def test_rgb_to_image_round_trips() -> None:
     msg = rgb_to_image(RGB, header)
     assert (msg.encoding, msg.step, msg.header.frame_id) == ("rgb8", 27, "cam")
     assert np.array_equal(image_to_rgb(msg), RGB)
+
+
+def _png_bomb(side: int) -> bytes:
+    """A real png of side x side black pixels: a few hundred KB that decode to side^2 x 3 bytes."""
+    from PIL import Image as PilImage
+
+    buffer = io.BytesIO()
+    PilImage.new("1", (side, side)).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def _jpeg_header(width: int, height: int) -> bytes:
+    """SOI, a baseline SOF0 frame header claiming width x height, SOS and EOI: no real pixels."""
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    sos = b"\xff\xda" + struct.pack(">HB", 8, 1) + b"\x01\x00\x00\x3f\x00"
+    return b"\xff\xd8" + sof + sos + b"\x00" * 16 + b"\xff\xd9"
+
+
+def test_oversized_frames_are_refused_before_they_are_decoded() -> None:
+    bomb = _png_bomb(20000)
+    assert len(bomb) < 1_000_000  # small on the wire, 1.2 GB once decoded
+    start = time.perf_counter()
+    with pytest.raises(ImageConversionError, match=r"400000000 pixels.*over the limit of 16\.8 MP"):
+        compressed_to_rgb(CompressedImage(format="png", data=bomb))
+    with pytest.raises(ImageConversionError, match=r"4225000000 pixels.*over the limit"):
+        compressed_to_rgb(CompressedImage(format="jpeg", data=_jpeg_header(65000, 65000)))
+    with pytest.raises(ImageConversionError, match=r"5000x5000 = 25\.0 MP, over the limit of 16\.8 MP"):
+        compressed_to_rgb(CompressedImage(format="jpeg", data=_jpeg_header(5000, 5000)))  # under Pillow's own
+    assert time.perf_counter() - start < 2.0  # the header alone was read, nothing decoded
+    with pytest.raises(ImageConversionError, match="over the limit of 1.0 MP"):  # raw frames: before the data
+        image_to_rgb(Image(height=2000, width=2000, encoding="rgb8", step=6000, data=b"\x00" * 10), max_pixels=1_000_000)
+    with pytest.raises(ImageConversionError, match="header is unreadable"):
+        compressed_to_rgb(CompressedImage(format="png", data=b"\x89PNG\r\n\x1a\n" + b"\x00" * 30))
+    small = cv2.imencode(".png", RGB)[1].tobytes()
+    assert compressed_to_rgb(CompressedImage(format="png", data=small), max_pixels=RGB.shape[0] * RGB.shape[1]).shape \
+        == RGB.shape

@@ -271,7 +271,7 @@ class GraspNode(LifecycleNode):
                                             throttle_duration_sec=LOG_EVERY_S)
 
     def _request_options(self, settings: GraspNodeSettings) -> RequestOptions:
-        return RequestOptions(settings.max_grasps, settings.score_threshold, settings.prompt)
+        return RequestOptions(settings.max_grasps, settings.score_threshold, settings.prompt, settings.max_image_pixels)
 
     def _process(self, raw: bytes, frame_type: type, arrived: float) -> None:
         settings, pipeline = self.settings(), self._pipeline
@@ -374,7 +374,7 @@ class GraspNode(LifecycleNode):
             return response
         settings = self.settings()
         options = RequestOptions(request.max_grasps or settings.max_grasps, settings.score_threshold,
-                                 request.prompt or settings.prompt)
+                                 request.prompt or settings.prompt, settings.max_image_pixels)
         try:
             result = pipeline.run(request.image, options, lambda: self._depth_for(request.image, settings, wait=False))
         except (ImageConversionError, BackendError) as error:

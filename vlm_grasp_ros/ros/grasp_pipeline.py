@@ -19,7 +19,7 @@ from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.predictors.base import GraspPredictor
 from vlm_grasp_ros.core.projection import GraspPose3D, grasp_poses_from_depth
 from vlm_grasp_ros.ros.conversions import camera_info_to_camera, grasps_to_array_msg
-from vlm_grasp_ros.ros.image_conversion import compressed_to_rgb, depth_to_metres, image_to_rgb
+from vlm_grasp_ros.ros.image_conversion import DEFAULT_MAX_PIXELS, compressed_to_rgb, depth_to_metres, image_to_rgb
 
 
 class BackendError(RuntimeError):
@@ -33,6 +33,7 @@ class RequestOptions:
     max_grasps: int = 10
     score_threshold: float = 0.0
     prompt: str = ""
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
 
 
 @dataclass
@@ -44,9 +45,12 @@ class PipelineResult:
     pose_problem: str = ""
 
 
-def frame_to_rgb(frame: Image | CompressedImage) -> np.ndarray:
-    """Raises ImageConversionError (a ValueError) for a frame that is not what it claims."""
-    return compressed_to_rgb(frame) if isinstance(frame, CompressedImage) else image_to_rgb(frame)
+def frame_to_rgb(frame: Image | CompressedImage, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Raises ImageConversionError (a ValueError) for a frame that is not what it claims, or is
+    larger than ``max_pixels``."""
+    if isinstance(frame, CompressedImage):
+        return compressed_to_rgb(frame, max_pixels)
+    return image_to_rgb(frame, max_pixels)
 
 
 #: Called once the grasps are known, so depth that arrives during inference is not waited for twice.
@@ -67,7 +71,7 @@ class GraspPipeline:
         depth_lookup: DepthLookup | None = None,
     ) -> PipelineResult:
         """Raises ImageConversionError for a bad frame, BackendError when the model fails."""
-        rgb = frame_to_rgb(frame)
+        rgb = frame_to_rgb(frame, options.max_image_pixels)
         height, width = rgb.shape[:2]
         start = time.perf_counter()
         try:

@@ -8,8 +8,11 @@ multi-byte types, ``len(data) == step x height``.
 
 from __future__ import annotations
 
+import io
+
 import cv2
 import numpy as np
+from PIL import Image as PilImage
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -26,19 +29,29 @@ ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "32FC1": (np.dtype(np.float32), 1),
 }
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
+#: The default bound on a frame's pixels: 4096 x 4096, so 4K (3840 x 2160, 4096 x 2160) fits.
+DEFAULT_MAX_PIXELS = 4096 * 4096
 
 
 class ImageConversionError(ValueError):
     """A frame that cannot be read as it claims to be; the message says what is wrong."""
 
 
-def image_to_array(msg: Image) -> np.ndarray:
+def check_size(width: int, height: int, max_pixels: int) -> None:
+    """Refuse a frame over ``max_pixels`` before anything is allocated for it."""
+    if width * height > max_pixels:
+        raise ImageConversionError(f"image is {width}x{height} = {width * height / 1e6:.1f} MP, over the limit of "
+                                   f"{max_pixels / 1e6:.1f} MP (max_image_pixels)")
+
+
+def image_to_array(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """The pixels of an Image as (H, W) or (H, W, C) in native byte order (a copy-free view when possible)."""
     if msg.encoding not in ENCODINGS:
         raise ImageConversionError(f"unsupported encoding {msg.encoding!r}; supported: {', '.join(ENCODINGS)}")
     dtype, channels = ENCODINGS[msg.encoding]
     if msg.height == 0 or msg.width == 0:
         raise ImageConversionError(f"empty image: {msg.width}x{msg.height}")
+    check_size(msg.width, msg.height, max_pixels)
     row_bytes = msg.width * channels * dtype.itemsize
     if msg.step < row_bytes:
         raise ImageConversionError(
@@ -68,9 +81,9 @@ def _normalise_to_uint8(values: np.ndarray) -> np.ndarray:
     return (scaled * 255.0).round().astype(np.uint8)
 
 
-def image_to_rgb(msg: Image) -> np.ndarray:
+def image_to_rgb(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Any supported Image as an (H, W, 3) uint8 RGB array, the predictors' input."""
-    pixels = image_to_array(msg)
+    pixels = image_to_array(msg, max_pixels)
     encoding = msg.encoding
     if encoding == "rgb8":
         return np.ascontiguousarray(pixels)
@@ -87,8 +100,24 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     return _grey_to_rgb(_normalise_to_uint8(pixels))  # 32FC1
 
 
-def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
-    """A jpeg or png CompressedImage as (H, W, 3) uint8 RGB."""
+def check_compressed_size(data: bytes, max_pixels: int, image_format: str = "") -> None:
+    """Refuse a jpeg or png whose header claims more than ``max_pixels``, without decoding the
+    pixels (Pillow reads only the header on open)."""
+    try:
+        with PilImage.open(io.BytesIO(data)) as header:
+            width, height = header.size
+    except PilImage.DecompressionBombError as error:  # Pillow's own bound (179 MP), far above ours
+        raise ImageConversionError(f"image header claims more than Pillow's limit ({error}), over the limit of "
+                                   f"{max_pixels / 1e6:.1f} MP (max_image_pixels)") from None
+    except Exception as error:  # noqa: BLE001 (Pillow raises several types for a broken header)
+        raise ImageConversionError(f"could not decode the {len(data)}-byte {image_format!r} image: its header is "
+                                   f"unreadable ({type(error).__name__}: {error})") from None
+    check_size(width, height, max_pixels)
+
+
+def compressed_to_rgb(msg: CompressedImage, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """A jpeg or png CompressedImage as (H, W, 3) uint8 RGB; its header's size is checked against
+    ``max_pixels`` before anything is decoded (a 0.4 MB png can hold 20000 x 20000 pixels)."""
     image_format = msg.format.lower()
     if "compresseddepth" in image_format:
         raise ImageConversionError(f"compressedDepth images are not colour images (format {msg.format!r})")
@@ -96,7 +125,11 @@ def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
         raise ImageConversionError(f"unsupported compressed format {msg.format!r}; expected jpeg or png")
     if len(msg.data) == 0:
         raise ImageConversionError("compressed image has no data")
-    decoded = cv2.imdecode(np.frombuffer(memoryview(msg.data), np.uint8), cv2.IMREAD_COLOR)
+    check_compressed_size(bytes(msg.data), max_pixels, msg.format)
+    try:
+        decoded = cv2.imdecode(np.frombuffer(memoryview(msg.data), np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as error:
+        raise ImageConversionError(f"could not decode the {len(msg.data)}-byte {msg.format!r} image: {error.err}") from None
     if decoded is None:
         raise ImageConversionError(f"could not decode the {len(msg.data)}-byte {msg.format!r} image")
     return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)

@@ -44,6 +44,9 @@ class GraspNodeSettings:
     max_pixels: int = _param(0, "vlm: image pixel budget (Qwen resizes each view to at most this many pixels; one "
                                 "image token per 32x32); 0 = the adapter's or model folder's own", low=0,
                              high=100_000_000, load_time=True)
+    max_image_pixels: int = _param(4096 * 4096, "frames with more pixels are refused before they are decoded "
+                                                "(compressed: from the header); the default fits 4K",
+                                   low=1, high=1_000_000_000)
     max_grasps: int = _param(10, "most grasps published per frame", low=1, high=100)
     score_threshold: float = _param(0.0, "grasps scoring below this are not published", low=0.0, high=1.0)
     prompt: str = _param("", "what to grasp, for backends that take language (vlm)")
