@@ -132,3 +132,20 @@ def test_a_backend_exception_is_logged_and_the_node_keeps_serving(monkeypatch: p
         node._teardown()
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def test_the_diagnostics_period_applies_at_once_and_zero_stops_them() -> None:
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = GraspNode("diagnosed_grasps", context=context, parameter_overrides=[Parameter("diagnostics_period_s", value=2.0)])
+    try:
+        assert node._diagnostics_timer.timer_period_ns == 2_000_000_000  # the start-up value
+        assert node.set_parameters([Parameter("diagnostics_period_s", value=0.25)])[0].successful
+        assert node._diagnostics_timer.timer_period_ns == 250_000_000
+        assert node.set_parameters([Parameter("diagnostics_period_s", value=0.0)])[0].successful
+        assert node._diagnostics_timer is None
+        assert not node.set_parameters([Parameter("diagnostics_period_s", value=-1.0)])[0].successful
+        assert node._diagnostics_timer is None  # a refused value changes nothing
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)

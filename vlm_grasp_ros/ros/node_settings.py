@@ -63,7 +63,7 @@ class GraspNodeSettings:
     stats_period_s: float = _param(10.0, "seconds between frame-counter log lines; 0 = never", low=0.0, high=3600.0)
     diagnostics_period_s: float = _param(1.0, "seconds between diagnostic_msgs/DiagnosticArray messages on "
                                               "/diagnostics (frame counters, latency, rate); 0 = never",
-                                         low=0.0, high=3600.0, load_time=True)
+                                         low=0.0, high=3600.0)
     autostart: bool = _param(True, "configure and activate at start; false leaves it to a lifecycle manager",
                              load_time=True)
 

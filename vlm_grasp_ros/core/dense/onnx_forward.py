@@ -1,9 +1,9 @@
 """The dense model's forward pass in ONNX Runtime, for CPUs.
 
-On a 2-core CPU the embedded model's forward takes about 22 ms in eager torch (one thread) and
-16 ms in ONNX Runtime, 14 ms against 9 ms with two threads (``benchmarks/dense_inference.py
---runtime``): at these sizes eager torch pays per operator in Python, and the runtime fuses and
-plans the whole graph once.
+On a 2-core CPU, one thread, the embedded model's whole predict takes 23.0 ms with eager torch
+and 16.8 ms with ONNX Runtime (``benchmarks/dense_inference.py --threads 1 --runtime torch|
+onnxruntime``): at these sizes eager torch pays per operator in Python, and the runtime fuses
+and plans the whole graph once.
 
 The graph is exported from the loaded torch model in memory (no file to keep in step with the
 checkpoint) and checked against torch on the same input before it is used. One graph is built
