@@ -9,14 +9,14 @@ import pytest
 from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Writer
 from sensor_msgs.msg import CameraInfo, Image
-from vlm_grasp_msgs.msg import Grasp2DArray
+from vlm_grasp_msgs.msg import GraspLabels
 
 from vlm_grasp_ros.bags.bag_reader import bag_messages, inspect_bag
 from vlm_grasp_ros.bags.typestore import grasp_typestore
 from vlm_grasp_ros.core.datasets import open_dataset
 from vlm_grasp_ros.core.synthetic.scene import SceneConfig
 from vlm_grasp_ros.core.synthetic.writer import write_synthetic_dataset
-from vlm_grasp_ros.ros.conversions import array_msg_to_grasps
+from vlm_grasp_ros.ros.conversions import labels_from_msg
 from vlm_grasp_ros.ros.dataset_bag import BagTopics, write_dataset_bag
 from vlm_grasp_ros.ros.image_conversion import depth_to_metres, image_to_rgb
 
@@ -40,7 +40,7 @@ def test_dataset_bag_holds_the_frames_depth_and_labels_exactly(scenes: Path, tmp
     assert layout.frame_count == 3 and layout.duration_s == pytest.approx(0.5)
     messages = list(bag_messages(bag, [topics.image, topics.depth, topics.ground_truth, topics.camera_info]))
     images = [deserialize_message(raw, Image) for topic, _, raw in messages if topic == topics.image]
-    labels = [deserialize_message(raw, Grasp2DArray) for topic, _, raw in messages if topic == topics.ground_truth]
+    labels = [deserialize_message(raw, GraspLabels) for topic, _, raw in messages if topic == topics.ground_truth]
     depths = [deserialize_message(raw, Image) for topic, _, raw in messages if topic == topics.depth]
     info = next(deserialize_message(raw, CameraInfo) for topic, _, raw in messages if topic == topics.camera_info)
     for index, (image, label, depth) in enumerate(zip(images, labels, depths)):
@@ -48,10 +48,11 @@ def test_dataset_bag_holds_the_frames_depth_and_labels_exactly(scenes: Path, tmp
         assert np.array_equal(image_to_rgb(image), sample.image)
         assert np.allclose(depth_to_metres(depth), sample.depth, equal_nan=True)
         assert image.header.stamp == label.header.stamp == depth.header.stamp
-        assert label.model == sample.name
-        truth = array_msg_to_grasps(label)
-        assert len(truth) == len(sample.grasps)
-        assert truth[0].cx == pytest.approx(sample.grasps[0].cx, abs=1e-3)
+        truth = labels_from_msg(label)
+        assert truth.image_name == sample.name and (label.image_width, label.image_height) == (160, 120)
+        assert np.array_equal(truth.object_mask, sample.mask)  # per-object accuracy survives the bag
+        assert len(truth.grasps) == len(sample.grasps)
+        assert truth.grasps[0].cx == pytest.approx(sample.grasps[0].cx, abs=1e-3)
     assert info.k[0] == pytest.approx(150.0) and info.k[2] == 80.0  # nominal: 600 px at 640 wide, centred
     assert [t for t, _, _ in messages[:4]].count(topics.image) == 1  # frames interleave in time order
 

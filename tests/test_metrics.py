@@ -10,14 +10,16 @@ import pytest
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.metrics import ImageResult, per_object_hits, summarize
 
-LABEL = Grasp(100, 100, math.radians(-89.0), 40, 20)
+# Axis-aligned, so every IoU below is worked out by hand: x 80..120 (the 40 px opening), y 90..110.
+LABEL = Grasp(100, 100, 0.0, 40, 20)
 
 
 def _results() -> list[ImageResult]:
-    # Image a: the best grasp hits across the +-90 wrap (89 vs -89 degrees), 3-4-5 px off.
-    a = ImageResult("a", [Grasp(103, 104, math.radians(89.0), 40, 20, 0.9)], [LABEL], latency_ms=10)
-    # Image b: the best misses (45 degrees off), the second hits exactly.
-    b = ImageResult("b", [Grasp(100, 100, math.radians(-44.0), 40, 20, 0.8), Grasp(100, 100, math.radians(-89.0), 40, 20, 0.5)],
+    # Image a: shifted 3-4-5 px; overlap 37 x 16 = 592 px, union 800 + 800 - 592 = 1008.
+    a = ImageResult("a", [Grasp(103, 104, 0.0, 40, 20, 0.9)], [LABEL], latency_ms=10)
+    # Image b: the best is turned 90 degrees (x 90..110, y 80..120): overlap 20 x 20 = 400, union 1200,
+    # IoU 1/3, but a miss on angle; the second hits exactly.
+    b = ImageResult("b", [Grasp(100, 100, math.radians(90.0), 40, 20, 0.8), Grasp(100, 100, 0.0, 40, 20, 0.5)],
                     [LABEL], latency_ms=20)
     # Image c: the backend failed: no grasps.
     c = ImageResult("c", [], [LABEL], latency_ms=30, valid=False, error="boom")
@@ -31,14 +33,18 @@ def test_summary_hand_computed() -> None:
     assert metrics["accuracy_top5"] == pytest.approx(2 / 3)
     assert metrics["invalid_rate"] == pytest.approx(1 / 3)
     assert metrics["empty_rate"] == pytest.approx(1 / 3)
-    iou_a = _results()[0].predictions[0].iou(LABEL)
-    iou_b = _results()[1].predictions[0].iou(LABEL)
-    assert 0.25 < iou_a < 1 and 0.25 < iou_b < 1
-    assert metrics["mean_iou"] == pytest.approx((iou_a + iou_b + 0.0) / 3)
-    assert metrics["angle_err_deg"] == pytest.approx((2.0 + 45.0) / 2)
+    assert metrics["mean_iou"] == pytest.approx((592 / 1008 + 1 / 3 + 0.0) / 3)
+    assert metrics["angle_err_deg"] == pytest.approx((0.0 + 90.0) / 2)
     assert metrics["center_err_px"] == pytest.approx((5.0 + 0.0) / 2)
     assert metrics["latency_ms"]["median"] == pytest.approx(20.0)
     assert metrics["latency_ms"]["p95"] == pytest.approx(29.0)  # linear interpolation of 10, 20, 30
+
+
+def test_angles_wrap_at_plus_minus_90_degrees() -> None:
+    # 89 and -89 degrees are 2 degrees apart (a rectangle turned by 180 is the same grasp): a hit.
+    label = Grasp(100, 100, math.radians(-89.0), 40, 20)
+    metrics = summarize([ImageResult("w", [Grasp(100, 100, math.radians(89.0), 40, 20)], [label])])
+    assert metrics["accuracy_top1"] == 1.0 and metrics["angle_err_deg"] == pytest.approx(2.0)
 
 
 def test_matched_label_falls_back_to_the_nearest_centre() -> None:

@@ -108,7 +108,7 @@ def test_training_keeps_the_best_checkpoint_and_resumes(tmp_path: Path) -> None:
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in history] == [1, 2] and history[1]["step"] == 4
     assert history[0] == first[0]  # epoch 1 was not run again
-    assert best["val_top1"] == max(r["val_top1"] for r in history)
+    assert best["val_accuracy_top1"] == max(r["val_accuracy_top1"] for r in history)
     saved = json.loads((out / "best" / "config.json").read_text())
     assert saved["training"]["metrics"]["epoch"] == best["epoch"]
     changed = _tiny_run(out, epochs=3)

@@ -11,6 +11,9 @@ from training.config import DataSource
 from training.lora_config import LoraEval, load_lora_config
 from training.train_lora import main, train
 from vlm_grasp_ros.core.synthetic.scene import render_scene
+from training.data import SampleSource
+from training.run_state import validate_predictor
+from vlm_grasp_ros.core.predictors.vlm import VlmPredictor
 from vlm_grasp_ros.core.vlm.model import QwenGraspModel, VlmLoadOptions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,7 +36,14 @@ def test_lora_learns_saves_a_servable_adapter_and_resumes(tmp_path: Path) -> Non
     assert [record["step"] for record in history] == [6, 12]
     assert history[1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["val_invalid_answer_rate"] == 0.0  # constrained decoding
-    assert 0.0 <= best["top1"] <= 1.0 and (out / "best" / "adapter_model.safetensors").is_file()
+    assert best == max(history, key=lambda r: (r["val_accuracy_top1"], r["val_mean_iou"]))
+    # best/ holds that record's adapter: evaluated afresh through the serving path, the same figures.
+    config = _short_config(out, epochs=12)
+    served = VlmPredictor(QwenGraspModel.load(VlmLoadOptions(str(out / "tiny_base"), adapter_path=str(out / "best"),
+                                                             device="cpu")))
+    metrics, _ = validate_predictor(served, SampleSource(config.val), overlays=0, batch_size=3, progress=False)
+    assert (metrics["accuracy_top1"], metrics["mean_iou"]) == \
+        pytest.approx((best["val_accuracy_top1"], best["val_mean_iou"]), abs=1e-6)
     for name in ("adapter_config.json", "grasp_prompt.json", "processor_config.json", "tokenizer.json", "train_config.yaml"):
         assert (out / "last" / name).is_file(), name
     assert "![curves](curves.png)" in (out / "report.md").read_text()

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from vlm_grasp_ros.core.report import BackendRun, overlay_grid  # noqa: E402
+from vlm_grasp_ros.core.report import overlay_grid  # noqa: E402
 from training.lora_config import LoraTrainConfig  # noqa: E402
 
 
@@ -36,7 +36,7 @@ def _curves(history: list[dict], out_dir: Path) -> str:
 def write_lora_report(out_dir: Path, history: list[dict], best_shown: list | None, config: LoraTrainConfig) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     if best_shown is not None:
-        overlay_grid(BackendRun("best_val", {}, [], best_shown), out_dir)
+        overlay_grid(best_shown, out_dir / "overlays_best_val.png")
     lines = [f"# LoRA training on {config.base_model}", "",
              f"Output: `{out_dir}`; best adapter `best/`, resumable state `last/`. LoRA r={config.lora.r}, "
              f"alpha={config.lora.alpha}, dropout={config.lora.dropout}, quantization {config.quantization}.", "",

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from vlm_grasp_ros.core.report import BackendRun, overlay_grid  # noqa: E402
+from vlm_grasp_ros.core.report import overlay_grid  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 
 LOSS_NAMES = ("total", "quality", "angle", "width", "mask")
@@ -24,8 +24,8 @@ def _curves(history: list[dict], out_dir: Path) -> str:
     loss_axis.set_yscale("log")
     loss_axis.set(xlabel="epoch", ylabel="training loss", title="losses")
     loss_axis.legend()
-    val_axis.plot(epochs, [100 * r["val_top1"] for r in history], marker="o", label="top-1")
-    val_axis.plot(epochs, [100 * r["val_top5"] for r in history], marker="o", label="top-5")
+    val_axis.plot(epochs, [100 * r["val_accuracy_top1"] for r in history], marker="o", label="top-1")
+    val_axis.plot(epochs, [100 * r["val_accuracy_top5"] for r in history], marker="o", label="top-5")
     val_axis.set(xlabel="epoch", ylabel="%", title="validation, rectangle metric", ylim=(0, 100))
     val_axis.legend()
     figure.tight_layout()
@@ -37,7 +37,7 @@ def _curves(history: list[dict], out_dir: Path) -> str:
 def write_training_report(out_dir: Path, history: list[dict], best_shown: list | None, config: TrainConfig) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     if best_shown is not None:  # only redrawn when the best epoch changes
-        overlay_grid(BackendRun("best_val", {}, [], best_shown), out_dir)
+        overlay_grid(best_shown, out_dir / "overlays_best_val.png")
     lines = [f"# Training: {config.model.encoder.name} decoder", "",
              f"Output: `{out_dir}`; best checkpoint `best/`, resumable state `last/`.", "",
              f"![curves]({_curves(history, out_dir)})", "",
@@ -45,8 +45,8 @@ def write_training_report(out_dir: Path, history: list[dict], best_shown: list |
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in history:
         lines.append(f"| {r['epoch']} | {r['seconds']} | {r['train_total']:.4f} | {r['train_quality']:.4f} | "
-                     f"{r['train_angle']:.4f} | {r['train_width']:.4f} | {r['train_mask']:.4f} | {r['val_top1']:.1%} | "
-                     f"{r['val_top5']:.1%} | {r['val_mean_iou']:.3f} | {r['val_latency_ms']:.1f} |")
+                     f"{r['train_angle']:.4f} | {r['train_width']:.4f} | {r['train_mask']:.4f} | {r['val_accuracy_top1']:.1%} | "
+                     f"{r['val_accuracy_top5']:.1%} | {r['val_mean_iou']:.3f} | {r['val_latency_ms']:.1f} |")
     if (out_dir / "overlays_best_val.png").is_file():
         lines += ["", "Best epoch on validation images: labels and the top 5 predictions (see `vlm-grasp eval` reports):", "",
                   "![overlays](overlays_best_val.png)"]

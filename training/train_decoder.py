@@ -12,16 +12,13 @@ starts over). ``history.jsonl``, ``curves.png`` and ``report.md`` show the run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import random
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
@@ -29,15 +26,13 @@ from tqdm import tqdm
 
 from vlm_grasp_ros.core.dense.checkpoint import WEIGHTS_NAME, read_config, save_checkpoint
 from vlm_grasp_ros.core.dense.model import DenseGraspModel
-from vlm_grasp_ros.core.evaluation import evaluate_predictor
-from vlm_grasp_ros.core.metrics import summarize
 from vlm_grasp_ros.core.predictors.dense import DensePredictor
 from training.config import TrainConfig, load_train_config
 from training.data import GraspMapDataset, SampleSource, collate_padded
 from training.losses import grasp_map_losses
 from training.report import write_training_report
-
-STATE_NAME = "training_state.pt"
+from training.run_state import RunState, resumable, run_trainer_main, seed_everything, validate_predictor, \
+    validation_record
 
 
 class FeatureCache:
@@ -86,26 +81,10 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def validate(model: DenseGraspModel, samples: SampleSource, config: TrainConfig, progress: bool) -> tuple[dict, list]:
-    predictor = DensePredictor(model, model_id="training")
-    shown, results = [], []
-    for sample, result in evaluate_predictor(predictor, samples, progress=progress):
-        results.append(result)
-        if len(shown) < config.val_overlays:
-            shown.append((sample, result))
-    return summarize(results), shown
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None, progress: bool = True) -> dict:
     """Run (or resume) training; returns the best validation metrics."""
     accelerator = Accelerator()
-    _seed_everything(config.seed)
+    seed_everything(config.seed)
     out_dir = Path(config.output_dir)
     last_dir, best_dir = out_dir / "last", out_dir / "best"
     model = DenseGraspModel(config.model).to(accelerator.device)
@@ -127,11 +106,12 @@ def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, config.optim.warmup_steps, total_steps))
 
-    start_epoch, step, best, history = 0, 0, None, []
-    if (last_dir / STATE_NAME).is_file() and not fresh:
-        start_epoch, step, best, history = _resume(model, optimizer, scheduler, last_dir, config)
+    run = RunState()
+    if resumable(last_dir, fresh):
+        run = _resume(model, optimizer, scheduler, last_dir, config)
         if show:
-            print(f"resuming from {last_dir} after epoch {start_epoch} (step {step})")
+            print(f"resuming from {last_dir} after epoch {run.epoch} (step {run.step})")
+    step = run.step
 
     if config.cache_features and accelerator.num_processes > 1:
         print("train_decoder: cache_features is for single-process runs; off with several processes", file=sys.stderr)
@@ -139,7 +119,7 @@ def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None
     cache = FeatureCache(config.cache_features)
     shuffler = torch.Generator().manual_seed(config.seed + 1)
     stopped = False
-    for epoch in range(start_epoch, config.optim.epochs):
+    for epoch in range(run.epoch, config.optim.epochs):
         dataset.epoch = epoch
         decoder.train()
         sums: dict[str, float] = {}
@@ -176,35 +156,29 @@ def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             model.eval()
-            metrics, shown = validate(model, val_samples, config, show)
-            record.update(val_top1=metrics["accuracy_top1"], val_top5=metrics["accuracy_top5"],
-                          val_mean_iou=metrics["mean_iou"], val_latency_ms=metrics["latency_ms"]["median"])
-            history.append(record)
-            improved = best is None or (record["val_top1"], record["val_mean_iou"]) > (best["val_top1"], best["val_mean_iou"])
+            metrics, shown = validate_predictor(DensePredictor(model, model_id="training"), val_samples,
+                                                config.val_overlays, progress=show)
+            record.update(validation_record(metrics))
+            improved = run.record(record)
+            run.epoch, run.step = epoch + 1, step
             if improved:
-                best = record
                 save_checkpoint(model, best_dir, extra={"training": {"config": _plain(config), "metrics": record}})
-            _save_last(model, optimizer, scheduler, last_dir, config, epoch + 1, step, best, history)
-            (out_dir / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history), encoding="utf-8")
-            write_training_report(out_dir, history, shown if improved else None, config)
+            save_checkpoint(model, last_dir, extra={"training": {"config": _plain(config)}})
+            run.save(last_dir, optimizer, scheduler)
+            run.write_history(out_dir)
+            write_training_report(out_dir, run.history, shown if improved else None, config)
             if show:
-                print(f"epoch {epoch + 1}: loss {record['train_total']:.4f}  val top-1 {record['val_top1']:.1%}  "
-                      f"IoU {record['val_mean_iou']:.3f}" + ("  (best)" if improved else ""))
+                print(f"epoch {epoch + 1}: loss {record['train_total']:.4f}  val top-1 "
+                      f"{record['val_accuracy_top1']:.1%}  IoU {record['val_mean_iou']:.3f}"
+                      + ("  (best)" if improved else ""))
         if stopped:
             break
     accelerator.wait_for_everyone()
-    return best or {}
+    return run.best or {}
 
 
 def _plain(config: TrainConfig) -> dict:
     return json.loads(json.dumps(asdict(config)))
-
-
-def _save_last(model, optimizer, scheduler, folder: Path, config: TrainConfig, epoch: int, step: int, best, history) -> None:
-    save_checkpoint(model, folder, extra={"training": {"config": _plain(config)}})
-    state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step,
-             "best": json.dumps(best), "history": json.dumps(history)}
-    torch.save(state, folder / STATE_NAME)
 
 
 def _model_signature(model_config) -> dict:
@@ -213,38 +187,18 @@ def _model_signature(model_config) -> dict:
     return values
 
 
-def _resume(model: DenseGraspModel, optimizer, scheduler, folder: Path, config: TrainConfig):
+def _resume(model: DenseGraspModel, optimizer, scheduler, folder: Path, config: TrainConfig) -> RunState:
     saved_config, _ = read_config(folder)
     if _model_signature(saved_config) != _model_signature(config.model):
         raise ValueError(f"{folder}: the saved run has a different model config; use --fresh or another output_dir")
     from safetensors.torch import load_file
 
     model.decoder.load_state_dict(load_file(str(folder / WEIGHTS_NAME)), strict=True)
-    # weights_only: the state holds tensors, numbers and strings only; nothing in it can run code.
-    state = torch.load(folder / STATE_NAME, map_location="cpu", weights_only=True)
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    return int(state["epoch"]), int(state["step"]), json.loads(state["best"]), json.loads(state["history"])
+    return RunState.load(folder, optimizer, scheduler)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.train_decoder", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True, help="a YAML file under training/configs/")
-    parser.add_argument("--fresh", action="store_true", help="ignore <output_dir>/last and start over")
-    parser.add_argument("--output-dir", default=None, help="override the config's output_dir")
-    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps (smoke runs)")
-    args = parser.parse_args(argv)
-    try:
-        config = load_train_config(args.config)
-        if args.output_dir:
-            config.output_dir = args.output_dir
-        best = train(config, fresh=args.fresh, max_steps=args.max_steps)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"train_decoder: error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({"best": best, "checkpoint": str(Path(config.output_dir) / "best")}, indent=2))
-    return 0
+    return run_trainer_main("train_decoder", __doc__, train, load_train_config, "checkpoint", argv)
 
 
 if __name__ == "__main__":

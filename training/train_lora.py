@@ -14,10 +14,7 @@ hold ``adapter_model.safetensors``, the processor and ``grasp_prompt.json``, so
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import random
 import sys
 import time
 from dataclasses import asdict
@@ -31,14 +28,14 @@ from tqdm import tqdm
 from training.data import SampleSource
 from training.lora_config import LoraTrainConfig, load_lora_config
 from training.vlm_data import AnswerDataset, build_training_batch
-from vlm_grasp_ros.core.metrics import ImageResult, per_object_hits, summarize
+from training.run_state import RunState, resumable, run_trainer_main, seed_everything, validate_predictor, \
+    validation_record
+from vlm_grasp_ros.core.evaluation import evaluate_predictor
+from vlm_grasp_ros.core.metrics import summarize
 from vlm_grasp_ros.core.predictors.vlm import VlmPredictor, VlmSettings
 from vlm_grasp_ros.core.vlm.model import QwenGraspModel, load_base_model
 from vlm_grasp_ros.core.vlm.processor import load_processor
 from vlm_grasp_ros.core.vlm.tiny import save_tiny_model
-
-STATE_NAME = "training_state.pt"
-
 
 def resolve_base(config: LoraTrainConfig) -> Path:
     """The base model folder; ``tiny`` builds the stand-in once under the output folder."""
@@ -80,35 +77,17 @@ def cosine_with_warmup(optimizer, warmup: int, total: int):
 
 
 def validate(model, processor, config: LoraTrainConfig, samples: SampleSource, progress: bool) -> tuple[dict, list]:
-    """Rectangle metric through the serving predictor; invalid-answer rates with and without the grammar."""
+    """Rectangle metric through the serving predictor and the core's evaluation (batched as eval
+    batches); invalid-answer rates with and without the grammar."""
     wrapper = QwenGraspModel(model, processor, config.prompt, model_id="training")
     predictor = VlmPredictor(wrapper, VlmSettings(ensemble_size=config.eval.ensemble_size, max_batch_rows=64))
-    results, shown, answers, invalid = [], [], 0, 0
-    batch = config.eval.batch_size
-    for start in tqdm(range(0, len(samples), batch), desc="validate", unit="batch", disable=not progress, leave=False):
-        chunk = [samples[index] for index in range(start, min(start + batch, len(samples)))]
-        began = time.perf_counter()
-        outputs = predictor.predict_batch([sample.image for sample in chunk])
-        latency = (time.perf_counter() - began) * 1000.0 / len(chunk)
-        for sample, output in zip(chunk, outputs):
-            answers += len(output.answers)
-            invalid += len(output.invalid)
-            hits = None if sample.mask is None else per_object_hits(output.grasps, sample.grasps, sample.mask)
-            result = ImageResult(sample.name, output.grasps, sample.grasps, latency, bool(output.grasps), "", hits)
-            results.append(result)
-            if len(shown) < config.eval.overlays:
-                shown.append((sample, result))
-    metrics = summarize(results)
-    metrics["invalid_answer_rate"] = invalid / max(answers, 1)
+    metrics, shown = validate_predictor(predictor, samples, config.eval.overlays, config.eval.batch_size, progress)
+    metrics.setdefault("invalid_answer_rate", 0.0)
     if config.eval.measure_unconstrained:
         free = VlmPredictor(wrapper, VlmSettings(constrained=False, max_batch_rows=64))
-        free_answers = free_invalid = 0
-        for start in range(0, len(samples), batch):
-            chunk = [samples[index].image for index in range(start, min(start + batch, len(samples)))]
-            for output in free.predict_batch(chunk):
-                free_answers += len(output.answers)
-                free_invalid += len(output.invalid)
-        metrics["invalid_answer_rate_unconstrained"] = free_invalid / max(free_answers, 1)
+        free_results = [result for _, result in evaluate_predictor(free, samples, batch_size=config.eval.batch_size,
+                                                                   progress=False)]
+        metrics["invalid_answer_rate_unconstrained"] = summarize(free_results).get("invalid_answer_rate", 0.0)
     return metrics, shown
 
 
@@ -120,16 +99,10 @@ def save_adapter(model, processor, config: LoraTrainConfig, folder: Path) -> Non
     (folder / "train_config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False), encoding="utf-8")
 
 
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def train(config: LoraTrainConfig, fresh: bool = False, max_steps: int | None = None, progress: bool = True) -> dict:
     from accelerate import Accelerator
 
-    _seed_everything(config.seed)
+    seed_everything(config.seed)
     use_bf16 = config.bf16 and torch.cuda.is_available()
     accelerator = Accelerator(mixed_precision="bf16" if use_bf16 else "no",
                               gradient_accumulation_steps=config.optim.gradient_accumulation)
@@ -159,14 +132,14 @@ def train(config: LoraTrainConfig, fresh: bool = False, max_steps: int | None = 
     scheduler = cosine_with_warmup(optimizer, round(config.optim.warmup_ratio * total_steps), total_steps)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
 
-    step, start_epoch, best, history = 0, 0, {"top1": -1.0, "step": 0}, []
+    run = RunState()
     last = out_dir / "last"
-    if (last / STATE_NAME).is_file() and not fresh:
-        step, start_epoch, best, history = _resume(accelerator.unwrap_model(model), optimizer, scheduler, last)
-        accelerator.print(f"resumed from {last} at step {step} (epoch {start_epoch})")
+    if resumable(last, fresh):
+        run = _resume(accelerator.unwrap_model(model), optimizer, scheduler, last)
+        accelerator.print(f"resumed from {last} at step {run.step} (epoch {run.epoch})")
+    step, start_epoch = run.step, run.epoch
 
     def evaluate_and_save(epoch: int, losses: list[float], began: float) -> None:
-        nonlocal best
         if not accelerator.is_main_process:
             return
         unwrapped = accelerator.unwrap_model(model)
@@ -175,19 +148,17 @@ def train(config: LoraTrainConfig, fresh: bool = False, max_steps: int | None = 
         unwrapped.train()
         record = {"step": step, "epoch": epoch, "seconds": round(time.perf_counter() - began, 1),
                   "train_loss": float(np.mean(losses)) if losses else math.nan,
-                  "learning_rate": scheduler.get_last_lr()[0],
-                  **{f"val_{key}": value for key, value in metrics.items() if isinstance(value, (int, float))}}
-        history.append(record)
-        improved = metrics["accuracy_top1"] > best["top1"]
+                  "learning_rate": scheduler.get_last_lr()[0], **validation_record(metrics)}
+        improved = run.record(record)
+        run.epoch, run.step = epoch, step
         if improved:
-            best = {"top1": metrics["accuracy_top1"], "step": step, "epoch": epoch}
             save_adapter(unwrapped, processor, config, out_dir / "best")
         save_adapter(unwrapped, processor, config, last)
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
-                    "epoch": epoch, "best": json.dumps(best), "history": json.dumps(history)}, last / STATE_NAME)
+        run.save(last, optimizer, scheduler)
+        run.write_history(out_dir)
         from training.lora_report import write_lora_report
 
-        write_lora_report(out_dir, history, shown if improved else None, config)
+        write_lora_report(out_dir, run.history, shown if improved else None, config)
         accelerator.print(f"step {step}: loss {record['train_loss']:.4f}, val top-1 {metrics['accuracy_top1']:.1%}, "
                           f"invalid {metrics['invalid_answer_rate']:.1%}"
                           + (f" (unconstrained {metrics['invalid_answer_rate_unconstrained']:.1%})"
@@ -224,39 +195,19 @@ def train(config: LoraTrainConfig, fresh: bool = False, max_steps: int | None = 
             evaluate_and_save(epoch, losses, began)
     bar.close()
     accelerator.wait_for_everyone()
-    return best
+    return run.best or {}
 
 
-def _resume(model, optimizer, scheduler, folder: Path):
+def _resume(model, optimizer, scheduler, folder: Path) -> RunState:
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
-    # weights_only: the state holds tensors, numbers and strings only; nothing in it can run code.
-    state = torch.load(folder / STATE_NAME, map_location="cpu", weights_only=True)
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    return int(state["step"]), int(state["epoch"]), json.loads(state["best"]), json.loads(state["history"])
+    return RunState.load(folder, optimizer, scheduler)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.train_lora", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True, help="a YAML file under training/configs/")
-    parser.add_argument("--fresh", action="store_true", help="ignore <output_dir>/last and start over")
-    parser.add_argument("--output-dir", default=None, help="override the config's output_dir")
-    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
-    args = parser.parse_args(argv)
-    try:
-        config = load_lora_config(args.config)
-        if args.output_dir:
-            config.output_dir = args.output_dir
-        best = train(config, fresh=args.fresh, max_steps=args.max_steps)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"train_lora: error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({"best": best, "adapter": str(Path(config.output_dir) / "best")}, indent=2))
-    return 0
+    return run_trainer_main("train_lora", __doc__, train, load_lora_config, "adapter", argv)
 
 
 if __name__ == "__main__":

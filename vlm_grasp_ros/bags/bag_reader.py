@@ -18,6 +18,7 @@ IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 GRASP_ARRAY = "vlm_grasp_msgs/msg/Grasp2DArray"
+GRASP_LABELS = "vlm_grasp_msgs/msg/GraspLabels"
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class BagLayout:
     depth_topic: str | None
     camera_info_topic: str | None
     ground_truth_topic: str | None
+    ground_truth_type: str | None  # GRASP_LABELS, or GRASP_ARRAY in older bags
     frame_count: int
     duration_s: float
 
@@ -79,7 +81,8 @@ def inspect_bag(path: Path, image_topic: str | None = None, depth_topic: str | N
                                  f"{', '.join(f'{t} ({k})' for t, k in sorted(topics.items()))}")
             depth = _pick(topics, (IMAGE,), depth_topic, "depth", include_word="depth") if use_depth else None
             info = _pick(topics, (CAMERA_INFO,), camera_info_topic, "camera info") if use_depth else None
-            truth = _pick(topics, (GRASP_ARRAY,), ground_truth_topic, "ground truth")
+            # Grasp2DArray: labels as bags from before GraspLabels carry them.
+            truth = _pick(topics, (GRASP_LABELS, GRASP_ARRAY), ground_truth_topic, "ground truth")
             frames = sum(c.msgcount for c in reader.connections if c.topic == image)
             duration = (reader.end_time - reader.start_time) / 1e9
     except (AnyReaderError, FileNotFoundError) as error:
@@ -87,7 +90,8 @@ def inspect_bag(path: Path, image_topic: str | None = None, depth_topic: str | N
             raise
         raise ValueError(f"{path}: not a readable rosbag2: {error}") from None
     both = depth is not None and info is not None
-    return BagLayout(image, topics[image], depth if both else None, info if both else None, truth, frames, duration)
+    return BagLayout(image, topics[image], depth if both else None, info if both else None, truth,
+                     topics[truth] if truth else None, frames, duration)
 
 
 def bag_messages(path: Path, topics: list[str]) -> Iterator[tuple[str, int, bytes]]:

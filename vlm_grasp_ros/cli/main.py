@@ -14,6 +14,28 @@ from vlm_grasp_ros.cli.model_arguments import add_model_arguments
 from vlm_grasp_ros.core.predictors.registry import backend_names
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a bad value is one line and exit 2, not a traceback later)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vlm-grasp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -25,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(predict)
     predict.add_argument("--out", required=True, help="output folder")
     predict.add_argument("--prompt", default=None, help="what to grasp, for backends that take language")
-    predict.add_argument("--max-grasps", type=int, default=10)
+    predict.add_argument("--max-grasps", type=positive_int, default=10)
     predict.set_defaults(run=predict_command.run)
 
     evaluate = commands.add_parser("eval", help="score backends on a dataset: metrics.json, predictions, report")
@@ -34,8 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--backend", nargs="+", default=["dense"], help=backends_help)
     add_model_arguments(evaluate)
     evaluate.add_argument("--out", required=True)
-    evaluate.add_argument("--limit", type=int, default=None, help="only the first N images")
-    evaluate.add_argument("--max-grasps", type=int, default=10)
+    evaluate.add_argument("--limit", type=positive_int, default=None, help="only the first N images")
+    evaluate.add_argument("--max-grasps", type=positive_int, default=10)
+    evaluate.add_argument("--batch-size", type=positive_int, default=8,
+                          help="images per call for backends that batch (vlm); others run one by one")
     evaluate.add_argument("--oracle-mask", action="store_true",
                           help="give backends the dataset's object mask instead of their own segmentation")
     evaluate.add_argument("--allow-pickle", action="store_true", help="allow pickle annotations (can run code)")
@@ -43,17 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = commands.add_parser("synth", help="write synthetic tabletop scenes in the Jacquard layout")
     synth.add_argument("--out", required=True)
-    synth.add_argument("--n", type=int, required=True, help="number of scenes")
+    synth.add_argument("--n", type=positive_int, required=True, help="number of scenes")
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--width", type=int, default=640)
-    synth.add_argument("--height", type=int, default=480)
+    synth.add_argument("--width", type=positive_int, default=640)
+    synth.add_argument("--height", type=positive_int, default=480)
     synth.set_defaults(run=synth_command.run)
 
     inspect = commands.add_parser("inspect", help="dataset statistics and a sample grid")
     inspect.add_argument("--dataset", required=True, choices=DATASET_NAMES)
     inspect.add_argument("--root", required=True)
     inspect.add_argument("--out", required=True)
-    inspect.add_argument("--limit", type=int, default=None)
+    inspect.add_argument("--limit", type=positive_int, default=None)
     inspect.add_argument("--allow-pickle", action="store_true")
     inspect.set_defaults(run=inspect_command.run)
 
@@ -66,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     bag.add_argument("--root", required=True)
     bag.add_argument("--out", required=True, help="the rosbag2 folder to create")
     bag.add_argument("--storage", default="mcap", choices=["mcap", "sqlite3"], help="mcap (.mcap) or sqlite3 (.db3)")
-    bag.add_argument("--rate", type=float, default=5.0, help="frames per second of recorded time")
-    bag.add_argument("--limit", type=int, default=None)
+    bag.add_argument("--rate", type=positive_float, default=5.0, help="frames per second of recorded time")
+    bag.add_argument("--limit", type=positive_int, default=None)
     bag.add_argument("--image-format", default="raw", choices=["raw", "jpeg", "png"],
                      help="raw: sensor_msgs/Image; jpeg/png: CompressedImage on <image topic>/compressed")
     bag.add_argument("--no-depth", action="store_true", help="leave out depth and camera_info")
@@ -81,17 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--realtime", action="store_true",
                         help="play at the recorded timing (times --rate), as a camera would, and report the frames "
                              "the node skipped; default: each frame once the last one is answered, so all are scored")
-    replay.add_argument("--rate", type=float, default=1.0, help="with --realtime: playback speed, 1 = as recorded")
-    replay.add_argument("--answer-timeout", type=float, default=10.0,
+    replay.add_argument("--rate", type=positive_float, default=1.0, help="with --realtime: playback speed, 1 = as recorded")
+    replay.add_argument("--answer-timeout", type=positive_float, default=10.0,
                         help="paced: seconds to wait for a frame's answer before sending the next")
     replay.add_argument("--image-topic", default=None, help="the camera topic when the bag has several")
     replay.add_argument("--depth-topic", default=None)
     replay.add_argument("--camera-info-topic", default=None)
-    replay.add_argument("--ground-truth-topic", default=None, help="Grasp2DArray labels (found by type if unset)")
+    replay.add_argument("--ground-truth-topic", default=None, help="GraspLabels (or older Grasp2DArray) labels; found by type if unset")
     replay.add_argument("--no-depth", action="store_true", help="ignore depth even if the bag has it")
     replay.add_argument("--params-file", default=None, help="node parameters (default: the installed grasp_node.yaml)")
-    replay.add_argument("--drain", type=float, default=5.0, help="seconds to wait for answers after the last frame")
-    replay.add_argument("--startup-timeout", type=float, default=300.0, help="seconds allowed for the model to load")
+    replay.add_argument("--drain", type=positive_float, default=5.0, help="seconds to wait for answers after the last frame")
+    replay.add_argument("--startup-timeout", type=positive_float, default=300.0, help="seconds allowed for the model to load")
     replay.set_defaults(run=replay_command.run)
     return parser
 

@@ -7,18 +7,22 @@ overlays) plus the transport figures, the node's log and its output bag.
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vlm_grasp_ros.bags.bag_reader import inspect_bag
+from vlm_grasp_ros.cli.command_line import command_line
 from vlm_grasp_ros.core.datasets import GraspSample
+from vlm_grasp_ros.core.evaluation import score_image
+from vlm_grasp_ros.core.evaluation_files import EvaluationRun, RunDescription, write_evaluation
 from vlm_grasp_ros.core.grasp_json import grasps_to_json
-from vlm_grasp_ros.core.metrics import ImageResult, summarize
-from vlm_grasp_ros.core.report import BackendRun, metrics_table, write_report
+from vlm_grasp_ros.core.report import metrics_table
+
+if TYPE_CHECKING:
+    from vlm_grasp_ros.ros.replay import ReplayOutcome
 
 
 def _stats(values: list[float]) -> dict[str, float] | None:
@@ -28,7 +32,7 @@ def _stats(values: list[float]) -> dict[str, float] | None:
     return {"median": float(np.median(array)), "p95": float(np.percentile(array, 95)), "mean": float(array.mean())}
 
 
-def transport_figures(outcome, rate: float) -> dict[str, object]:
+def transport_figures(outcome: ReplayOutcome, rate: float) -> dict[str, Any]:
     frames = outcome.frames
     answered = [f for f in frames if f.answer is not None]
     return {
@@ -44,7 +48,7 @@ def transport_figures(outcome, rate: float) -> dict[str, object]:
     }
 
 
-def transport_markdown(transport: dict[str, object]) -> str:
+def transport_markdown(transport: dict[str, Any]) -> str:
     latency, inference = transport["end_to_end_latency_ms"], transport["inference_ms"]
     counters = transport.get("node_counters") or {}
     playback = (f"realtime, {transport['playback_rate']:g}x recorded" if transport["playback"] == "realtime"
@@ -69,8 +73,34 @@ def transport_markdown(transport: dict[str, object]) -> str:
                       "says where each went), when paced because the node rejected it or timed out.", ""])
 
 
+def scored_run(outcome: ReplayOutcome, description: RunDescription) -> EvaluationRun:
+    """Every labelled frame scored with the core's :func:`score_image`, as `vlm-grasp eval` scores
+    the same images. Paced, a frame the node never answered counts as invalid (a miss, as a backend
+    failure counts in eval); in realtime playback a frame it skipped to stay current is not scored."""
+    from vlm_grasp_ros.ros.conversions import array_msg_to_grasps, labels_from_msg
+
+    evaluation = EvaluationRun(description)
+    for frame in outcome.frames:
+        truth = outcome.ground_truth.get(frame.stamp_ns)
+        labels = labels_from_msg(truth) if truth is not None else None
+        name = labels.image_name if labels is not None and labels.image_name else f"frame_{frame.index:05d}"
+        predictions = array_msg_to_grasps(frame.answer) if frame.answer is not None else []
+        details: dict[str, Any] = {"stamp_ns": frame.stamp_ns, "answered": frame.answer is not None}
+        if frame.answer is not None and any(g.has_pose for g in frame.answer.grasps):
+            details["poses"] = [[g.pose.position.x, g.pose.position.y, g.pose.position.z] if g.has_pose else None
+                                for g in frame.answer.grasps]
+        if labels is None or (frame.answer is None and outcome.realtime):
+            evaluation.unscored.append({"image": name, "grasps": grasps_to_json(predictions),
+                                        "latency_ms": frame.latency_ms, **details})
+            continue
+        error = "" if frame.answer is not None else "no answer from the node (rejected, failed or timed out)"
+        result = score_image(name, predictions, labels.grasps, labels.object_mask, frame.latency_ms or 0.0, error)
+        sample = GraspSample(frame.image, labels.grasps, name) if frame.image is not None else None
+        evaluation.add(result, sample, **details)
+    return evaluation
+
+
 def run(args: argparse.Namespace) -> int:
-    from vlm_grasp_ros.ros.conversions import array_msg_to_grasps
     from vlm_grasp_ros.ros.replay import replay_bag  # rclpy only for this command
 
     bag, out_dir = Path(args.bag), Path(args.out)
@@ -87,39 +117,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"replay: warning: the grasp node exited early (code {outcome.node_exit_code}); "
               f"see {out_dir / 'node.log'}", file=sys.stderr)
         transport["node_exit_code"] = outcome.node_exit_code
-    backend = args.backend or next((f.answer.backend for f in outcome.frames if f.answer is not None), "default")
-    results, shown = [], []
-    with open(out_dir / "predictions.jsonl", "w", encoding="utf-8") as lines:
-        for frame in outcome.frames:
-            truth = outcome.ground_truth.get(frame.stamp_ns)
-            name = truth.model if truth is not None and truth.model else f"frame_{frame.index:05d}"
-            predictions = array_msg_to_grasps(frame.answer) if frame.answer is not None else []
-            record = {"image": name, "stamp_ns": frame.stamp_ns, "answered": frame.answer is not None,
-                      "latency_ms": frame.latency_ms, "grasps": grasps_to_json(predictions)}
-            if frame.answer is not None and any(g.has_pose for g in frame.answer.grasps):
-                record["poses"] = [[g.pose.position.x, g.pose.position.y, g.pose.position.z] if g.has_pose else None
-                                   for g in frame.answer.grasps]
-            lines.write(json.dumps(record) + "\n")
-            if truth is None or frame.answer is None:
-                continue  # accuracy is over answered, labelled frames; drops are in the transport figures
-            result = ImageResult(name, predictions, array_msg_to_grasps(truth), frame.latency_ms, True, "", None)
-            results.append(result)
-            if frame.image is not None:
-                shown.append((GraspSample(frame.image, result.ground_truth, name), result))
-    metrics: dict[str, object] = summarize(results) if results else {"n_images": 0}
-    metrics.update(backend=backend, bag=str(bag), image_topic=layout.image_topic, transport=transport)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    command = "vlm-grasp " + shlex.join(sys.argv[1:]) if sys.argv[0].endswith("vlm-grasp") else "vlm-grasp replay ..."
+    answers = [f.answer for f in outcome.frames if f.answer is not None]
+    backend = args.backend or (answers[0].backend if answers else "default")
+    model = answers[0].model if answers else ""
+    evaluation = scored_run(outcome, RunDescription(backend, model, f"bag:{bag}"))
+    evaluation.sections["transport"] = transport
     transport_section = transport_markdown(transport)
-    if results:
-        report = write_report([BackendRun(backend, metrics, results, shown)], out_dir,
-                              f"Replay of {bag.name} through grasp_node ({backend})", command)
-        report.write_text(report.read_text(encoding="utf-8") + "\n" + transport_section, encoding="utf-8")
-        print(metrics_table([BackendRun(backend, metrics, results, shown)]))
-    else:
-        report = out_dir / "report.md"
-        report.write_text(f"# Replay of {bag.name} ({backend})\n\nNo labelled frames: transport only.\n\n"
-                          + transport_section, encoding="utf-8")
+    title = f"Replay of {bag.name} through grasp_node ({backend})"
+    if not evaluation.results:
+        title += ": no labelled frames, transport only"
+    report = write_evaluation([evaluation], out_dir, title, command_line("replay"), transport_section)
+    if evaluation.results:
+        print(metrics_table([evaluation]))
     print(transport_section)
     print(f"report: {report}\nnode output bag: {out_dir / 'node_output_bag'}\nnode log: {out_dir / 'node.log'}")
     return 0

@@ -1,39 +1,97 @@
-"""Run a predictor over a dataset and collect per-image results (the core of `vlm-grasp eval`)."""
+"""Per-image results: the one place where a prediction meets its labels.
+
+`vlm-grasp eval`, `vlm-grasp replay` and both trainers' validation build their
+:class:`ImageResult` objects here, so the three report the same figures for the same images.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Iterator
+from collections.abc import Iterator, Sequence
 
+import numpy as np
 from tqdm import tqdm
 
-from vlm_grasp_ros.core.datasets import GraspDataset, GraspSample
+from vlm_grasp_ros.core.datasets import GraspSample
+from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.metrics import ImageResult, per_object_hits
-from vlm_grasp_ros.core.predictors.base import GraspPredictor
+from vlm_grasp_ros.core.predictors.base import GraspPredictor, ImagePrediction
 
 LOG = logging.getLogger(__name__)
 
 
+def score_image(
+    name: str,
+    predictions: list[Grasp],
+    ground_truth: list[Grasp],
+    object_mask: np.ndarray | None = None,
+    latency_ms: float = 0.0,
+    error: str = "",
+    answers: int = 0,
+    invalid_answers: int = 0,
+) -> ImageResult:
+    """One image's result; ``error`` non-empty marks it invalid (a backend failure or no answer)."""
+    hits = None if object_mask is None else per_object_hits(predictions, ground_truth, object_mask)
+    return ImageResult(name, predictions, ground_truth, latency_ms, not error, error, hits, answers, invalid_answers)
+
+
+def _check_max_grasps(max_grasps: int | None) -> None:
+    if max_grasps is not None and max_grasps < 1:
+        raise ValueError(f"max_grasps must be at least 1, got {max_grasps}")
+
+
 def evaluate_predictor(
     predictor: GraspPredictor,
-    dataset: GraspDataset,
+    samples: Sequence[GraspSample],
     limit: int | None = None,
     oracle_mask: bool = False,
     max_grasps: int | None = None,
+    batch_size: int = 1,
     progress: bool = True,
 ) -> Iterator[tuple[GraspSample, ImageResult]]:
-    """Yield (sample, result) per image. A backend error is recorded as invalid, not raised."""
-    count = min(len(dataset), limit) if limit else len(dataset)
-    for index in tqdm(range(count), desc=f"eval {predictor.name}", unit="img", disable=not progress):
-        sample = dataset[index]
+    """Yield (sample, result) per image, in order. A backend error is recorded as invalid, not
+    raised. Backends that batch (``predictor.batches``) get ``batch_size`` images per call; each
+    image's latency is then its share of the batch."""
+    _check_max_grasps(max_grasps)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    count = min(len(samples), limit) if limit else len(samples)
+    step = batch_size if predictor.batches and not oracle_mask else 1
+    with tqdm(total=count, desc=f"eval {predictor.name}", unit="img", disable=not progress) as bar:
+        for start in range(0, count, step):
+            chunk = [samples[index] for index in range(start, min(start + step, count))]
+            yield from zip(chunk, _predict_chunk(predictor, chunk, oracle_mask, max_grasps))
+            bar.update(len(chunk))
+
+
+def _predict_chunk(predictor: GraspPredictor, chunk: list[GraspSample], oracle_mask: bool,
+                   max_grasps: int | None) -> list[ImageResult]:
+    if len(chunk) > 1:
+        start = time.perf_counter()
+        try:
+            outputs = predictor.predict_batch([sample.image for sample in chunk], None, max_grasps)
+        except Exception as exc:  # noqa: BLE001 (find the image that fails, one by one)
+            LOG.warning("%s failed on a batch (%s); retrying its images one by one", predictor.name, exc)
+        else:
+            share = (time.perf_counter() - start) * 1000.0 / len(chunk)
+            return [_result(sample, output, share) for sample, output in zip(chunk, outputs, strict=True)]
+    results = []
+    for sample in chunk:
         start = time.perf_counter()
         try:
             grasps = predictor.predict(sample.image, max_grasps=max_grasps, mask=sample.mask if oracle_mask else None)
-            valid, error = True, ""
+            error = ""
         except Exception as exc:  # noqa: BLE001 (one image's failure must not end the evaluation)
             LOG.warning("%s failed on %s: %s", predictor.name, sample.name, exc)
-            grasps, valid, error = [], False, f"{type(exc).__name__}: {exc}"
-        latency_ms = (time.perf_counter() - start) * 1000.0
-        object_hits = None if sample.mask is None else per_object_hits(grasps, sample.grasps, sample.mask)
-        yield sample, ImageResult(sample.name, grasps, sample.grasps, latency_ms, valid, error, object_hits)
+            grasps, error = [], f"{type(exc).__name__}: {exc}"
+        latency = (time.perf_counter() - start) * 1000.0
+        results.append(score_image(sample.name, grasps, sample.grasps, sample.mask, latency, error))
+    return results
+
+
+def _result(sample: GraspSample, output: ImagePrediction, latency_ms: float) -> ImageResult:
+    error = "" if output.grasps or not output.invalid else \
+        f"GraspTextError: no valid answer among {len(output.invalid)}: first was {output.invalid[0]!r}"
+    return score_image(sample.name, output.grasps, sample.grasps, sample.mask, latency_ms, error,
+                       len(output.answers), len(output.invalid))

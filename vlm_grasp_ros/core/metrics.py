@@ -7,7 +7,8 @@
   against its *matched* label (the one of highest IoU, or of nearest centre when it overlaps
   none) its angle error in degrees modulo 180 and centre error in pixels.
 * ``invalid_rate``: images where the backend failed or its output could not be parsed.
-  Images with no prediction count as misses and as ``empty_rate``.
+  Images with no prediction count as misses and as ``empty_rate``. For backends that write
+  text, ``invalid_answer_rate`` is the share of raw answers that did not parse.
 * OCID-Grasp's per-object accuracy: for each labelled object, the highest-scored prediction
   whose centre lies on the object's mask must hit one of the labels centred on that object.
 """
@@ -36,6 +37,9 @@ class ImageResult:
     #: OCID-style per-object outcomes (:func:`per_object_hits`), when the image has an object
     #: mask; kept instead of the mask itself so a long evaluation holds no full-size arrays.
     object_hits: list[bool] | None = None
+    #: Backends that write text (vlm): raw answers for the image, and how many did not parse.
+    answers: int = 0
+    invalid_answers: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,4 +120,7 @@ def summarize(results: Sequence[ImageResult], top_k: Sequence[int] = (1, 5)) -> 
         object_hits = [hit for r in with_masks for hit in r.object_hits]
         metrics["per_object_accuracy"] = sum(object_hits) / len(object_hits) if object_hits else None
         metrics["n_objects"] = len(object_hits)
+    answers = sum(r.answers for r in results)
+    if answers:
+        metrics["invalid_answer_rate"] = sum(r.invalid_answers for r in results) / answers
     return metrics

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import matplotlib
@@ -18,17 +18,10 @@ from vlm_grasp_ros.core.datasets import GraspSample  # noqa: E402
 from vlm_grasp_ros.core.metrics import ImageResult, score_top_prediction  # noqa: E402
 from vlm_grasp_ros.core.overlay import draw_comparison  # noqa: E402
 
+if TYPE_CHECKING:
+    from vlm_grasp_ros.core.evaluation_files import EvaluationRun
+
 GRID_IMAGES = 8
-
-
-@dataclass
-class BackendRun:
-    """One backend's evaluation: its metrics, per-image results and a few samples to show."""
-
-    backend: str
-    metrics: dict[str, object]
-    results: list[ImageResult]
-    shown: list[tuple[GraspSample, ImageResult]] = field(default_factory=list)
 
 
 def _format(value: object, percent: bool = False) -> str:
@@ -39,12 +32,15 @@ def _format(value: object, percent: bool = False) -> str:
     return str(value)
 
 
-def metrics_table(runs: Sequence[BackendRun]) -> str:
+def metrics_table(runs: Sequence[EvaluationRun]) -> str:
     header = ("| backend | images | top-1 acc. | top-5 acc. | per-object acc. | mean IoU | angle err. (°) "
               "| centre err. (px) | invalid | latency median / p95 (ms) |")
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     for run in runs:
-        m = run.metrics
+        m = run.metrics()
+        if not run.results:
+            lines.append(f"| {run.backend} | 0 |" + " – |" * 8)
+            continue
         latency = m["latency_ms"]
         lines.append(
             f"| {run.backend} | {m['n_images']} | {_format(m['accuracy_top1'], True)} | "
@@ -55,7 +51,7 @@ def metrics_table(runs: Sequence[BackendRun]) -> str:
     return "\n".join(lines)
 
 
-def _histograms(runs: Sequence[BackendRun], out_dir: Path) -> list[str]:
+def _histograms(runs: Sequence[EvaluationRun], out_dir: Path) -> list[str]:
     figure, (iou_axis, angle_axis) = plt.subplots(1, 2, figsize=(11, 3.8))
     for run in runs:
         scores = [score_top_prediction(r.predictions[0], r.ground_truth) for r in run.results if r.predictions]
@@ -74,11 +70,13 @@ def _histograms(runs: Sequence[BackendRun], out_dir: Path) -> list[str]:
     return ["histograms.png"]
 
 
-def overlay_grid(run: BackendRun, out_dir: Path) -> str | None:
-    if not run.shown:
-        return None
+def overlay_grid(shown: Sequence[tuple[GraspSample, ImageResult]], path: Path) -> bool:
+    """A grid of up to GRID_IMAGES images with labels and the top 5 predictions; False when there
+    is nothing to show."""
+    if not shown:
+        return False
     tiles = []
-    for sample, result in run.shown[:GRID_IMAGES]:
+    for sample, result in shown[:GRID_IMAGES]:
         tile = draw_comparison(sample.image, sample.grasps, result.predictions[:5])
         scale = 320 / max(tile.shape[:2])
         tile = cv2.resize(tile, (round(tile.shape[1] * scale), round(tile.shape[0] * scale)), interpolation=cv2.INTER_AREA)
@@ -91,26 +89,28 @@ def overlay_grid(run: BackendRun, out_dir: Path) -> str | None:
     while len(tiles) % 4:
         tiles.append(np.full_like(tiles[0], 255))
     rows = [np.hstack(tiles[i : i + 4]) for i in range(0, len(tiles), 4)]
-    name = f"overlays_{run.backend}.png"
-    cv2.imwrite(str(out_dir / name), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
-    return name
+    cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
+    return True
 
 
-def write_report(runs: Sequence[BackendRun], out_dir: Path, title: str, command: str) -> Path:
-    """Write report.md and its PNGs into ``out_dir``; returns the report's path."""
+def write_report(runs: Sequence[EvaluationRun], path: Path, title: str, command: str, extra_markdown: str = "") -> Path:
+    """Write the report at ``path`` and its PNGs beside it; returns ``path``."""
+    out_dir = path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = [f"# {title}", "", f"Produced by `{command}`.", "", metrics_table(runs), "",
              "Top-k accuracy: an image counts when one of its k best grasps has IoU > 0.25 (exact polygon "
              "IoU over the union) and an angle difference < 30° (mod 180°) with any label. Per-object "
              "accuracy follows OCID-Grasp. Mean IoU, angle and centre errors are those of each image's best "
              "grasp against its matched label.", ""]
-    for name in _histograms(runs, out_dir):
-        parts += [f"![histograms]({name})", ""]
+    if any(run.results for run in runs):
+        for name in _histograms(runs, out_dir):
+            parts += [f"![histograms]({name})", ""]
     for run in runs:
-        grid = overlay_grid(run, out_dir)
-        if grid:
+        grid = f"overlays_{run.backend}.png"
+        if overlay_grid(run.shown, out_dir / grid):
             parts += [f"## {run.backend}: first images (green: labels, red: predictions, thick: best)", "",
                       f"![{run.backend} overlays]({grid})", ""]
-    path = out_dir / "report.md"
+    if extra_markdown:
+        parts += [extra_markdown, ""]
     path.write_text("\n".join(parts), encoding="utf-8")
     return path

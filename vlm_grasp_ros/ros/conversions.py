@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
 from geometry_msgs.msg import Point, Pose, Quaternion
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
-from vlm_grasp_msgs.msg import Grasp2D, Grasp2DArray
+from vlm_grasp_msgs.msg import Grasp2D, Grasp2DArray, GraspLabels
 
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.projection import GraspPose3D, PinholeCamera
+from vlm_grasp_ros.ros.image_conversion import array_to_image, image_to_array
 
 
 def pose_to_msg(pose3d: GraspPose3D) -> Pose:
@@ -66,16 +69,16 @@ def grasps_to_array_msg(
     inference_time_ms: float = 0.0,
     poses: Sequence[GraspPose3D | None] | None = None,
 ) -> Grasp2DArray:
-    """Build the array message; grasps are sorted best first, each keeping its own 3D part."""
+    """Build the array message. ``grasps`` come ranked from the predictor (best first) and keep
+    their order; each keeps its own 3D part."""
     if poses is not None and len(poses) != len(grasps):
         raise ValueError(f"got {len(poses)} poses for {len(grasps)} grasps")
     paired = zip(grasps, poses if poses is not None else [None] * len(grasps))
-    ranked = sorted(paired, key=lambda pair: pair[0].score, reverse=True)
     return Grasp2DArray(
         header=header,
         image_width=int(image_width),
         image_height=int(image_height),
-        grasps=[grasp_to_msg(g, p) for g, p in ranked],
+        grasps=[grasp_to_msg(g, p) for g, p in paired],
         backend=backend,
         model=model,
         prompt=prompt,
@@ -85,3 +88,32 @@ def grasps_to_array_msg(
 
 def array_msg_to_grasps(msg: Grasp2DArray) -> list[Grasp]:
     return [msg_to_grasp(g) for g in msg.grasps]
+
+
+@dataclass
+class ImageLabels:
+    """One image's ground truth as carried by a GraspLabels message."""
+
+    image_name: str
+    grasps: list[Grasp]
+    object_mask: np.ndarray | None  # (H, W) object ids, 0 = none
+
+
+def labels_to_msg(labels: ImageLabels, header: Header, image_width: int, image_height: int) -> GraspLabels:
+    message = GraspLabels(header=header, image_name=labels.image_name, image_width=int(image_width),
+                          image_height=int(image_height), grasps=[grasp_to_msg(g) for g in labels.grasps])
+    if labels.object_mask is not None:
+        if labels.object_mask.max(initial=0) > np.iinfo(np.uint16).max:
+            raise ValueError(f"{labels.image_name}: object ids above 65535 do not fit a mono16 mask")
+        message.object_mask = array_to_image(labels.object_mask.astype(np.uint16), "mono16", header)
+    return message
+
+
+def labels_from_msg(message: GraspLabels | Grasp2DArray) -> ImageLabels:
+    """Labels from a GraspLabels message; a Grasp2DArray (bags from before GraspLabels) gives
+    the grasps alone."""
+    grasps = [msg_to_grasp(g) for g in message.grasps]
+    if isinstance(message, Grasp2DArray):
+        return ImageLabels("", grasps, None)
+    mask = message.object_mask
+    return ImageLabels(message.image_name, grasps, image_to_array(mask) if mask.width and mask.height else None)

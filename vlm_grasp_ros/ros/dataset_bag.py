@@ -1,8 +1,9 @@
 """`vlm-grasp bag`: a dataset as a rosbag2 of camera frames, with the labels on `grasps_gt`.
 
-Each frame's labels are a Grasp2DArray with the frame's header, backend "ground_truth" and
-the dataset sample's name in ``model``. Datasets with depth also get aligned 32FC1 depth
-and a nominal CameraInfo, so replays can exercise the node's 3D grasps.
+Each frame's labels are a vlm_grasp_msgs/GraspLabels with the frame's header: the sample's
+name, its rectangles and, when the dataset has them, its object masks (so a replay reports
+the same per-object accuracy as `vlm-grasp eval`). Datasets with depth also get aligned 32FC1
+depth and a nominal CameraInfo, so replays can exercise the node's 3D grasps.
 
 Messages are built with the same conversions the node uses and serialized by rclpy, so a
 replayed frame is byte for byte what a camera driver would publish.
@@ -24,13 +25,12 @@ from tqdm import tqdm
 from vlm_grasp_ros.bags.typestore import BAG_VERSION, grasp_typestore, message_type_name
 from vlm_grasp_ros.bringup import DEFAULTS
 from vlm_grasp_ros.core.datasets import GraspDataset
-from vlm_grasp_ros.ros.conversions import grasps_to_array_msg
+from vlm_grasp_ros.ros.conversions import ImageLabels, labels_to_msg
 from vlm_grasp_ros.ros.image_conversion import array_to_image, rgb_to_image
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 FIRST_STAMP_S = 1_700_000_000  # fixed, so the same dataset gives the same bag
 GROUND_TRUTH_TOPIC = "/grasps_gt"
-GROUND_TRUTH_BACKEND = "ground_truth"
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,7 @@ def write_dataset_bag(
             if with_depth and sample.depth is not None:
                 write(topics.camera_info, nominal_camera_info(header, width, height), stamp_ns)
                 write(topics.depth, array_to_image(sample.depth.astype(np.float32), "32FC1", header), stamp_ns)
-            ground_truth = grasps_to_array_msg(sample.grasps, header, width, height, backend=GROUND_TRUTH_BACKEND,
-                                               model=sample.name)
+            ground_truth = labels_to_msg(ImageLabels(sample.name, sample.grasps, sample.mask), header, width, height)
             write(topics.ground_truth, ground_truth, stamp_ns)
             frame = rgb_to_image(sample.image, header) if image_type is Image else _compressed(sample.image, header, image_format)
             write(image_topic, frame, stamp_ns)

@@ -32,9 +32,9 @@ from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import StoragePlugin, Writer
 from tqdm import tqdm
 from visualization_msgs.msg import MarkerArray
-from vlm_grasp_msgs.msg import Grasp2DArray
+from vlm_grasp_msgs.msg import Grasp2DArray, GraspLabels
 
-from vlm_grasp_ros.bags.bag_reader import BagLayout, bag_messages
+from vlm_grasp_ros.bags.bag_reader import GRASP_LABELS, BagLayout, bag_messages
 from vlm_grasp_ros.bags.typestore import BAG_VERSION, grasp_typestore, message_type_name
 from vlm_grasp_ros.bringup import installed_params_file, node_launch
 from vlm_grasp_ros.ros.grasp_pipeline import frame_to_rgb
@@ -65,7 +65,7 @@ class FrameRecord:
 @dataclass
 class ReplayOutcome:
     frames: list[FrameRecord]
-    ground_truth: dict[int, Grasp2DArray]  # by stamp
+    ground_truth: dict[int, GraspLabels | Grasp2DArray]  # by stamp (Grasp2DArray: older bags)
     wall_s: float  # first frame sent -> last answer received
     node_log: str
     #: The node's exit code if it ended before the replay did (a crash), else None.
@@ -210,10 +210,11 @@ def replay_bag(bag: Path, layout: BagLayout, backend: str | None, out_dir: Path,
     if rate <= 0 or answer_timeout_s <= 0:
         raise ValueError(f"rate and answer timeout must be positive, got {rate} and {answer_timeout_s}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    ground_truth = {}
+    ground_truth: dict[int, GraspLabels | Grasp2DArray] = {}
     if layout.ground_truth_topic:
+        label_type = GraspLabels if layout.ground_truth_type == GRASP_LABELS else Grasp2DArray
         for _, _, raw in bag_messages(bag, [layout.ground_truth_topic]):
-            message = deserialize_message(raw, Grasp2DArray)
+            message = deserialize_message(raw, label_type)
             ground_truth[_stamp_ns(message)] = message
     output_bag = out_dir / "node_output_bag"
     if output_bag.exists():

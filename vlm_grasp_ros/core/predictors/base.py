@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from vlm_grasp_ros.core.grasp import Grasp
+
+
+@dataclass
+class ImagePrediction:
+    """One image's share of a batch: the grasps, best first, and for backends that write text
+    (vlm) every raw answer and those that did not parse."""
+
+    grasps: list[Grasp]
+    answers: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
 
 
 class GraspPredictor(abc.ABC):
@@ -14,6 +25,8 @@ class GraspPredictor(abc.ABC):
 
     #: The backend's name as given to ``--backend`` and the node's ``backend`` parameter.
     name: str = ""
+    #: True when :meth:`predict_batch` runs images together (cheaper than one by one).
+    batches: bool = False
 
     @property
     def model_id(self) -> str:
@@ -37,6 +50,12 @@ class GraspPredictor(abc.ABC):
         optional (H, W) object-label image that backends may use instead of their own
         segmentation.
         """
+
+    def predict_batch(self, images: list[np.ndarray], prompts: list[str | None] | None = None,
+                      max_grasps: int | None = None) -> list[ImagePrediction]:
+        """Several images at once; this default runs them one by one (an error ends the batch)."""
+        prompts = prompts or [None] * len(images)
+        return [ImagePrediction(self.predict(image, prompt, max_grasps)) for image, prompt in zip(images, prompts)]
 
 
 def check_rgb_image(image: np.ndarray) -> None:

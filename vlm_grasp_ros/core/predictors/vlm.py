@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.predictors.base import GraspPredictor, check_rgb_image
+from vlm_grasp_ros.core.predictors.base import GraspPredictor, ImagePrediction, check_rgb_image
 from vlm_grasp_ros.core.quantizer import GraspQuantizer, GraspTextError
 from vlm_grasp_ros.core.vlm.ensemble import View, make_views, merge_answers
 from vlm_grasp_ros.core.vlm.model import Answer, QwenGraspModel, VlmLoadOptions
@@ -34,17 +34,9 @@ class VlmSettings:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
-@dataclass
-class ImageAnswers:
-    """What the model said about one image: the merged grasps, and the answers that did not parse."""
-
-    grasps: list[Grasp]
-    answers: list[str] = field(default_factory=list)
-    invalid: list[str] = field(default_factory=list)
-
-
 class VlmPredictor(GraspPredictor):
     name = "vlm"
+    batches = True
 
     def __init__(self, model: QwenGraspModel, settings: VlmSettings = VlmSettings(),
                  quantizer: GraspQuantizer = GraspQuantizer()) -> None:
@@ -70,7 +62,7 @@ class VlmPredictor(GraspPredictor):
         return result.grasps
 
     def predict_batch(self, images: list[np.ndarray], prompts: list[str | None] | None = None,
-                      max_grasps: int | None = None) -> list[ImageAnswers]:
+                      max_grasps: int | None = None) -> list[ImagePrediction]:
         """Every view of every image in as few generate calls as ``max_batch_rows`` allows."""
         prompts = prompts or [None] * len(images)
         if len(prompts) != len(images):
@@ -87,7 +79,7 @@ class VlmPredictor(GraspPredictor):
             answers += self.model.generate([view.crop(images[index]) for index, view in chunk],
                                            [prompts[index] for index, _view in chunk],
                                            constrained=self.settings.constrained, num_answers=num_answers)
-        results = [ImageAnswers(grasps=[]) for _ in images]
+        results = [ImagePrediction(grasps=[]) for _ in images]
         per_view: list[list[list[Grasp]]] = [[] for _ in images]
         for (index, view), view_answers in zip(rows, answers):
             grasps = []
