@@ -35,8 +35,10 @@ STAMP_OFFSET = 4
 
 def serialized_frames(count: int, width: int, height: int, frame_id: str) -> list[bytearray]:
     config = SceneConfig(width=width, height=height)
-    return [bytearray(serialize_message(rgb_to_image(render_scene(7, index, config).image, Header(frame_id=frame_id))))
-            for index in range(count)]
+    return [
+        bytearray(serialize_message(rgb_to_image(render_scene(7, index, config).image, Header(frame_id=frame_id))))
+        for index in range(count)
+    ]
 
 
 def stamp_now(frame: bytearray) -> int:
@@ -85,8 +87,18 @@ def main() -> int:
         first_ns = first_ns or last_ns
         publisher.publish(bytes(frame))
     elapsed = time.monotonic() - start
-    print(json.dumps({"sent": total, "first_stamp_ns": first_ns, "last_stamp_ns": last_ns, "elapsed_s": elapsed,
-                      "publish_late_ms_p95": float(np.percentile(lateness_ms, 95))}), flush=True)
+    print(
+        json.dumps(
+            {
+                "sent": total,
+                "first_stamp_ns": first_ns,
+                "last_stamp_ns": last_ns,
+                "elapsed_s": elapsed,
+                "publish_late_ms_p95": float(np.percentile(lateness_ms, 95)),
+            }
+        ),
+        flush=True,
+    )
     time.sleep(0.5)  # let the last best-effort frame leave before the participant goes away
     node.destroy_node()
     rclpy.shutdown()

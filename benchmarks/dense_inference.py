@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from machine import cpu_name  # benchmarks/ is the script's folder
+
 from vlm_grasp_ros.core.dense.model import maps_from_outputs, resize_to_model
 from vlm_grasp_ros.core.dense.postprocess import maps_to_grasps
 from vlm_grasp_ros.core.predictors.dense import DensePredictor
@@ -73,7 +73,7 @@ def main() -> None:
             marks.append(time.perf_counter())
             maps = maps_from_outputs(raw[:, : geometry.valid[0], : geometry.valid[1]])
             marks.append(time.perf_counter())
-            grasps = maps_to_grasps(maps, model.postprocess_config(), 10)
+            grasps = maps_to_grasps(maps, model.config.postprocess, model.config.width_scale, 10)
             marks.append(time.perf_counter())
             predictor.predict(image, max_grasps=10)
             marks.append(time.perf_counter())
@@ -81,19 +81,24 @@ def main() -> None:
                 for name, start, end in zip(timings, marks, marks[1:]):
                     timings[name].append((end - start) * 1000.0)
                 grasp_counts.append(len(grasps))
-    threads = onnx_forward.threads if onnx_forward else torch.get_num_threads()
+    threads = getattr(onnx_forward, "threads", None) or torch.get_num_threads()
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{cpu_name()}, {threads} threads"
-    lines = [f"Dense backend `{predictor.model_id}` ({predictor.runtime}) on {hardware}; 640x480 frames, model input "
-             f"{model.geometry((480, 640)).padded[1]}x{model.geometry((480, 640)).padded[0]}, {args.frames} frames "
-             f"after {args.warmup} warm-up; {np.mean(grasp_counts):.1f} grasps per frame on average.", "",
-             "| stage | median ms | p95 ms |", "|---|---|---|"]
+    lines = [
+        f"Dense backend `{predictor.model_id}` ({predictor.runtime}) on {hardware}; 640x480 frames, model input "
+        f"{model.geometry((480, 640)).padded[1]}x{model.geometry((480, 640)).padded[0]}, {args.frames} frames "
+        f"after {args.warmup} warm-up; {np.mean(grasp_counts):.1f} grasps per frame on average.",
+        "",
+        "| stage | median ms | p95 ms |",
+        "|---|---|---|",
+    ]
     for name, values in timings.items():
         lines.append(f"| {name} | {np.median(values):.2f} | {np.percentile(values, 95):.2f} |")
     table = "\n".join(lines)
     print(table)
     if args.out:
         command = "python benchmarks/dense_inference.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v and k != "out")
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v and k != "out"
+        )
         Path(args.out).write_text(f"# Dense inference\n\nCommand: `{command.strip()}`\n\n{table}\n", encoding="utf-8")
 
 

@@ -35,11 +35,11 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from machine import cpu_name  # benchmarks/ is the script's folder
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
-from vlm_grasp_msgs.msg import Grasp2DArray
 
-from machine import cpu_name  # benchmarks/ is the script's folder
+from vlm_grasp_msgs.msg import Grasp2DArray
 from vlm_grasp_ros.bringup import installed_params_file, node_launch
 from vlm_grasp_ros.ros.node_process import GraspNodeProcess, frame_counters
 
@@ -114,11 +114,25 @@ class Observer:
 
 
 def camera(topic: str, rate: float, duration: float) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(HERE / "camera_source.py"), "--topic", topic, "--rate", str(rate),
-                             "--duration", str(duration)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(HERE / "camera_source.py"),
+            "--topic",
+            topic,
+            "--rate",
+            str(rate),
+            "--duration",
+            str(duration),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
 
 
 def camera_summary(process: subprocess.Popen) -> dict:
+    assert process.stdout is not None  # started with stdout=PIPE
     summary = json.loads(process.stdout.read().strip().splitlines()[-1])
     process.wait()
     if "error" in summary:
@@ -128,9 +142,12 @@ def camera_summary(process: subprocess.Popen) -> dict:
 
 def transport_floor(observer: Observer, rate: float, duration: float) -> tuple[float, float, int, int]:
     frames = int(round(rate * duration))
-    sink = subprocess.Popen([sys.executable, str(HERE / "frame_sink.py"), FLOOR_TOPIC, str(frames), str(duration + 60)],
-                            stdout=subprocess.PIPE, text=True)
-    if sink.stdout.readline().strip() != "ready":
+    sink = subprocess.Popen(
+        [sys.executable, str(HERE / "frame_sink.py"), FLOOR_TOPIC, str(frames), str(duration + 60)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    if sink.stdout is None or sink.stdout.readline().strip() != "ready":
         raise RuntimeError("the frame sink did not start")
     source = camera(FLOOR_TOPIC, rate, duration)
     observer.spin_while(lambda: source.poll() is None, duration + 90)  # keep /diagnostics drained meanwhile
@@ -149,8 +166,11 @@ def node_repeat(observer: Observer, rate: float, duration: float) -> tuple[dict,
     after = observer.fresh_counters()
     first, last = summary["first_stamp_ns"], summary["last_stamp_ns"]
     latencies = [(arrival - stamp) / 1e6 for stamp, arrival in observer.arrivals.items() if first <= stamp <= last]
-    counters = {key: after[key] - before.get(key, 0.0) for key in after
-                if key not in ("latency_median_ms", "latency_p95_ms", "rate_hz", "pending")}
+    counters = {
+        key: after[key] - before.get(key, 0.0)
+        for key in after
+        if key not in ("latency_median_ms", "latency_p95_ms", "rate_hz", "pending")
+    }
     counters["pending"] = after.get("pending", 0.0)
     return summary, latencies, counters
 
@@ -160,17 +180,22 @@ def spread(values: list[float], digits: int = 1) -> str:
 
 
 def report(repeats: list[Repeat], args: argparse.Namespace, node_line: str) -> str:
-    rows = ["| run | answered / sent | answers/s | end to end median / p95 (ms) | transport floor median / p95 (ms) "
-            "| median / floor | node: lost before callback / superseded / rejected / failed |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| run | answered / sent | answers/s | end to end median / p95 (ms) | transport floor median / p95 (ms) "
+        "| median / floor | node: lost before callback / superseded / rejected / failed |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for index, r in enumerate(repeats, 1):
         n = r.node
-        rows.append(f"| {index} | {r.answered} / {r.sent} | {r.answers_per_s:.1f} | {r.latency_median_ms:.1f} / "
-                    f"{r.latency_p95_ms:.1f} | {r.floor_median_ms:.2f} / {r.floor_p95_ms:.2f} | "
-                    f"{r.median_over_floor:.1f} | {n.get('lost', 0):.0f} / {n.get('superseded', 0):.0f} / "
-                    f"{n.get('rejected', 0):.0f} / {n.get('failed', 0):.0f} |")
+        rows.append(
+            f"| {index} | {r.answered} / {r.sent} | {r.answers_per_s:.1f} | {r.latency_median_ms:.1f} / "
+            f"{r.latency_p95_ms:.1f} | {r.floor_median_ms:.2f} / {r.floor_p95_ms:.2f} | "
+            f"{r.median_over_floor:.1f} | {n.get('lost', 0):.0f} / {n.get('superseded', 0):.0f} / "
+            f"{n.get('rejected', 0):.0f} / {n.get('failed', 0):.0f} |"
+        )
     summary = [
-        "| over the runs: median (min–max) | |", "|---|---|",
+        "| over the runs: median (min–max) | |",
+        "|---|---|",
         f"| answers/s | {spread([r.answers_per_s for r in repeats])} |",
         f"| end-to-end median (ms) | {spread([r.latency_median_ms for r in repeats])} |",
         f"| end-to-end p95 (ms) | {spread([r.latency_p95_ms for r in repeats])} |",
@@ -180,12 +205,17 @@ def report(repeats: list[Repeat], args: argparse.Namespace, node_line: str) -> s
     ]
     command = "python benchmarks/" + Path(__file__).name + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
     machine = f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    return (f"# grasp_node at {args.rate:g} Hz: {args.backend}\n\n`{command}` (after `source scripts/ros_env.sh`), "
-            f"{time.strftime('%Y-%m-%d')}, on {machine}; {args.repeats} runs of {args.duration:g} s, each after a "
-            f"{args.floor_duration:g} s transport-floor run.\n\nNode: {node_line}\n\n" + "\n".join(rows) + "\n\n"
-            + "\n".join(summary) + "\n\nEnd to end: the camera stand-in's stamp (taken just before publishing) to "
-            "the Grasp2DArray's arrival in the measuring process. Floor: the same stream into a bare subscriber "
-            "process. Node columns: the node's own /diagnostics counters over the run.\n")
+    return (
+        f"# grasp_node at {args.rate:g} Hz: {args.backend}\n\n`{command}` (after `source scripts/ros_env.sh`), "
+        f"{time.strftime('%Y-%m-%d')}, on {machine}; {args.repeats} runs of {args.duration:g} s, each after a "
+        f"{args.floor_duration:g} s transport-floor run.\n\nNode: {node_line}\n\n"
+        + "\n".join(rows)
+        + "\n\n"
+        + "\n".join(summary)
+        + "\n\nEnd to end: the camera stand-in's stamp (taken just before publishing) to "
+        "the Grasp2DArray's arrival in the measuring process. Floor: the same stream into a bare subscriber "
+        "process. Node columns: the node's own /diagnostics counters over the run.\n"
+    )
 
 
 def main() -> int:
@@ -205,8 +235,9 @@ def main() -> int:
     if args.rate <= 0 or args.duration <= 0 or args.floor_duration <= 0 or args.repeats < 1:
         parser.error("--rate, --duration, --floor-duration and --repeats must be positive")
 
-    launch = node_launch({"backend": args.backend, "params_file": args.params_file, "image_topic": CAMERA_TOPIC},
-                         installed_params_file())
+    launch = node_launch(
+        {"backend": args.backend, "params_file": args.params_file, "image_topic": CAMERA_TOPIC}, installed_params_file()
+    )
     repeats: list[Repeat] = []
     with tempfile.TemporaryDirectory() as work:
         node = GraspNodeProcess(launch, Path(work) / "node.log")
@@ -219,18 +250,33 @@ def main() -> int:
             node_line = configured.split("]: ", 1)[-1]
             for index in range(args.repeats):
                 print(f"run {index + 1}/{args.repeats}: transport floor ...", flush=True)
-                floor_median, floor_p95, floor_received, floor_sent = transport_floor(observer, args.rate,
-                                                                                     args.floor_duration)
+                floor_median, floor_p95, floor_received, floor_sent = transport_floor(
+                    observer, args.rate, args.floor_duration
+                )
                 print(f"run {index + 1}/{args.repeats}: node, {args.duration:g} s at {args.rate:g} Hz ...", flush=True)
                 summary, latencies, counters = node_repeat(observer, args.rate, args.duration)
                 if not latencies:
                     raise RuntimeError(f"no grasps came back; the node's log:\n{node.log()[-3000:]}")
-                repeats.append(Repeat(summary["sent"], len(latencies), len(latencies) / summary["elapsed_s"],
-                                      float(np.median(latencies)), float(np.percentile(latencies, 95)),
-                                      floor_median, floor_p95, floor_received, floor_sent, counters))
-                print(f"  {repeats[-1].answered}/{repeats[-1].sent} answered, {repeats[-1].answers_per_s:.1f}/s, "
-                      f"median {repeats[-1].latency_median_ms:.1f} ms, p95 {repeats[-1].latency_p95_ms:.1f} ms, "
-                      f"floor {floor_median:.2f} ms", flush=True)
+                repeats.append(
+                    Repeat(
+                        summary["sent"],
+                        len(latencies),
+                        len(latencies) / summary["elapsed_s"],
+                        float(np.median(latencies)),
+                        float(np.percentile(latencies, 95)),
+                        floor_median,
+                        floor_p95,
+                        floor_received,
+                        floor_sent,
+                        counters,
+                    )
+                )
+                print(
+                    f"  {repeats[-1].answered}/{repeats[-1].sent} answered, {repeats[-1].answers_per_s:.1f}/s, "
+                    f"median {repeats[-1].latency_median_ms:.1f} ms, p95 {repeats[-1].latency_p95_ms:.1f} ms, "
+                    f"floor {floor_median:.2f} ms",
+                    flush=True,
+                )
         finally:
             observer.close()
             node.stop()

@@ -25,23 +25,55 @@ from vlm_grasp_ros.core.dense.encoders import EncoderConfig
 from vlm_grasp_ros.core.dense.model import DenseGraspModel, DenseModelConfig
 
 #: InternViT-300M-448px, the vision config of InternVL3-1B-hf (see shared notes).
-INTERNVIT_300M = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
-                      attention_bias=True, use_qk_norm=False, layer_norm_eps=1e-6, hidden_act="gelu",
-                      image_size=[448, 448], patch_size=[14, 14], layer_scale_init_value=0.1,
-                      use_absolute_position_embeddings=True)
+INTERNVIT_300M = dict(
+    hidden_size=1024,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    intermediate_size=4096,
+    attention_bias=True,
+    use_qk_norm=False,
+    layer_norm_eps=1e-6,
+    hidden_act="gelu",
+    image_size=[448, 448],
+    patch_size=[14, 14],
+    layer_scale_init_value=0.1,
+    use_absolute_position_embeddings=True,
+)
 
 
 #: The same, in the released config's own field names (InternVL's remote-code InternVisionConfig).
-RELEASED_CONFIG = dict(architectures=["InternVisionModel"], model_type="intern_vit_6b", hidden_size=1024,
-                       num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096, qkv_bias=True,
-                       qk_normalization=False, norm_type="layer_norm", layer_norm_eps=1e-6, hidden_act="gelu",
-                       image_size=448, patch_size=14, num_channels=3, dropout=0.0, attention_dropout=0.0,
-                       drop_path_rate=0.0, initializer_factor=0.1, torch_dtype="bfloat16")
-_RELEASED_NAMES = (("embeddings.cls_token", "embeddings.class_embedding"),
-                   ("embeddings.position_embeddings", "embeddings.position_embedding"),
-                   ("patch_embeddings.projection", "patch_embedding"), ("encoder.layer.", "encoder.layers."),
-                   ("lambda_1", "ls1"), ("lambda_2", "ls2"), ("attention.projection_layer", "attn.proj"),
-                   ("layernorm_before", "norm1"), ("layernorm_after", "norm2"))
+RELEASED_CONFIG = dict(
+    architectures=["InternVisionModel"],
+    model_type="intern_vit_6b",
+    hidden_size=1024,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    intermediate_size=4096,
+    qkv_bias=True,
+    qk_normalization=False,
+    norm_type="layer_norm",
+    layer_norm_eps=1e-6,
+    hidden_act="gelu",
+    image_size=448,
+    patch_size=14,
+    num_channels=3,
+    dropout=0.0,
+    attention_dropout=0.0,
+    drop_path_rate=0.0,
+    initializer_factor=0.1,
+    torch_dtype="bfloat16",
+)
+_RELEASED_NAMES = (
+    ("embeddings.cls_token", "embeddings.class_embedding"),
+    ("embeddings.position_embeddings", "embeddings.position_embedding"),
+    ("patch_embeddings.projection", "patch_embedding"),
+    ("encoder.layer.", "encoder.layers."),
+    ("lambda_1", "ls1"),
+    ("lambda_2", "ls2"),
+    ("attention.projection_layer", "attn.proj"),
+    ("layernorm_before", "norm1"),
+    ("layernorm_after", "norm2"),
+)
 
 
 def write_released_layout(native: dict[str, torch.Tensor], folder: Path) -> None:
@@ -66,27 +98,35 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("--layout", default="original", choices=["original", "native"],
-                        help="the folder the encoder loads: as released (default) or as transformers saves it")
+    parser.add_argument(
+        "--layout",
+        default="original",
+        choices=["original", "native"],
+        help="the folder the encoder loads: as released (default) or as transformers saves it",
+    )
     args = parser.parse_args()
     from transformers import InternVLVisionConfig, InternVLVisionModel
 
     dtype = getattr(torch, args.dtype)
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as folder:
-        tower = InternVLVisionModel(InternVLVisionConfig(**INTERNVIT_300M))
+        tower = InternVLVisionModel(InternVLVisionConfig(**INTERNVIT_300M))  # type: ignore[arg-type]
         if args.layout == "original":
             write_released_layout(tower.state_dict(), Path(folder))
         else:
             tower.save_pretrained(folder)
         del tower
-        config = DenseModelConfig(encoder=EncoderConfig("internvit", folder, strides=(4, 8, 16, 32)),
-                                  decoder=DecoderConfig(channels=256, head_channels=48, context_blocks=6))
+        config = DenseModelConfig(
+            encoder=EncoderConfig("internvit", folder, strides=(4, 8, 16, 32)),
+            decoder=DecoderConfig(channels=256, head_channels=48, context_blocks=6),
+        )
         model = DenseGraspModel(config).to(device=device, dtype=dtype).eval()
     encoder_params = sum(p.numel() for p in model.encoder.parameters())
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"internvit {encoder_params / 1e6:.1f} M + decoder {parameter_count(model.decoder) / 1e6:.2f} M params, "
-          f"{args.dtype}, 448x448, loaded from the {args.layout} layout, on {name}")
+    print(
+        f"internvit {encoder_params / 1e6:.1f} M + decoder {parameter_count(model.decoder) / 1e6:.2f} M params, "
+        f"{args.dtype}, 448x448, loaded from the {args.layout} layout, on {name}"
+    )
     print("| batch | ms per batch | ms per frame | frames/s |\n|---|---|---|---|")
     for batch in args.batch:
         images = torch.randint(0, 255, (batch, 448, 448, 3), dtype=torch.uint8, device=device)

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from machine import cpu_name  # benchmarks/ is the script's folder
-from vlm_grasp_ros.core.predictors.vlm import VlmPredictor, VlmSettings
-from vlm_grasp_ros.core.synthetic.scene import render_scene
+
 from vlm_grasp_ros.core.device import resolve_device
+from vlm_grasp_ros.core.predictors.vlm import VlmPredictor, VlmSettings
+from vlm_grasp_ros.core.predictors.vlm_options import QUANTIZATIONS
+from vlm_grasp_ros.core.synthetic.scene import render_scene
 from vlm_grasp_ros.core.vlm.model import QwenGraspModel, VlmLoadOptions
 from vlm_grasp_ros.core.vlm.processor import ImageOnlyQwen3VLProcessor
 from vlm_grasp_ros.core.vlm.prompting import PromptConfig
@@ -46,15 +47,37 @@ def qwen3vl_8b_model(device: torch.device) -> QwenGraspModel:
     tokenizer = AutoTokenizer.from_pretrained(Path(spec.origin).parent / "tokenizer_files", local_files_only=True)
     tokenizer.padding_side = "left"
     config = Qwen3VLConfig(
-        text_config={"vocab_size": 151936, "hidden_size": 4096, "intermediate_size": 12288, "num_hidden_layers": 36,
-                     "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
-                     "max_position_embeddings": 262144, "rms_norm_eps": 1e-6,
-                     "rope_parameters": {"rope_type": "default", "rope_theta": 5000000.0,
-                                         "mrope_section": [24, 20, 20], "mrope_interleaved": True},
-                     "eos_token_id": 151645, "pad_token_id": 151643},
-        vision_config={"depth": 27, "hidden_size": 1152, "intermediate_size": 4304, "num_heads": 16, "patch_size": 16,
-                       "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 4096,
-                       "num_position_embeddings": 2304, "deepstack_visual_indexes": [8, 16, 24]},
+        text_config={
+            "vocab_size": 151936,
+            "hidden_size": 4096,
+            "intermediate_size": 12288,
+            "num_hidden_layers": 36,
+            "num_attention_heads": 32,
+            "num_key_value_heads": 8,
+            "head_dim": 128,
+            "max_position_embeddings": 262144,
+            "rms_norm_eps": 1e-6,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 5000000.0,
+                "mrope_section": [24, 20, 20],
+                "mrope_interleaved": True,
+            },
+            "eos_token_id": 151645,
+            "pad_token_id": 151643,
+        },
+        vision_config={
+            "depth": 27,
+            "hidden_size": 1152,
+            "intermediate_size": 4304,
+            "num_heads": 16,
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "out_hidden_size": 4096,
+            "num_position_embeddings": 2304,
+            "deepstack_visual_indexes": [8, 16, 24],
+        },
         tie_word_embeddings=False,
     )
     previous = torch.get_default_dtype()
@@ -64,9 +87,12 @@ def qwen3vl_8b_model(device: torch.device) -> QwenGraspModel:
             model = Qwen3VLForConditionalGeneration(config)
     finally:
         torch.set_default_dtype(previous)
-    image_processor = Qwen2VLImageProcessorPil(patch_size=16, temporal_patch_size=2, merge_size=2,
-                                              image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
-    processor = ImageOnlyQwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+    image_processor = Qwen2VLImageProcessorPil(
+        patch_size=16, temporal_patch_size=2, merge_size=2, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5]
+    )
+    processor = ImageOnlyQwen3VLProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE
+    )
     return QwenGraspModel(model, processor, PromptConfig(), model_id="qwen3vl-8b-random")
 
 
@@ -91,7 +117,7 @@ def main() -> None:
     parser.add_argument("--preset", choices=("tiny", "8b"), default="tiny")
     parser.add_argument("--model-path", default="", help="a local Qwen3-VL folder instead of a preset")
     parser.add_argument("--adapter-path", default="")
-    parser.add_argument("--quantization", default="none", choices=("none", "nf4"))
+    parser.add_argument("--quantization", default="none", choices=QUANTIZATIONS)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
@@ -107,7 +133,10 @@ def main() -> None:
         model, label = qwen3vl_8b_model(device), "Qwen3-VL-8B size, random init, bf16"
     else:
         folder = save_tiny_model(Path(tempfile.mkdtemp()) / "tiny")
-        model, label = QwenGraspModel.load(VlmLoadOptions(str(folder), device=str(device))), "tiny Qwen3-VL (random init, fp32)"
+        model, label = (
+            QwenGraspModel.load(VlmLoadOptions(str(folder), device=str(device))),
+            "tiny Qwen3-VL (random init, fp32)",
+        )
 
     images = [render_scene(11, index).image for index in range(8)]
     single = VlmPredictor(model, VlmSettings())
@@ -129,8 +158,13 @@ def main() -> None:
     prompt_tokens = int(inputs["input_ids"].shape[1])
     image_tokens = int((inputs["input_ids"] == model.processor.image_token_id).sum())
     with torch.inference_mode():
-        vision_ms = statistics.median(_time(lambda: model.model.model.get_image_features(
-            inputs["pixel_values"], inputs["image_grid_thw"]), device, args.repeats))
+        vision_ms = statistics.median(
+            _time(
+                lambda: model.model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"]),
+                device,
+                args.repeats,
+            )
+        )
         prefill_ms = statistics.median(_time(lambda: model.model(**inputs, use_cache=True), device, args.repeats))
     steps = []
     for image in images:
@@ -142,17 +176,35 @@ def main() -> None:
     tokens_per_s_single = mean_steps / (h1_ms / 1000.0)
     tokens_per_s_batch = mean_steps * 8 / (rows[2][1] * 8 / 1000.0)
 
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{cpu_name()}, {torch.get_num_threads()} threads"
-    lines = [f"# vlm backend latency: {label}", "", f"Device: {device_name}. torch {torch.__version__}. "
-             f"640x480 synthetic frames; prompt {prompt_tokens} tokens of which {image_tokens} image tokens; "
-             f"answers {mean_steps:.1f} tokens on average (constrained decoding, greedy).", "",
-             "| case | median ms per image | best ms per image |", "|---|---|---|"]
+    device_name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{cpu_name()}, {torch.get_num_threads()} threads"
+    )
+    lines = [
+        f"# vlm backend latency: {label}",
+        "",
+        f"Device: {device_name}. torch {torch.__version__}. "
+        f"640x480 synthetic frames; prompt {prompt_tokens} tokens of which {image_tokens} image tokens; "
+        f"answers {mean_steps:.1f} tokens on average (constrained decoding, greedy).",
+        "",
+        "| case | median ms per image | best ms per image |",
+        "|---|---|---|",
+    ]
     lines += [f"| {name} | {median:.1f} | {best:.1f} |" for name, median, best in rows]
-    lines += ["", "| where H=1 time goes | ms |", "|---|---|",
-              f"| vision encoder | {vision_ms:.1f} |", f"| prefill (vision + {prompt_tokens} prompt tokens) | {prefill_ms:.1f} |",
-              f"| decoding {mean_steps:.1f} tokens (rest of H=1) | {decode_ms:.1f} ({decode_ms / mean_steps:.1f} per token) |",
-              "", f"Generated tokens per second: {tokens_per_s_single:.0f} at batch 1, {tokens_per_s_batch:.0f} at batch 8.",
-              "", f"Command: `python benchmarks/vlm_inference.py {' '.join(_argv())}`"]
+    lines += [
+        "",
+        "| where H=1 time goes | ms |",
+        "|---|---|",
+        f"| vision encoder | {vision_ms:.1f} |",
+        f"| prefill (vision + {prompt_tokens} prompt tokens) | {prefill_ms:.1f} |",
+        f"| decoding {mean_steps:.1f} tokens (rest of H=1) | {decode_ms:.1f} "
+        f"({decode_ms / mean_steps:.1f} per token) |",
+        "",
+        f"Generated tokens per second: {tokens_per_s_single:.0f} at batch 1, {tokens_per_s_batch:.0f} at batch 8.",
+        "",
+        f"Command: `python benchmarks/vlm_inference.py {' '.join(_argv())}`",
+    ]
     text = "\n".join(lines)
     print(text)
     if args.out:

@@ -11,11 +11,11 @@ since Humble are used: DeclareLaunchArgument, OpaqueFunction, launch_ros Node.
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from launch import LaunchDescription
 from vlm_grasp_ros.bringup import EXECUTABLE, LAUNCH_ARGUMENTS, PACKAGE, PARAMS_FILE_NAME, node_launch
 
 

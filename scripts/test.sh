@@ -11,6 +11,9 @@ else
   bash scripts/setup.sh
   python="${VLM_GRASP_VENV:-$root/.venv}/bin/python"
 fi
+# Static checks first: they take under a minute and fail fast (rules and reasons: ruff.toml, mypy.ini).
+echo "test: ruff check, ruff format --check, mypy"
+"$python" -m ruff check --quiet . && "$python" -m ruff format --check --quiet . && "$python" -m mypy --no-error-summary
 source scripts/ros_env.sh
 echo "test: ROS_DOMAIN_ID=$ROS_DOMAIN_ID, discovery range $ROS_AUTOMATIC_DISCOVERY_RANGE"
 exec bash scripts/isolated.sh "$python" -m pytest "$@"

@@ -9,8 +9,8 @@ import pytest
 from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Writer
 from sensor_msgs.msg import CameraInfo, Image
-from vlm_grasp_msgs.msg import GraspLabels
 
+from vlm_grasp_msgs.msg import GraspLabels
 from vlm_grasp_ros.bags.bag_reader import bag_messages, inspect_bag
 from vlm_grasp_ros.bags.typestore import grasp_typestore
 from vlm_grasp_ros.core.datasets import open_dataset
@@ -35,8 +35,12 @@ def test_dataset_bag_holds_the_frames_depth_and_labels_exactly(scenes: Path, tmp
     assert write_dataset_bag(dataset, bag, storage=storage, rate_hz=4.0) == 3
     layout = inspect_bag(bag)
     topics = BagTopics()
-    assert (layout.image_topic, layout.depth_topic, layout.camera_info_topic, layout.ground_truth_topic) == \
-        (topics.image, topics.depth, topics.camera_info, topics.ground_truth)
+    assert (layout.image_topic, layout.depth_topic, layout.camera_info_topic, layout.ground_truth_topic) == (
+        topics.image,
+        topics.depth,
+        topics.camera_info,
+        topics.ground_truth,
+    )
     assert layout.frame_count == 3 and layout.duration_s == pytest.approx(0.5)
     messages = list(bag_messages(bag, [topics.image, topics.depth, topics.ground_truth, topics.camera_info]))
     images = [deserialize_message(raw, Image) for topic, _, raw in messages if topic == topics.image]
@@ -71,9 +75,15 @@ def _recorded_bag(path: Path, image_topics: list[str]) -> None:
     with Writer(path, version=8) as writer:
         for topic in image_topics:
             connection = writer.add_connection(topic, "sensor_msgs/msg/Image", typestore=store)
-            message = image_class(header=header_class(stamp=time_class(sec=1, nanosec=0), frame_id="cam"),
-                                  height=2, width=2, encoding="rgb8", is_bigendian=0, step=6,
-                                  data=np.zeros(12, np.uint8))
+            message = image_class(
+                header=header_class(stamp=time_class(sec=1, nanosec=0), frame_id="cam"),
+                height=2,
+                width=2,
+                encoding="rgb8",
+                is_bigendian=0,
+                step=6,
+                data=np.zeros(12, np.uint8),
+            )
             writer.write(connection, 1_000_000_000, store.serialize_cdr(message, "sensor_msgs/msg/Image"))
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vlm_grasp_ros.core.grasp import Grasp, angle_difference
-from vlm_grasp_ros.core.predictors.registry import BackendOptions, backend_names, create_predictor
+from vlm_grasp_ros.core.predictors.registry import backend_names, create_predictor
 from vlm_grasp_ros.core.predictors.segmentation import segment_foreground
 from vlm_grasp_ros.core.synthetic.shapes import opening_for
 
@@ -51,7 +51,7 @@ def test_segmentation_separates_objects_on_a_two_colour_table() -> None:
 def test_grasps_are_ranked_by_object_size_and_capped() -> None:
     image = np.full((200, 300, 3), 220, np.uint8)
     mask = np.zeros((200, 300), np.int32)
-    mask[20:60, 20:60] = 1   # 1600 px
+    mask[20:60, 20:60] = 1  # 1600 px
     mask[100:180, 150:230] = 2  # 6400 px
     grasps = create_predictor("pca").predict(image, mask=mask)
     assert [round(g.score, 3) for g in grasps] == [1.0, 0.25]
@@ -63,9 +63,9 @@ def test_random_baseline_is_seeded_and_stays_on_the_object() -> None:
     image, _ = _scene()
     mask = np.zeros(image.shape[:2], np.int32)
     mask[100:140, 140:180] = 1
-    first = create_predictor("random", BackendOptions(seed=3)).predict(image, mask=mask)
-    assert first == create_predictor("random", BackendOptions(seed=3)).predict(image, mask=mask)
-    assert first != create_predictor("random", BackendOptions(seed=4)).predict(image, mask=mask)
+    first = create_predictor("random", dict(seed=3)).predict(image, mask=mask)
+    assert first == create_predictor("random", dict(seed=3)).predict(image, mask=mask)
+    assert first != create_predictor("random", dict(seed=4)).predict(image, mask=mask)
     assert mask[int(first[0].cy), int(first[0].cx)] == 1
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
-from vlm_grasp_msgs.msg import Grasp2DArray
 
 from tests.conftest import subprocess_env
 from tests.helpers.ros_probe import RosProbe, synthetic_frame, wait_for_stamp, warm_up
+from vlm_grasp_msgs.msg import Grasp2DArray
 from vlm_grasp_ros.bringup import ARGUMENT_NAMES, node_launch
 from vlm_grasp_ros.ros.image_conversion import rgb_to_image
 
@@ -38,8 +38,10 @@ class FakeConfiguration(Recorder):
 
 def run_launch_file(monkeypatch: pytest.MonkeyPatch, values: dict[str, str], share: Path) -> tuple[list, Recorder]:
     """Evaluate bringup.launch.py as `ros2 launch` would, with recording launch classes."""
-    modules = {name: types.ModuleType(name) for name in
-               ("launch", "launch.actions", "launch.substitutions", "launch_ros", "launch_ros.actions")}
+    modules = {
+        name: types.ModuleType(name)
+        for name in ("launch", "launch.actions", "launch.substitutions", "launch_ros", "launch_ros.actions")
+    }
     modules["launch"].LaunchDescription = Recorder
     modules["launch.actions"].DeclareLaunchArgument = Recorder
     modules["launch.actions"].OpaqueFunction = Recorder
@@ -67,7 +69,11 @@ def test_launch_file_declares_every_argument_with_a_description(monkeypatch: pyt
 def test_launch_file_and_cli_give_the_node_the_same_start(monkeypatch: pytest.MonkeyPatch) -> None:
     values = {"backend": "pca", "namespace": "robot1", "image_topic": "/cam/rgb", "use_depth": "true"}
     _, node = run_launch_file(monkeypatch, values, REPO)
-    assert (node.kwargs["package"], node.kwargs["executable"], node.kwargs["name"]) == ("vlm_grasp", "grasp_node", "grasp_node")
+    assert (node.kwargs["package"], node.kwargs["executable"], node.kwargs["name"]) == (
+        "vlm_grasp",
+        "grasp_node",
+        "grasp_node",
+    )
     assert node.kwargs["namespace"] == "/robot1"
     params_file, overrides = node.kwargs["parameters"]
     assert params_file == str(REPO / "config" / "grasp_node.yaml")  # the installed share/vlm_grasp/config file
@@ -75,9 +81,28 @@ def test_launch_file_and_cli_give_the_node_the_same_start(monkeypatch: pytest.Mo
     remaps = dict(node.kwargs["remappings"])
     assert remaps["image"] == "/cam/rgb" and remaps["depth"].endswith("aligned_depth_to_color/image_raw")
 
-    cli = subprocess.run([sys.executable, "-m", "vlm_grasp_ros.cli.main", "bringup", "--backend", "pca",
-                          "--namespace", "robot1", "--image-topic", "/cam/rgb", "--use-depth", "true", "--dry-run"],
-                         capture_output=True, text=True, env=subprocess_env(), timeout=60, check=True)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vlm_grasp_ros.cli.main",
+            "bringup",
+            "--backend",
+            "pca",
+            "--namespace",
+            "robot1",
+            "--image-topic",
+            "/cam/rgb",
+            "--use-depth",
+            "true",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=60,
+        check=True,
+    )
     cli_arguments = shlex.split(cli.stdout.strip().removeprefix("bringup: grasp_node "))
     file_index = cli_arguments.index("--params-file") + 1
     # The CLI finds the file through the ament index (the venv's share/vlm_grasp): the same file.
@@ -99,9 +124,22 @@ def test_bad_launch_values_are_named() -> None:
 
 def test_vlm_grasp_bringup_serves_grasps_under_its_namespace_and_remap() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "vlm_grasp_ros.cli.main", "bringup", "--backend", "pca",
-         "--image-topic", "/bringup_test/image_raw", "--namespace", "robot7"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env(),
+        [
+            sys.executable,
+            "-m",
+            "vlm_grasp_ros.cli.main",
+            "bringup",
+            "--backend",
+            "pca",
+            "--image-topic",
+            "/bringup_test/image_raw",
+            "--namespace",
+            "robot7",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=subprocess_env(),
     )
     probe = RosProbe("test_bringup_probe")
     try:

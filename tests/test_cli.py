@@ -22,8 +22,25 @@ def test_synth_then_eval_with_two_backends(tmp_path: Path) -> None:
     data, out = tmp_path / "synth", tmp_path / "eval"
     assert main(["synth", "--out", str(data), "--n", "6", "--seed", "4", "--width", "320", "--height", "240"]) == 0
     assert len(list(data.glob("*_RGB.png"))) == 6
-    assert main(["eval", "--dataset", "synthetic", "--root", str(data), "--backend", "pca", "random",
-                 "--out", str(out), "--limit", "5"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--dataset",
+                "synthetic",
+                "--root",
+                str(data),
+                "--backend",
+                "pca",
+                "random",
+                "--out",
+                str(out),
+                "--limit",
+                "5",
+            ]
+        )
+        == 0
+    )
     for backend in ("pca", "random"):
         metrics = json.loads((out / backend / "metrics.json").read_text())
         assert METRIC_KEYS <= metrics.keys() and metrics["n_images"] == 5
@@ -50,8 +67,23 @@ def test_eval_on_a_jacquard_layout_set_scores_a_perfect_backend(tmp_path: Path) 
         label = Grasp(79.5, 59.5, 1.5707963, 52.0, 26.0)  # across the 40 px side
         (tmp_path / f"{index}_block_grasps.txt").write_text(format_jacquard_grasps([label]))
     out = tmp_path / "out"
-    assert main(["eval", "--dataset", "jacquard", "--root", str(tmp_path), "--backend", "pca",
-                 "--out", str(out), "--oracle-mask"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--dataset",
+                "jacquard",
+                "--root",
+                str(tmp_path),
+                "--backend",
+                "pca",
+                "--out",
+                str(out),
+                "--oracle-mask",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["accuracy_top1"] == 1.0 and metrics["n_images"] == 2 and metrics["oracle_mask"] is True
     assert metrics["angle_err_deg"] < 1.0
@@ -72,16 +104,26 @@ def test_predict_writes_json_and_overlay(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["eval", "--dataset", "cornell", "--root", "/nonexistent/x", "--backend", "pca", "--out", "o"], "does not exist"),
-        (["eval", "--dataset", "cornell", "--root", "{tmp}", "--backend", "pca", "--out", "o"], "no cornell samples found"),
-        (["eval", "--dataset", "synthetic", "--root", "{tmp}", "--backend", "nope", "--out", "o"], "unknown backend 'nope'"),
+        (
+            ["eval", "--dataset", "cornell", "--root", "/nonexistent/x", "--backend", "pca", "--out", "o"],
+            "does not exist",
+        ),
+        (
+            ["eval", "--dataset", "cornell", "--root", "{tmp}", "--backend", "pca", "--out", "o"],
+            "no cornell samples found",
+        ),
+        (
+            ["eval", "--dataset", "synthetic", "--root", "{tmp}", "--backend", "nope", "--out", "o"],
+            "unknown backend 'nope'",
+        ),
         (["predict", "/nonexistent/a.png", "--out", "o"], "no such image file"),
     ],
 )
 def test_errors_are_one_clear_line(argv: list[str], message: str, tmp_path: Path) -> None:
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
-    result = subprocess.run([sys.executable, "-m", "vlm_grasp_ros.cli.main", *argv], capture_output=True, text=True,
-                            cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "vlm_grasp_ros.cli.main", *argv], capture_output=True, text=True, cwd=tmp_path
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and lines[0].startswith(f"vlm-grasp {argv[0]}: error:")

@@ -27,18 +27,40 @@ def test_colcon_builds_both_packages_with_explicit_paths(tmp_path: Path) -> None
     assert colcon.exists(), "colcon is part of requirements/dev.txt"
     source = tmp_path / "src" / "vlm_grasp"
     shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(".venv", "build", "install", "log", ".git"))
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-               CMAKE_PREFIX_PATH=sys.prefix, AMENT_PREFIX_PATH=os.environ.get("AMENT_PREFIX_PATH", sys.prefix))
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        CMAKE_PREFIX_PATH=sys.prefix,
+        AMENT_PREFIX_PATH=os.environ.get("AMENT_PREFIX_PATH", sys.prefix),
+    )
     build = subprocess.run(
-        [str(colcon), "--log-base", "log", "build", "--paths", "src/vlm_grasp", "src/vlm_grasp/vlm_grasp_msgs",
-         "--cmake-args", f"-DPython3_EXECUTABLE={sys.executable}", "-DBUILD_TESTING=OFF"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=540,
+        [
+            str(colcon),
+            "--log-base",
+            "log",
+            "build",
+            "--paths",
+            "src/vlm_grasp",
+            "src/vlm_grasp/vlm_grasp_msgs",
+            "--cmake-args",
+            f"-DPython3_EXECUTABLE={sys.executable}",
+            "-DBUILD_TESTING=OFF",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
     )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     assert "2 packages finished" in build.stdout
     check = subprocess.run(
-        ["bash", "-c", f'source install/setup.bash && "{sys.executable}" -c \'{CHECK}\''],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        ["bash", "-c", f"source install/setup.bash && \"{sys.executable}\" -c '{CHECK}'"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert check.returncode == 0, check.stderr
     msgs_file, core_file, share_vlm, share_msgs, value = check.stdout.split()

@@ -11,7 +11,12 @@ from std_msgs.msg import Header
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.projection import GraspPose3D
 from vlm_grasp_ros.ros.conversions import (
-    array_msg_to_grasps, camera_info_to_camera, grasp_to_msg, grasps_to_array_msg, msg_to_grasp, msg_to_pose,
+    array_msg_to_grasps,
+    camera_info_to_camera,
+    grasp_to_msg,
+    grasps_to_array_msg,
+    msg_to_grasp,
+    msg_to_pose,
 )
 
 
@@ -22,19 +27,24 @@ def test_grasp_message_round_trip_keeps_every_field() -> None:
     assert msg_to_grasp(msg) == grasp
 
 
-def test_array_is_sorted_best_first_and_poses_follow_their_grasps() -> None:
-    grasps = [Grasp(10 * i, 0, 0, 5, 5, score=s) for i, s in enumerate([0.1, 0.9, 0.5])]
+def test_the_array_keeps_the_predictors_ranking_and_each_grasps_pose() -> None:
+    # Ranked once, by the predictor: the message keeps that order (here one a score sort would change).
+    grasps = [Grasp(10 * i, 0, 0, 5, 5, score=s) for i, s in enumerate([0.5, 0.9, 0.1])]
     poses = [None, GraspPose3D((1.0, 2.0, 3.0), (0.0, 0.0, 0.6, 0.8), 0.05, 0.02), None]
     header = Header(frame_id="camera_color_optical_frame")
     header.stamp.sec, header.stamp.nanosec = 12, 345
     msg = grasps_to_array_msg(grasps, header, 640, 480, backend="pca", prompt="mug", inference_time_ms=3.5, poses=poses)
-    assert [g.score for g in msg.grasps] == pytest.approx([0.9, 0.5, 0.1])
-    assert [g.has_pose for g in msg.grasps] == [True, False, False]
-    assert msg.grasps[0].center_x == 10 and msg.grasps[0].pose.position.z == 3.0 and msg.grasps[0].width_m == 0.05
-    assert (msg.header.frame_id, msg.header.stamp.sec, msg.header.stamp.nanosec) == ("camera_color_optical_frame", 12, 345)
+    assert [g.score for g in msg.grasps] == pytest.approx([0.5, 0.9, 0.1])
+    assert [g.has_pose for g in msg.grasps] == [False, True, False]
+    assert msg.grasps[1].center_x == 10 and msg.grasps[1].pose.position.z == 3.0 and msg.grasps[1].width_m == 0.05
+    assert (msg.header.frame_id, msg.header.stamp.sec, msg.header.stamp.nanosec) == (
+        "camera_color_optical_frame",
+        12,
+        345,
+    )
     assert (msg.image_width, msg.image_height, msg.backend, msg.prompt) == (640, 480, "pca", "mug")
-    assert array_msg_to_grasps(msg)[0] == grasps[1]
-    assert msg_to_pose(msg.grasps[0]) == poses[1] and msg_to_pose(msg.grasps[1]) is None
+    assert array_msg_to_grasps(msg) == grasps
+    assert [msg_to_pose(g) for g in msg.grasps] == poses
 
 
 def test_camera_info_prefers_the_rectified_projection_matrix() -> None:

@@ -108,8 +108,7 @@ def test_graspnet_rect_rows_become_grasps(tmp_path: Path) -> None:
     (camera / "rect").mkdir()
     g = GRASPS[0]
     open_point = np.array([g.cx, g.cy]) + g.opening_axis * g.width / 2
-    rows = np.array([[g.cx, g.cy, open_point[0], open_point[1], g.height, 0.9, 7.0],
-                     [10, 10, 14, 10, 4, 0.1, 2.0]])
+    rows = np.array([[g.cx, g.cy, open_point[0], open_point[1], g.height, 0.9, 7.0], [10, 10, 14, 10, 4, 0.1, 2.0]])
     np.save(camera / "rect" / "0000.npy", rows)
     (camera / "depth").mkdir()
     cv2.imwrite(str(camera / "depth" / "0000.png"), np.full((96, 128), 600, np.uint16))

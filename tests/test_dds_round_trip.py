@@ -13,13 +13,19 @@ def test_grasp_array_crosses_processes_intact(ros_subprocess_env: dict[str, str]
     topic = "dds_round_trip_grasps"
     publisher = subprocess.Popen(
         [sys.executable, str(HELPERS / "grasp_publisher.py"), topic],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ros_subprocess_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ros_subprocess_env,
     )
     try:
         sent = publisher.stdout.readline().strip()
         listener = subprocess.run(
             [sys.executable, str(HELPERS / "grasp_listener.py"), topic, "30"],
-            capture_output=True, text=True, env=ros_subprocess_env, timeout=60,
+            capture_output=True,
+            text=True,
+            env=ros_subprocess_env,
+            timeout=60,
         )
     finally:
         publisher.terminate()

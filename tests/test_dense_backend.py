@@ -4,21 +4,21 @@ on held-out synthetic scenes, and the node serves exactly what the predictor com
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
-from vlm_grasp_msgs.msg import Grasp2DArray
 
 from tests.conftest import subprocess_env
 from tests.helpers.ros_probe import GraspNodeProcess, RosProbe, wait_for_stamp, warm_up
+from vlm_grasp_msgs.msg import Grasp2DArray
 from vlm_grasp_ros.core.dense.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from vlm_grasp_ros.core.metrics import top_k_hit
 from vlm_grasp_ros.core.predictors.dense import EMBEDDED_MODEL
-from vlm_grasp_ros.core.predictors.registry import BackendOptions, create_predictor
+from vlm_grasp_ros.core.predictors.registry import create_predictor
 from vlm_grasp_ros.core.synthetic.scene import render_scene
 from vlm_grasp_ros.ros.image_conversion import rgb_to_image
 
@@ -61,18 +61,18 @@ def test_asking_for_a_gpu_that_is_not_there_is_a_clear_error() -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     with pytest.raises(ValueError, match="torch sees no CUDA GPU"):
-        create_predictor("dense", BackendOptions(device="cuda:3"))
+        create_predictor("dense", dict(device="cuda:3"))
 
 
 def test_a_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=f"{tmp_path / 'nothing'}: no such checkpoint folder"):
-        create_predictor("dense", BackendOptions(model_path=str(tmp_path / "nothing")))
+        create_predictor("dense", dict(model_path=str(tmp_path / "nothing")))
 
 
 @pytest.fixture(scope="module")
 def dense_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraspNodeProcess]:
     log = tmp_path_factory.mktemp("dense_node") / "node.log"
-    process = GraspNodeProcess(subprocess_env(), log, "-p", "backend:=dense", "-p", "device:=cpu")
+    process = GraspNodeProcess(subprocess_env(), log, "-p", "backend:=dense", "-p", "dense.device:=cpu")
     yield process
     assert process.stop() == 0, process.log()
 
@@ -93,6 +93,7 @@ def test_the_node_serves_the_dense_models_grasps(dense_node: GraspNodeProcess, p
         assert len(result.grasps) == len(expected) > 0
         for got, want in zip(result.grasps, expected):
             assert (got.center_x, got.center_y, got.theta, got.width, got.score) == pytest.approx(
-                (want.cx, want.cy, want.theta, want.width, want.score), abs=1e-3)
+                (want.cx, want.cy, want.theta, want.width, want.score), abs=1e-3
+            )
     finally:
         probe.close()

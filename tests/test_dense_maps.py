@@ -35,7 +35,9 @@ def test_targets_mark_the_centre_third_with_angle_width_and_mask() -> None:
     maps = rasterize_grasps([grasp], SHAPE, WIDTH_SCALE)
     row, col = int(grasp.cy), int(grasp.cx)
     assert maps.quality[row, col] == 1.0
-    assert (maps.cos2[row, col], maps.sin2[row, col]) == pytest.approx((math.cos(math.radians(60)), math.sin(math.radians(60))), abs=1e-6)
+    assert (maps.cos2[row, col], maps.sin2[row, col]) == pytest.approx(
+        (math.cos(math.radians(60)), math.sin(math.radians(60))), abs=1e-6
+    )
     assert maps.width[row, col] == pytest.approx(60.0 / WIDTH_SCALE)
     (ox, oy) = grasp.opening_axis
     near_jaw = (int(round(grasp.cy + oy * 25)), int(round(grasp.cx + ox * 25)))  # 25 px of a 30 px half-opening
@@ -45,7 +47,7 @@ def test_targets_mark_the_centre_third_with_angle_width_and_mask() -> None:
 
 
 def test_post_processing_recovers_known_grasps_in_rank_order() -> None:
-    found = maps_to_grasps(known_maps(), PostprocessConfig(width_scale=WIDTH_SCALE))
+    found = maps_to_grasps(known_maps(), PostprocessConfig(min_distance_px=10), WIDTH_SCALE)
     assert len(found) == len(KNOWN)
     for got, want, quality in zip(found, KNOWN, QUALITIES):
         assert (got.cx, got.cy) == pytest.approx((want.cx, want.cy), abs=0.5)
@@ -60,9 +62,9 @@ def test_off_object_peaks_are_suppressed_and_max_grasps_applies() -> None:
     maps = known_maps()
     maps.mask[:, :] = 1.0
     maps.mask[40:80, 60:100] = 0.0  # the best grasp's centre is not on an object
-    found = maps_to_grasps(maps, PostprocessConfig(width_scale=WIDTH_SCALE), max_grasps=1)
+    found = maps_to_grasps(maps, PostprocessConfig(min_distance_px=10), WIDTH_SCALE, max_grasps=1)
     assert len(found) == 1 and found[0].cx == pytest.approx(KNOWN[1].cx, abs=0.5)
-    assert len(maps_to_grasps(maps, PostprocessConfig(width_scale=WIDTH_SCALE, use_mask=False))) == 3
+    assert len(maps_to_grasps(maps, PostprocessConfig(min_distance_px=10, use_mask=False), WIDTH_SCALE)) == 3
 
 
 def test_nearby_peaks_keep_only_the_stronger() -> None:
@@ -70,7 +72,10 @@ def test_nearby_peaks_keep_only_the_stronger() -> None:
     quality[20, 20], quality[20, 26], quality[40, 40] = 0.9, 0.7, 0.5
     peaks = find_peaks(quality, min_distance=10, min_value=0.2)
     assert [(r, c) for r, c, _ in peaks] == [(20, 20), (40, 40)]
-    assert find_peaks(quality, min_distance=3, min_value=0.6) == [(20, 20, pytest.approx(0.9)), (20, 26, pytest.approx(0.7))]
+    assert find_peaks(quality, min_distance=3, min_value=0.6) == [
+        (20, 20, pytest.approx(0.9)),
+        (20, 26, pytest.approx(0.7)),
+    ]
 
 
 def test_inconsistent_maps_are_refused() -> None:
@@ -80,3 +85,10 @@ def test_inconsistent_maps_are_refused() -> None:
         GraspMaps.from_stacked(np.zeros((4, 8, 8), np.float32))
     with pytest.raises(ValueError, match="object mask shape"):
         rasterize_grasps(KNOWN, SHAPE, WIDTH_SCALE, object_mask=np.ones((10, 10)))
+
+
+def test_the_jaw_size_rule_is_the_models_own() -> None:
+    found = maps_to_grasps(known_maps(), PostprocessConfig(min_distance_px=10, jaw_ratio=0.3), WIDTH_SCALE)
+    assert [g.height for g in found] == pytest.approx([0.3 * want.width for want in KNOWN], rel=1e-5)
+    with pytest.raises(ValueError, match="jaw_ratio"):
+        PostprocessConfig(jaw_ratio=0.0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from vlm_grasp_ros.core.dense.checkpoint import CheckpointError, WEIGHTS_NAME, load_checkpoint, save_checkpoint
+from vlm_grasp_ros.core.dense.checkpoint import WEIGHTS_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from vlm_grasp_ros.core.dense.decoder import DecoderConfig
 from vlm_grasp_ros.core.dense.encoders import EncoderConfig, Qwen2VlVitEncoder, build_encoder
 from vlm_grasp_ros.core.dense.model import DenseGraspModel, DenseModelConfig
@@ -26,11 +26,25 @@ def vit_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("vits")
     torch.manual_seed(0)
-    internvit = InternVLVisionConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
-                                     image_size=[56, 56], patch_size=[14, 14])
+    internvit = InternVLVisionConfig(
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=[56, 56],
+        patch_size=[14, 14],
+    )
     InternVLVisionModel(internvit).save_pretrained(root / "internvit")
-    qwen = Qwen2VLVisionConfig(depth=2, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=14,
-                               spatial_merge_size=2, temporal_patch_size=2)
+    qwen = Qwen2VLVisionConfig(
+        depth=2,
+        embed_dim=32,
+        hidden_size=32,
+        num_heads=2,
+        mlp_ratio=2,
+        patch_size=14,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+    )
     Qwen2VisionTransformerPretrainedModel(qwen).save_pretrained(root / "qwen2vl")
     return {"internvit": root / "internvit", "qwen2vl_vit": root / "qwen2vl"}
 
@@ -38,14 +52,18 @@ def vit_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def _model(name: str, folders: dict[str, Path] | None, long_side: int = 96) -> DenseGraspModel:
     path = str(folders[name]) if folders and name in folders else ""
     torch.manual_seed(0)
-    return DenseGraspModel(DenseModelConfig(encoder=EncoderConfig(name, path, strides=(4, 8, 16)), decoder=SMALL_DECODER,
-                                            input_long_side=long_side)).eval()
+    return DenseGraspModel(
+        DenseModelConfig(
+            encoder=EncoderConfig(name, path, strides=(4, 8, 16)), decoder=SMALL_DECODER, input_long_side=long_side
+        )
+    ).eval()
 
 
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "internvit", "qwen2vl_vit"])
 @pytest.mark.parametrize("frame_shape", [(77, 123), (121, 64), (480, 640), (3, 700)])
-def test_every_encoder_gives_maps_that_cover_odd_sized_frames(name: str, frame_shape: tuple[int, int],
-                                                              vit_folders: dict[str, Path]) -> None:
+def test_every_encoder_gives_maps_that_cover_odd_sized_frames(
+    name: str, frame_shape: tuple[int, int], vit_folders: dict[str, Path]
+) -> None:
     model = _model(name, vit_folders)
     features = model.features(torch.zeros((1, 112, 168, 3), dtype=torch.uint8))  # a multiple of 14, 28 (not 32)
     assert [tuple(f.shape[-2:]) for f in features] == [(28, 42), (14, 21), (7, 11)]  # ceil(H / s) x ceil(W / s)
@@ -118,6 +136,12 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     assert config["preprocessing"]["size_multiple"] == 32 and config["model"]["input_long_side"] == 96
     assert len(config["model"]["encoder"]["weights_sha256"]) == 64
+    # Checkpoints from before the post-processing rules were named `postprocess` (then `peaks`,
+    # with the jaw rule implicit) load with the same rules.
+    config["model"]["peaks"] = config["model"].pop("postprocess")
+    del config["model"]["peaks"]["jaw_ratio"]
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps(config))
+    assert load_checkpoint(tmp_path / "ckpt").config.postprocess == model.config.postprocess
 
 
 def test_corrupt_and_mismatched_checkpoints_are_refused_with_the_file_named(tmp_path: Path) -> None:
@@ -164,8 +188,11 @@ def test_a_vit_folder_with_weights_of_another_model_is_refused(vit_folders: dict
     folder = tmp_path / "renamed"
     shutil.copytree(vit_folders["internvit"], folder)
     weights = next(folder.glob("*.safetensors"))
-    save_file({f"visual.{name}": tensor for name, tensor in load_file(str(weights)).items()}, str(weights),
-              metadata={"format": "pt"})
+    save_file(
+        {f"visual.{name}": tensor for name, tensor in load_file(str(weights)).items()},
+        str(weights),
+        metadata={"format": "pt"},
+    )
     with pytest.raises(ValueError, match="the weights do not fit InternVLVisionModel"):
         build_encoder(EncoderConfig("internvit", str(folder), strides=(8,)))
 
@@ -177,8 +204,9 @@ def test_qwen2vl_patches_equal_the_real_image_processors(vit_folders: dict[str, 
 
     encoder = build_encoder(EncoderConfig("qwen2vl_vit", str(vit_folders["qwen2vl_vit"]), strides=(8,)))
     pixels = np.random.default_rng(0).random((56, 84, 3)).astype(np.float32)
-    processor = Qwen2VLImageProcessorPil(do_resize=False, do_rescale=False, do_normalize=False, patch_size=14,
-                                         merge_size=2, temporal_patch_size=2)
+    processor = Qwen2VLImageProcessorPil(
+        do_resize=False, do_rescale=False, do_normalize=False, patch_size=14, merge_size=2, temporal_patch_size=2
+    )
     expected = processor(images=[pixels], return_tensors="pt")
     patches, grid = encoder._patchify(torch.from_numpy(pixels).permute(2, 0, 1)[None])
     assert torch.equal(grid, expected["image_grid_thw"])

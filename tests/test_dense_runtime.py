@@ -21,8 +21,11 @@ from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
 @pytest.fixture(scope="module")
 def model() -> DenseGraspModel:
     torch.manual_seed(0)
-    config = DenseModelConfig(encoder=EncoderConfig("efficientnet_lite0", strides=(4, 8, 16)),
-                              decoder=DecoderConfig(channels=16, head_channels=8, context_blocks=1), input_long_side=96)
+    config = DenseModelConfig(
+        encoder=EncoderConfig("efficientnet_lite0", strides=(4, 8, 16)),
+        decoder=DecoderConfig(channels=16, head_channels=8, context_blocks=1),
+        input_long_side=96,
+    )
     return DenseGraspModel(config).eval()
 
 
@@ -46,19 +49,24 @@ def test_onnx_graphs_give_torchs_outputs_for_each_input_size(model: DenseGraspMo
 def test_the_embedded_model_finds_the_same_grasps_on_either_runtime() -> None:
     on_torch = DensePredictor.from_path("", "cpu", "torch")
     on_onnx = DensePredictor.from_path("", "cpu", "onnxruntime", threads=1)
-    assert (on_torch.runtime, on_onnx.runtime, DensePredictor.from_path("", "cpu").runtime) == \
-        ("torch", "onnxruntime", "onnxruntime")  # auto on a CPU: ONNX Runtime
+    assert (on_torch.runtime, on_onnx.runtime, DensePredictor.from_path("", "cpu").runtime) == (
+        "torch",
+        "onnxruntime",
+        "onnxruntime",
+    )  # auto on a CPU: ONNX Runtime
     for seed, size in ((3, (640, 480)), (4, (333, 517))):
         image = render_scene(seed, 0, SceneConfig(width=size[0], height=size[1])).image
         expected, got = on_torch.predict(image, max_grasps=5), on_onnx.predict(image, max_grasps=5)
         assert len(got) == len(expected) > 0
         for a, b in zip(expected, got):
-            assert (b.cx, b.cy, b.theta, b.width, b.score) == pytest.approx((a.cx, a.cy, a.theta, a.width, a.score),
-                                                                           abs=1e-3)
+            assert (b.cx, b.cy, b.theta, b.width, b.score) == pytest.approx(
+                (a.cx, a.cy, a.theta, a.width, a.score), abs=1e-3
+            )
 
 
-def test_a_graph_that_differs_from_torch_is_refused_or_replaced(model: DenseGraspModel, monkeypatch: pytest.MonkeyPatch,
-                                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_a_graph_that_differs_from_torch_is_refused_or_replaced(
+    model: DenseGraspModel, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     pixels = _model_frame(model, 64, 96)
     monkeypatch.setattr(onnx_forward, "TOLERANCE", -1.0)  # nothing passes the check now
     with pytest.raises(RuntimeError, match="differs from torch"):

@@ -3,17 +3,17 @@ the backend, bad frames and a last good one; the counters on /diagnostics add up
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
-from vlm_grasp_msgs.msg import Grasp2DArray
 
 from tests.conftest import subprocess_env
 from tests.helpers.ros_probe import GraspNodeProcess, RosProbe, same_stamp, synthetic_frame, wait_for_stamp, warm_up
+from vlm_grasp_msgs.msg import Grasp2DArray
 from vlm_grasp_ros.ros.image_conversion import rgb_to_image
 from vlm_grasp_ros.ros.node_process import frame_counters
 
@@ -25,8 +25,18 @@ BURST = 40
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraspNodeProcess]:
     log = tmp_path_factory.mktemp("accounting") / "node.log"
     # min_area_rect takes tens of ms a frame, so a burst at ~200 Hz must be superseded or lost in part.
-    process = GraspNodeProcess(subprocess_env(), log, "-r", "__node:=counted_grasps", "-p", "backend:=min_area_rect",
-                               "-p", "diagnostics_period_s:=0.2", "-p", "stats_period_s:=0.5")
+    process = GraspNodeProcess(
+        subprocess_env(),
+        log,
+        "-r",
+        "__node:=counted_grasps",
+        "-p",
+        "backend:=min_area_rect",
+        "-p",
+        "diagnostics_period_s:=0.2",
+        "-p",
+        "stats_period_s:=0.5",
+    )
     yield process
     process.stop()
 

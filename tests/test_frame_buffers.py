@@ -54,9 +54,18 @@ def test_stats_totals_balance_and_the_latency_window_moves_on() -> None:
         stats.count(kind, amount)
     stats.processed_in(10.0)
     report = stats.report(pending=1)
-    assert (report.received, report.lost, report.processed, report.superseded, report.rejected, report.failed,
-            report.pending) == (4, 2, 1, 1, 1, 0, 1)
-    assert report.sent == 6 and report.received == report.processed + report.superseded + report.rejected + report.pending
+    assert (
+        report.received,
+        report.lost,
+        report.processed,
+        report.superseded,
+        report.rejected,
+        report.failed,
+        report.pending,
+    ) == (4, 2, 1, 1, 1, 0, 1)
+    assert (
+        report.sent == 6 and report.received == report.processed + report.superseded + report.rejected + report.pending
+    )
     assert report.latency_median_ms == 10.0 and report.rate_hz == pytest.approx(0.1)
     assert "lost before the callback 2 (1 in transport)" in report.line() and "rejected 1 (bad frame)" in report.line()
     assert stats.report() is None  # no new frame since the last report

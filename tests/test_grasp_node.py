@@ -4,19 +4,18 @@ service and 3D poses out, with the image's stamp."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import Marker, MarkerArray
-from vlm_grasp_msgs.msg import Grasp2DArray
-from vlm_grasp_msgs.srv import PredictGrasps
 
 from tests.conftest import subprocess_env
 from tests.helpers.ros_probe import GraspNodeProcess, RosProbe, same_stamp, synthetic_frame, wait_for_stamp, warm_up
+from vlm_grasp_msgs.msg import Grasp2DArray
+from vlm_grasp_msgs.srv import PredictGrasps
 from vlm_grasp_ros.core.predictors.registry import create_predictor
 from vlm_grasp_ros.core.projection import PinholeCamera
 from vlm_grasp_ros.ros.image_conversion import array_to_image, rgb_to_image
@@ -28,8 +27,18 @@ TABLE_DEPTH_MM = 800
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraspNodeProcess]:
     log = tmp_path_factory.mktemp("grasp_node") / "node.log"
-    process = GraspNodeProcess(subprocess_env(), log, "-p", "backend:=min_area_rect", "-p", "use_depth:=true",
-                               "-p", "depth_wait_s:=0.5", "-p", "stats_period_s:=0.5")
+    process = GraspNodeProcess(
+        subprocess_env(),
+        log,
+        "-p",
+        "backend:=min_area_rect",
+        "-p",
+        "use_depth:=true",
+        "-p",
+        "depth_wait_s:=0.5",
+        "-p",
+        "stats_period_s:=0.5",
+    )
     yield process
     assert process.stop() == 0, process.log()
 
@@ -82,7 +91,8 @@ def test_frames_in_grasps_out_with_the_image_stamp(probe: RosProbe, io: dict) ->
     assert len(result.grasps) == len(expected) > 0
     for got, want in zip(result.grasps, expected):
         assert (got.center_x, got.center_y, got.width, got.score) == pytest.approx(
-            (want.cx, want.cy, want.width, want.score), abs=1e-3)
+            (want.cx, want.cy, want.width, want.score), abs=1e-3
+        )
         assert not got.has_pose  # no depth was sent for this frame
     assert markers_for(probe, io, header)[0].action == Marker.DELETEALL
 
@@ -173,8 +183,9 @@ def _padded_bgr(rgb: np.ndarray, header) -> Image:
     bgr = rgb[:, :, ::-1]
     rows = np.zeros((rgb.shape[0], rgb.shape[1] * 3 + 16), np.uint8)
     rows[:, : rgb.shape[1] * 3] = bgr.reshape(rgb.shape[0], -1)
-    return Image(header=header, height=rgb.shape[0], width=rgb.shape[1], encoding="bgr8", step=rows.shape[1],
-                 data=rows.tobytes())
+    return Image(
+        header=header, height=rgb.shape[0], width=rgb.shape[1], encoding="bgr8", step=rows.shape[1], data=rows.tobytes()
+    )
 
 
 def test_bad_frames_are_skipped_and_the_node_keeps_answering(probe: RosProbe, io: dict, node: GraspNodeProcess) -> None:

@@ -3,10 +3,11 @@ backend that raises (the node logs it and keeps serving)."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -17,10 +18,10 @@ from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
-from vlm_grasp_msgs.msg import Grasp2DArray
 
 from tests.conftest import subprocess_env
 from tests.helpers.ros_probe import GraspNodeProcess, RosProbe, synthetic_frame, wait_for_stamp
+from vlm_grasp_msgs.msg import Grasp2DArray
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.predictors import registry
 from vlm_grasp_ros.core.predictors.base import GraspPredictor
@@ -32,17 +33,29 @@ from vlm_grasp_ros.ros.image_conversion import rgb_to_image
 def compressed(rgb: np.ndarray, header, extension: str = ".jpg") -> CompressedImage:
     ok, encoded = cv2.imencode(extension, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
     assert ok
-    return CompressedImage(header=header, format="rgb8; jpeg compressed bgr8" if extension == ".jpg" else "png",
-                           data=encoded.tobytes())
+    return CompressedImage(
+        header=header, format="rgb8; jpeg compressed bgr8" if extension == ".jpg" else "png", data=encoded.tobytes()
+    )
 
 
 @pytest.fixture(scope="module")
 def compressed_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraspNodeProcess]:
     log = tmp_path_factory.mktemp("compressed") / "node.log"
     # The raw topic is remapped: the compressed one must follow it (image_transport's naming).
-    process = GraspNodeProcess(subprocess_env(), log, "-p", "backend:=min_area_rect", "-p", "image_transport:=compressed",
-                               "-p", "stats_period_s:=0.3",
-                               "-r", "image:=/camera/color/image_raw", "-r", "__node:=compressed_grasps")
+    process = GraspNodeProcess(
+        subprocess_env(),
+        log,
+        "-p",
+        "backend:=min_area_rect",
+        "-p",
+        "image_transport:=compressed",
+        "-p",
+        "stats_period_s:=0.3",
+        "-r",
+        "image:=/camera/color/image_raw",
+        "-r",
+        "__node:=compressed_grasps",
+    )
     yield process
     process.stop()
 
@@ -63,7 +76,7 @@ def test_compressed_frames_are_decoded_and_corrupt_ones_skipped(compressed_node:
             for _ in range(20):  # the first frames may go before the data path is up
                 header = probe.next_header()
                 publisher.publish(compressed(rgb, header, extension))
-                if probe.spin_until(lambda: any(g.header.stamp == header.stamp for g in grasps), 1.0):
+                if probe.spin_until(lambda header=header: any(g.header.stamp == header.stamp for g in grasps), 1.0):
                     break
             answers.append(wait_for_stamp(probe, grasps, header))
         lossless = create_predictor("min_area_rect").predict(rgb)
@@ -78,7 +91,10 @@ def test_compressed_frames_are_decoded_and_corrupt_ones_skipped(compressed_node:
 def test_a_bad_parameter_at_start_is_a_clear_error() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "vlm_grasp_ros.ros.grasp_node", "--ros-args", "-p", "backend:=yolo"],
-        capture_output=True, text=True, env=subprocess_env(), timeout=60,
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=60,
     )
     assert result.returncode == 2
     assert "unknown backend 'yolo'; known backends:" in result.stderr and "min_area_rect" in result.stderr
@@ -100,7 +116,12 @@ class FlakyBackend(GraspPredictor):
 
 
 def test_a_backend_exception_is_logged_and_the_node_keeps_serving(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(registry._FACTORIES, "flaky", lambda options: FlakyBackend())
+    @dataclasses.dataclass(frozen=True)
+    class NoOptions:
+        pass
+
+    flaky = registry.Backend("flaky", "fails on every other frame", NoOptions, lambda options: FlakyBackend())
+    monkeypatch.setitem(registry.BACKENDS, "flaky", flaky)
     context = rclpy.Context()
     rclpy.init(context=context)
     node = GraspNode("flaky_grasps", context=context, parameter_overrides=[Parameter("backend", value="flaky")])
@@ -120,11 +141,13 @@ def test_a_backend_exception_is_logged_and_the_node_keeps_serving(monkeypatch: p
         for _ in range(8):
             header = probe.next_header()
             publisher.publish(rgb_to_image(rgb, header))
-            if probe.spin_until(lambda: any(g.header.stamp == header.stamp for g in grasps), 1.5):
+            if probe.spin_until(lambda header=header: any(g.header.stamp == header.stamp for g in grasps), 1.5):
                 answered += 1
         report = node.frame_report()
         assert report.failed >= 3 and answered >= 3  # failures did not stop later frames
-        assert report.received == report.processed + report.failed + report.superseded + report.rejected + report.pending
+        assert (
+            report.received == report.processed + report.failed + report.superseded + report.rejected + report.pending
+        )
         assert all(g.grasps[0].center_x == 100.0 for g in grasps)
     finally:
         probe.close()
@@ -137,7 +160,9 @@ def test_a_backend_exception_is_logged_and_the_node_keeps_serving(monkeypatch: p
 def test_the_diagnostics_period_applies_at_once_and_zero_stops_them() -> None:
     context = rclpy.Context()
     rclpy.init(context=context)
-    node = GraspNode("diagnosed_grasps", context=context, parameter_overrides=[Parameter("diagnostics_period_s", value=2.0)])
+    node = GraspNode(
+        "diagnosed_grasps", context=context, parameter_overrides=[Parameter("diagnostics_period_s", value=2.0)]
+    )
     try:
         assert node._diagnostics_timer.timer_period_ns == 2_000_000_000  # the start-up value
         assert node.set_parameters([Parameter("diagnostics_period_s", value=0.25)])[0].successful

@@ -3,28 +3,30 @@ load-time parameters change only while unconfigured, cleanup frees the model."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
+from rcl_interfaces.msg import Parameter as ParameterMsg
+from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
-from vlm_grasp_msgs.msg import Grasp2DArray
-from vlm_grasp_msgs.srv import PredictGrasps
 
 from tests.conftest import subprocess_env
 from tests.helpers.ros_probe import GraspNodeProcess, RosProbe, synthetic_frame, wait_for_stamp, warm_up
+from vlm_grasp_msgs.msg import Grasp2DArray
+from vlm_grasp_msgs.srv import PredictGrasps
 from vlm_grasp_ros.ros.image_conversion import rgb_to_image
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraspNodeProcess]:
     log = tmp_path_factory.mktemp("lifecycle") / "node.log"
-    process = GraspNodeProcess(subprocess_env(), log, "-r", "__node:=managed_grasps", "-p", "autostart:=false",
-                               "-p", "stats_period_s:=0.0")
+    process = GraspNodeProcess(
+        subprocess_env(), log, "-r", "__node:=managed_grasps", "-p", "autostart:=false", "-p", "stats_period_s:=0.0"
+    )
     yield process
     process.stop()
 
@@ -71,8 +73,9 @@ def test_lifecycle_transitions_gate_the_node(probe: RosProbe, node: GraspNodePro
     assert state(probe) == "unconfigured"
     assert not probe.node.count_subscribers("image")  # no subscription before configure
 
-    request = PredictGrasps.Request(image=rgb_to_image(synthetic_frame(seed=22, width=320, height=240),
-                                                       probe.next_header()))
+    request = PredictGrasps.Request(
+        image=rgb_to_image(synthetic_frame(seed=22, width=320, height=240), probe.next_header())
+    )
     response = probe.call(PredictGrasps, "predict_grasps", request)  # the service exists and says why not
     assert not response.success and "not active (unconfigured): configure and activate it first" in response.message
 
@@ -88,8 +91,9 @@ def test_lifecycle_transitions_gate_the_node(probe: RosProbe, node: GraspNodePro
 
     ok, reason = set_parameter(probe, "backend", string_value("random"))
     assert not ok and "load-time" in reason  # the loaded model cannot change under the node
-    ok, reason = set_parameter(probe, "score_threshold", ParameterValue(type=ParameterType.PARAMETER_DOUBLE,
-                                                                       double_value=1.5))
+    ok, reason = set_parameter(
+        probe, "score_threshold", ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=1.5)
+    )
     assert not ok  # outside the declared range [0, 1]
 
     assert transition(probe, Transition.TRANSITION_ACTIVATE) and state(probe) == "active"
@@ -114,8 +118,18 @@ def test_lifecycle_transitions_gate_the_node(probe: RosProbe, node: GraspNodePro
 def test_a_burst_of_service_calls_is_answered_in_full(tmp_path) -> None:
     """20 callers at once: every one gets its grasps (the default queue of 10 dropped the rest)."""
     # A namespace of its own: the module's managed node (finalized, still running) serves predict_grasps too.
-    node = GraspNodeProcess(subprocess_env(), tmp_path / "node.log", "-r", "__node:=busy_grasps", "-r", "__ns:=/burst",
-                            "-p", "backend:=min_area_rect", "-p", "diagnostics_period_s:=0.0")
+    node = GraspNodeProcess(
+        subprocess_env(),
+        tmp_path / "node.log",
+        "-r",
+        "__node:=busy_grasps",
+        "-r",
+        "__ns:=/burst",
+        "-p",
+        "backend:=min_area_rect",
+        "-p",
+        "diagnostics_period_s:=0.0",
+    )
     probe = RosProbe("test_burst_probe")
     try:
         image = rgb_to_image(synthetic_frame(seed=23, width=320, height=240), probe.next_header())
@@ -123,8 +137,9 @@ def test_a_burst_of_service_calls_is_answered_in_full(tmp_path) -> None:
         assert probe.spin_until(lambda: all(c.service_is_ready() for c in clients), 30.0), node.log()
         assert probe.spin_until(lambda: "active: publishing grasps" in node.log(), 30.0), node.log()
         futures = [client.call_async(PredictGrasps.Request(image=image)) for client in clients]
-        assert probe.spin_until(lambda: all(f.done() for f in futures), 60.0), \
+        assert probe.spin_until(lambda: all(f.done() for f in futures), 60.0), (
             f"{sum(f.done() for f in futures)} of 20 answered"
+        )
         assert all(f.result().success and f.result().result.grasps for f in futures)
     finally:
         probe.close()

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
-from vlm_grasp_msgs.msg import Grasp2DArray
 
 from tests.conftest import subprocess_env
 from tests.helpers.ros_probe import GraspNodeProcess, RosProbe, synthetic_frame
+from vlm_grasp_msgs.msg import Grasp2DArray
 from vlm_grasp_ros.ros.image_conversion import rgb_to_image
 
 
@@ -20,8 +20,16 @@ from vlm_grasp_ros.ros.image_conversion import rgb_to_image
 def test_a_stop_while_the_worker_is_busy_is_clean(stop_signal: int, tmp_path: Path) -> None:
     # min_area_rect takes tens of ms on a VGA frame, and frames come faster: the worker is
     # almost always mid-frame when the signal lands.
-    node = GraspNodeProcess(subprocess_env(), tmp_path / "node.log", "-r", "__node:=stopped_grasps",
-                            "-p", "backend:=min_area_rect", "-p", "diagnostics_period_s:=0.0")
+    node = GraspNodeProcess(
+        subprocess_env(),
+        tmp_path / "node.log",
+        "-r",
+        "__node:=stopped_grasps",
+        "-p",
+        "backend:=min_area_rect",
+        "-p",
+        "diagnostics_period_s:=0.0",
+    )
     probe = RosProbe("test_shutdown_probe")
     try:
         images = probe.publisher(Image, "image", qos_profile_sensor_data)

@@ -3,14 +3,14 @@ service's per-request prompt reaches the model, and the answers are the core pre
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from vlm_grasp_msgs.srv import PredictGrasps
 
 from tests.conftest import subprocess_env
 from tests.helpers.ros_probe import GraspNodeProcess, RosProbe, synthetic_frame
+from vlm_grasp_msgs.srv import PredictGrasps
 from vlm_grasp_ros.core.predictors.vlm import VlmPredictor, VlmSettings
 from vlm_grasp_ros.core.vlm.model import VlmLoadOptions
 from vlm_grasp_ros.core.vlm.tiny import save_tiny_model
@@ -25,9 +25,22 @@ def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory, tiny_folder: Path) -> Iterator[GraspNodeProcess]:
     log = tmp_path_factory.mktemp("grasp_node_vlm") / "node.log"
-    process = GraspNodeProcess(subprocess_env(), log, "-p", "backend:=vlm", "-p", f"model_path:={tiny_folder}",
-                               "-p", "device:=cpu", "-p", "ensemble_size:=2", "-p", "num_grasps:=2",
-                               "-p", "prompt:=the blue box")
+    process = GraspNodeProcess(
+        subprocess_env(),
+        log,
+        "-p",
+        "backend:=vlm",
+        "-p",
+        f"vlm.model_path:={tiny_folder}",
+        "-p",
+        "vlm.device:=cpu",
+        "-p",
+        "vlm.ensemble_size:=2",
+        "-p",
+        "vlm.num_grasps:=2",
+        "-p",
+        "prompt:=the blue box",
+    )
     yield process
     assert process.stop() == 0, process.log()
 
@@ -40,7 +53,9 @@ def probe(node: GraspNodeProcess) -> Iterator[RosProbe]:
 
 
 def test_service_prompt_reaches_the_model(probe: RosProbe, node: GraspNodeProcess, tiny_folder: Path) -> None:
-    local = VlmPredictor.load(VlmLoadOptions(str(tiny_folder), device="cpu"), VlmSettings(ensemble_size=2, num_grasps=2))
+    local = VlmPredictor.load(
+        VlmLoadOptions(str(tiny_folder), device="cpu"), VlmSettings(ensemble_size=2, num_grasps=2)
+    )
     rgb = synthetic_frame(seed=21)
     for prompt, expected_prompt in (("grasp the red mug", "grasp the red mug"), ("", "the blue box")):
         request = PredictGrasps.Request(image=rgb_to_image(rgb, probe.next_header()), prompt=prompt, max_grasps=0)
@@ -50,4 +65,6 @@ def test_service_prompt_reaches_the_model(probe: RosProbe, node: GraspNodeProces
         expected = local.predict(rgb, prompt=expected_prompt)
         assert 1 <= len(response.result.grasps) <= 2
         assert [round(g.center_x, 2) for g in response.result.grasps] == [round(g.cx, 2) for g in expected]
-        assert [round(g.score, 4) for g in response.result.grasps] == pytest.approx([round(g.score, 4) for g in expected], abs=2e-4)
+        assert [round(g.score, 4) for g in response.result.grasps] == pytest.approx(
+            [round(g.score, 4) for g in expected], abs=2e-4
+        )

@@ -10,12 +10,17 @@ import cv2
 import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
 
 from vlm_grasp_ros.ros.image_conversion import (
-    ImageConversionError, array_to_image, compressed_to_rgb, depth_to_metres, image_to_array, image_to_rgb,
+    ImageConversionError,
+    array_to_image,
+    compressed_to_rgb,
+    depth_to_metres,
+    image_to_array,
+    image_to_rgb,
     rgb_to_image,
 )
-from std_msgs.msg import Header
 
 RNG = np.random.default_rng(5)
 RGB = RNG.integers(0, 256, (7, 9, 3), dtype=np.uint8)
@@ -30,12 +35,15 @@ def padded(msg: Image, extra: int) -> Image:
     return msg
 
 
-@pytest.mark.parametrize("encoding, pixels", [
-    ("rgb8", RGB),
-    ("bgr8", RGB[:, :, ::-1]),
-    ("rgba8", np.dstack([RGB, np.full(RGB.shape[:2], 7, np.uint8)])),
-    ("bgra8", np.dstack([RGB[:, :, ::-1], np.full(RGB.shape[:2], 7, np.uint8)])),
-])
+@pytest.mark.parametrize(
+    "encoding, pixels",
+    [
+        ("rgb8", RGB),
+        ("bgr8", RGB[:, :, ::-1]),
+        ("rgba8", np.dstack([RGB, np.full(RGB.shape[:2], 7, np.uint8)])),
+        ("bgra8", np.dstack([RGB[:, :, ::-1], np.full(RGB.shape[:2], 7, np.uint8)])),
+    ],
+)
 @pytest.mark.parametrize("padding", [0, 5])
 def test_colour_encodings_become_the_same_rgb(encoding: str, pixels: np.ndarray, padding: int) -> None:
     msg = padded(array_to_image(pixels, encoding), padding)
@@ -71,13 +79,16 @@ def test_depth_is_metres_with_holes_as_nan() -> None:
         depth_to_metres(rgb_to_image(RGB, Header()))
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"encoding": "yuv422"}, "unsupported encoding 'yuv422'"),
-    ({"width": 0, "height": 0, "step": 0, "data": b""}, "empty image"),
-    ({"step": 20}, r"step 20 is less than width x pixel size = 9 x 3 = 27"),
-    ({"data": bytes(10)}, r"data has 10 bytes, step x height = 27 x 7 = 189"),
-    ({"height": 8}, r"data has 189 bytes, step x height = 27 x 8 = 216"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"encoding": "yuv422"}, "unsupported encoding 'yuv422'"),
+        ({"width": 0, "height": 0, "step": 0, "data": b""}, "empty image"),
+        ({"step": 20}, r"step 20 is less than width x pixel size = 9 x 3 = 27"),
+        ({"data": bytes(10)}, r"data has 10 bytes, step x height = 27 x 7 = 189"),
+        ({"height": 8}, r"data has 189 bytes, step x height = 27 x 8 = 216"),
+    ],
+)
 def test_inconsistent_frames_are_named(change: dict, message: str) -> None:
     msg = rgb_to_image(RGB, Header())
     for name, value in change.items():
@@ -133,9 +144,13 @@ def test_oversized_frames_are_refused_before_they_are_decoded() -> None:
         compressed_to_rgb(CompressedImage(format="jpeg", data=_jpeg_header(5000, 5000)))  # under Pillow's own
     assert time.perf_counter() - start < 2.0  # the header alone was read, nothing decoded
     with pytest.raises(ImageConversionError, match="over the limit of 1.0 MP"):  # raw frames: before the data
-        image_to_rgb(Image(height=2000, width=2000, encoding="rgb8", step=6000, data=b"\x00" * 10), max_pixels=1_000_000)
+        image_to_rgb(
+            Image(height=2000, width=2000, encoding="rgb8", step=6000, data=b"\x00" * 10), max_pixels=1_000_000
+        )
     with pytest.raises(ImageConversionError, match="header is unreadable"):
         compressed_to_rgb(CompressedImage(format="png", data=b"\x89PNG\r\n\x1a\n" + b"\x00" * 30))
     small = cv2.imencode(".png", RGB)[1].tobytes()
-    assert compressed_to_rgb(CompressedImage(format="png", data=small), max_pixels=RGB.shape[0] * RGB.shape[1]).shape \
+    assert (
+        compressed_to_rgb(CompressedImage(format="png", data=small), max_pixels=RGB.shape[0] * RGB.shape[1]).shape
         == RGB.shape
+    )

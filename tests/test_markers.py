@@ -11,7 +11,6 @@ from visualization_msgs.msg import Marker
 
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.projection import PinholeCamera, grasp_pose
-from vlm_grasp_ros.ros.conversions import grasps_to_array_msg
 from vlm_grasp_ros.ros.markers import grasp_markers
 
 CAMERA = PinholeCamera(fx=600.0, fy=600.0, cx=320.0, cy=240.0, width=640, height=480)
@@ -28,8 +27,7 @@ def sorted_rows(array: np.ndarray) -> np.ndarray:
 
 def test_each_grasp_gets_outline_jaws_and_score_after_a_deleteall() -> None:
     grasps = [Grasp(100, 100, 0.3, 40, 20, score=0.9), Grasp(300, 200, -1.0, 30, 15, score=0.2)]
-    msg = grasps_to_array_msg(grasps, Header(frame_id="cam"), 640, 480, "pca")
-    markers = grasp_markers(msg, pixel_size_m=0.001).markers
+    markers = grasp_markers(Header(frame_id="cam"), grasps, pixel_size_m=0.001).markers
     assert markers[0].action == Marker.DELETEALL and len(markers) == 7
     assert all(m.header.frame_id == "cam" for m in markers)
     outline, jaws, text = markers[1:4]
@@ -45,8 +43,7 @@ def test_each_grasp_gets_outline_jaws_and_score_after_a_deleteall() -> None:
 def test_a_grasp_with_a_pose_is_drawn_at_its_metric_size_and_place() -> None:
     grasp = Grasp(400, 300, math.radians(40), 60, 30, score=0.7)
     pose = grasp_pose(grasp, 0.8, CAMERA)
-    msg = grasps_to_array_msg([grasp], Header(frame_id="cam"), 640, 480, "pca", poses=[pose])
-    _, outline, jaws, _ = grasp_markers(msg).markers
+    _, outline, jaws, _ = grasp_markers(Header(frame_id="cam"), [grasp], [pose]).markers
     corners = points(outline)[:4]
     assert corners.mean(axis=0) == pytest.approx(pose.position)
     jaw_a, jaw_b = points(jaws)[:2].mean(axis=0), points(jaws)[2:].mean(axis=0)

@@ -19,8 +19,12 @@ def _results() -> list[ImageResult]:
     a = ImageResult("a", [Grasp(103, 104, 0.0, 40, 20, 0.9)], [LABEL], latency_ms=10)
     # Image b: the best is turned 90 degrees (x 90..110, y 80..120): overlap 20 x 20 = 400, union 1200,
     # IoU 1/3, but a miss on angle; the second hits exactly.
-    b = ImageResult("b", [Grasp(100, 100, math.radians(90.0), 40, 20, 0.8), Grasp(100, 100, 0.0, 40, 20, 0.5)],
-                    [LABEL], latency_ms=20)
+    b = ImageResult(
+        "b",
+        [Grasp(100, 100, math.radians(90.0), 40, 20, 0.8), Grasp(100, 100, 0.0, 40, 20, 0.5)],
+        [LABEL],
+        latency_ms=20,
+    )
     # Image c: the backend failed: no grasps.
     c = ImageResult("c", [], [LABEL], latency_ms=30, valid=False, error="boom")
     return [a, b, c]

@@ -11,33 +11,48 @@ import rclpy
 from rclpy.parameter import Parameter
 
 from vlm_grasp_ros.ros.grasp_node import GraspNode
-from vlm_grasp_ros.ros.node_settings import GraspNodeSettings, load_parameters_file, validate
+from vlm_grasp_ros.ros.node_settings import (
+    PARAMETERS,
+    GraspNodeSettings,
+    load_parameters_file,
+    parameters_yaml,
+    validate,
+)
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "grasp_node.yaml"
 
 
-def test_shipped_parameter_file_sets_every_parameter_with_a_valid_value() -> None:
+def test_shipped_parameter_file_is_the_generated_one_with_every_parameter() -> None:
+    # Regenerate with: python -m vlm_grasp_ros.ros.node_settings > config/grasp_node.yaml
+    assert CONFIG.read_text(encoding="utf-8") == parameters_yaml()
     values = load_parameters_file(CONFIG)
-    assert set(values) == {f.name for f in fields(GraspNodeSettings)}
-    assert GraspNodeSettings(**values) == GraspNodeSettings()  # the file documents the defaults
+    assert set(values) == set(PARAMETERS) and "dense.model_path" in values and "vlm.adapter_path" in values
+    assert {name: values[name] for name in (f.name for f in fields(GraspNodeSettings))} == {
+        f.name: f.default for f in fields(GraspNodeSettings)
+    }
 
 
-@pytest.mark.parametrize("name, value, reason", [
-    ("backend", "yolo", "unknown backend 'yolo'"),
-    ("device", "gpu", "device must be auto, cpu, cuda or cuda:N"),
-    ("max_grasps", 0, r"max_grasps must be in \[1, 100\]"),
-    ("score_threshold", 0, "score_threshold must be a float"),  # ROS refuses 0 for a double, so do we
-    ("image_transport", "theora", "image_transport must be one of raw, compressed"),
-    ("use_depth", "yes", "use_depth must be a bool"),
-    ("colour", "red", "unknown parameter 'colour'"),
-])
+@pytest.mark.parametrize(
+    "name, value, reason",
+    [
+        ("backend", "yolo", "unknown backend 'yolo'"),
+        ("dense.device", "gpu", "dense.device: must be auto, cpu, cuda or cuda:N"),
+        ("vlm.quantization", "int3", "vlm.quantization must be one of none, nf4"),
+        ("device", "cpu", "unknown parameter 'device'"),  # backend options live under the backend's name
+        ("max_grasps", 0, r"max_grasps must be in \[1, 100\]"),
+        ("score_threshold", 0, "score_threshold must be a float"),  # ROS refuses 0 for a double, so do we
+        ("image_transport", "theora", "image_transport must be one of raw, compressed"),
+        ("use_depth", "yes", "use_depth must be a bool"),
+        ("colour", "red", "unknown parameter 'colour'"),
+    ],
+)
 def test_bad_values_are_refused_with_the_reason(name: str, value: object, reason: str) -> None:
     problem = validate(name, value)
     assert problem is not None and re.search(reason, problem), problem
 
 
 def test_good_values_pass() -> None:
-    assert validate("device", "cuda:1") is None and validate("backend", "pca") is None
+    assert validate("dense.device", "cuda:1") is None and validate("backend", "pca") is None
 
 
 def test_a_bad_parameter_file_names_file_and_line(tmp_path: Path) -> None:
@@ -65,3 +80,52 @@ def test_declared_parameters_carry_ranges_and_descriptions() -> None:
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+def test_an_option_added_to_a_backend_appears_in_the_node_and_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adding an option touches only the backend's options dataclass: the node declares it (with
+    its range) and the CLI has a flag for it, checked the same way."""
+    import dataclasses
+    import importlib
+
+    from vlm_grasp_ros.cli import main as cli_main
+    from vlm_grasp_ros.cli.model_arguments import backend_options
+    from vlm_grasp_ros.core.options import option
+    from vlm_grasp_ros.core.predictors import registry
+    from vlm_grasp_ros.ros import grasp_node, node_settings
+
+    @dataclasses.dataclass(frozen=True)
+    class PcaWithSmoothing(registry.BaselineOptions):
+        smoothing_px: int = option(3, "blur before segmenting", low=0, high=50, load_time=True)
+
+    monkeypatch.setitem(
+        registry.BACKENDS, "pca", dataclasses.replace(registry.BACKENDS["pca"], options=PcaWithSmoothing)
+    )
+    importlib.reload(node_settings)
+    monkeypatch.setattr(grasp_node, "PARAMETERS", node_settings.PARAMETERS)
+    try:
+        args = cli_main.build_parser().parse_args(
+            ["eval", "--dataset", "synthetic", "--root", "r", "--out", "o", "--backend", "pca", "--smoothing-px", "5"]
+        )
+        assert backend_options(args, ["pca"]) == {"pca": {"smoothing_px": 5}}
+        bad = cli_main.build_parser().parse_args(
+            ["eval", "--dataset", "synthetic", "--root", "r", "--out", "o", "--backend", "pca", "--smoothing-px", "99"]
+        )
+        with pytest.raises(ValueError, match=r"--smoothing-px must be in \[0, 50\]"):
+            backend_options(bad, ["pca"])
+        assert "smoothing_px: 3" in node_settings.parameters_yaml()
+        context = rclpy.Context()
+        rclpy.init(context=context)
+        try:
+            node = grasp_node.GraspNode(
+                "option_probe", context=context, parameter_overrides=[Parameter("pca.smoothing_px", value=7)]
+            )
+            (descriptor,) = node.describe_parameters(["pca.smoothing_px"])
+            assert descriptor.integer_range[0].to_value == 50 and "blur" in descriptor.description
+            assert node.backend_options("pca")["smoothing_px"] == 7
+            node.destroy_node()
+        finally:
+            rclpy.try_shutdown(context=context)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(node_settings)

@@ -31,8 +31,9 @@ def image_and_grasp(draw: st.DrawFn, max_side: int) -> tuple[int, int, Grasp]:
 
 def _round_trip_errors(width: int, height: int, grasp: Grasp) -> tuple[float, float]:
     back = QUANTIZER.decode(QUANTIZER.encode(grasp, width, height), width, height)
-    px = max(abs(back.cx - grasp.cx), abs(back.cy - grasp.cy), abs(back.width - grasp.width),
-             abs(back.height - grasp.height))
+    px = max(
+        abs(back.cx - grasp.cx), abs(back.cy - grasp.cy), abs(back.width - grasp.width), abs(back.height - grasp.height)
+    )
     return px, math.degrees(angle_difference(back.theta, grasp.theta))
 
 

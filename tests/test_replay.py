@@ -4,16 +4,16 @@ images, and the node's answers are recorded in an output bag."""
 from __future__ import annotations
 
 import json
-import time
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from rclpy.serialization import deserialize_message
-from vlm_grasp_msgs.msg import Grasp2DArray
 
 from tests.conftest import subprocess_env
+from vlm_grasp_msgs.msg import Grasp2DArray
 from vlm_grasp_ros.bags.bag_reader import bag_messages
 from vlm_grasp_ros.core.datasets import open_dataset
 from vlm_grasp_ros.core.synthetic.scene import SceneConfig
@@ -24,8 +24,13 @@ N_FRAMES = 5
 
 
 def vlm_grasp(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vlm_grasp_ros.cli.main", *arguments], capture_output=True,
-                          text=True, env=subprocess_env(), timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", "vlm_grasp_ros.cli.main", *arguments],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=240,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +47,18 @@ def test_replay_through_the_node_scores_like_eval_and_records_the_answers(scenes
     # loaded the machine is.
     replay = vlm_grasp("replay", str(bag), "--backend", "pca", "--out", str(tmp_path / "replay"))
     assert replay.returncode == 0, replay.stderr + replay.stdout
-    evaluation = vlm_grasp("eval", "--dataset", "synthetic", "--root", str(scenes), "--backend", "pca",
-                           "--out", str(tmp_path / "eval"))
+    evaluation = vlm_grasp(
+        "eval", "--dataset", "synthetic", "--root", str(scenes), "--backend", "pca", "--out", str(tmp_path / "eval")
+    )
     assert evaluation.returncode == 0, evaluation.stderr
     replayed = json.loads((tmp_path / "replay" / "metrics.json").read_text())
     evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     transport = replayed["transport"]
-    assert (transport["frames_sent"], transport["frames_answered"], transport["frames_dropped"]) == (N_FRAMES, N_FRAMES, 0)
+    assert (transport["frames_sent"], transport["frames_answered"], transport["frames_dropped"]) == (
+        N_FRAMES,
+        N_FRAMES,
+        0,
+    )
     assert transport["playback"] == "paced" and transport["node_counters"]["processed"] == N_FRAMES
     assert transport["end_to_end_latency_ms"]["median"] >= transport["inference_ms"]["median"] > 0
     # One writer, one schema: replay's metrics are eval's plus the transport section, value for value
@@ -78,8 +88,15 @@ def test_replay_through_the_node_scores_like_eval_and_records_the_answers(scenes
 
 def test_replay_of_a_compressed_bag_under_another_topic_name(scenes: Path, tmp_path: Path) -> None:
     bag = tmp_path / "compressed_bag"
-    write_dataset_bag(open_dataset("synthetic", scenes), bag, storage="sqlite3", rate_hz=2.0, image_format="jpeg",
-                      with_depth=False, topics=BagTopics(image="/robot/head_camera/image_raw"))
+    write_dataset_bag(
+        open_dataset("synthetic", scenes),
+        bag,
+        storage="sqlite3",
+        rate_hz=2.0,
+        image_format="jpeg",
+        with_depth=False,
+        topics=BagTopics(image="/robot/head_camera/image_raw"),
+    )
     replay = vlm_grasp("replay", str(bag), "--out", str(tmp_path / "replay"))
     assert replay.returncode == 0, replay.stderr + replay.stdout
     assert "frames on /robot/head_camera/image_raw/compressed" in replay.stdout
@@ -100,7 +117,10 @@ def test_realtime_replay_reports_where_every_frame_went(scenes: Path, tmp_path: 
     counters = transport["node_counters"]
     assert transport["playback"] == "realtime" and transport["playback_rate"] == 1.0
     assert transport["frames_sent"] == N_FRAMES == counters["received"] + counters["lost"]
-    assert counters["received"] == counters["processed"] + counters["superseded"] + counters["rejected"] + counters["failed"]
+    assert (
+        counters["received"]
+        == counters["processed"] + counters["superseded"] + counters["rejected"] + counters["failed"]
+    )
     assert transport["frames_answered"] == counters["processed"]
     assert transport["frames_dropped"] == N_FRAMES - counters["processed"]
     report = (tmp_path / "replay" / "report.md").read_text()
@@ -112,9 +132,9 @@ def test_replay_errors_name_the_problem(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "no such bag" in missing.stderr
 
 
-def test_replay_when_the_node_dies_midway_scores_what_came_and_says_why(scenes: Path, tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch,
-                                                                      capsys: pytest.CaptureFixture) -> None:
+def test_replay_when_the_node_dies_midway_scores_what_came_and_says_why(
+    scenes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     from vlm_grasp_ros.cli.main import main
     from vlm_grasp_ros.ros import replay as replay_module
 
@@ -132,8 +152,20 @@ def test_replay_when_the_node_dies_midway_scores_what_came_and_says_why(scenes: 
         return send_frame(player, layout, frames, raw)
 
     monkeypatch.setattr(replay_module, "_send_frame", send_then_kill)
-    code = main(["replay", str(bag), "--backend", "pca", "--out", str(tmp_path / "out"), "--answer-timeout", "1",
-                 "--drain", "1"])
+    code = main(
+        [
+            "replay",
+            str(bag),
+            "--backend",
+            "pca",
+            "--out",
+            str(tmp_path / "out"),
+            "--answer-timeout",
+            "1",
+            "--drain",
+            "1",
+        ]
+    )
     assert code == 0
     assert "the grasp node exited early (code -9)" in capsys.readouterr().err
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())

@@ -9,21 +9,23 @@ import numpy as np
 import pytest
 import torch
 
+from training.config import AugmentConfig, DataSource, LossWeights, OptimConfig, TrainConfig, load_train_config
+from training.data import GraspMapDataset, collate_padded
+from training.losses import grasp_map_losses
+from training.train_decoder import train
 from vlm_grasp_ros.core.augment import crop_sample, flip_sample
-from vlm_grasp_ros.core.datasets import GraspSample
 from vlm_grasp_ros.core.dense.decoder import DecoderConfig
 from vlm_grasp_ros.core.dense.encoders import EncoderConfig
 from vlm_grasp_ros.core.dense.grasp_maps import rasterize_grasps
 from vlm_grasp_ros.core.dense.model import DenseGraspModel, DenseModelConfig
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.synthetic.scene import render_scene
-from training.config import AugmentConfig, DataSource, LossWeights, OptimConfig, TrainConfig, load_train_config
-from training.data import GraspMapDataset, collate_padded
-from training.losses import grasp_map_losses
-from training.train_decoder import train
 
-TINY_MODEL = dict(encoder={"name": "efficientnet_lite0", "strides": [4, 8, 16]},
-                  decoder={"channels": 16, "head_channels": 8, "context_blocks": 1}, input_long_side=96)
+TINY_MODEL = dict(
+    encoder={"name": "efficientnet_lite0", "strides": [4, 8, 16]},
+    decoder={"channels": 16, "head_channels": 8, "context_blocks": 1},
+    input_long_side=96,
+)
 
 
 def test_where_labels_overlap_the_narrowest_opening_sets_the_angle() -> None:
@@ -57,8 +59,9 @@ def test_a_few_training_steps_lower_the_loss() -> None:
     torch.manual_seed(0)
     config = DenseModelConfig(**TINY_MODEL)
     model = DenseGraspModel(config)
-    dataset = GraspMapDataset(DataSource(count=4, seed=5), config, model.preprocessing, None, seed=0,
-                              fixed_augmentation=True)
+    dataset = GraspMapDataset(
+        DataSource(count=4, seed=5), config, model.preprocessing, None, seed=0, fixed_augmentation=True
+    )
     batch = collate_padded([dataset[i] for i in range(4)])
     assert batch["targets"][:, 0].sum() > 0  # the scenes have labelled grasp centres
     features = model.features(batch["image"])
@@ -66,7 +69,9 @@ def test_a_few_training_steps_lower_the_loss() -> None:
     model.decoder.train()
     losses = []
     for _ in range(20):
-        loss = grasp_map_losses(model.decode(features, tuple(batch["image"].shape[1:3])), batch["targets"], LossWeights())
+        loss = grasp_map_losses(
+            model.decode(features, tuple(batch["image"].shape[1:3])), batch["targets"], LossWeights()
+        )
         optimizer.zero_grad()
         loss["total"].backward()
         optimizer.step()
@@ -92,10 +97,16 @@ def test_the_config_loader_names_the_file_and_the_problem(tmp_path: Path) -> Non
 
 
 def _tiny_run(out: Path, epochs: int) -> TrainConfig:
-    return TrainConfig(output_dir=str(out), model=DenseModelConfig(**json.loads(json.dumps(TINY_MODEL))),
-                       train=DataSource(count=8, seed=1), val=DataSource(count=3, seed=2),
-                       augment=AugmentConfig(), optim=OptimConfig(epochs=epochs, batch_size=4, warmup_steps=1),
-                       num_workers=0, val_overlays=2)
+    return TrainConfig(
+        output_dir=str(out),
+        model=DenseModelConfig(**json.loads(json.dumps(TINY_MODEL))),
+        train=DataSource(count=8, seed=1),
+        val=DataSource(count=3, seed=2),
+        augment=AugmentConfig(),
+        optim=OptimConfig(epochs=epochs, batch_size=4, warmup_steps=1),
+        num_workers=0,
+        val_overlays=2,
+    )
 
 
 def test_training_keeps_the_best_checkpoint_and_resumes(tmp_path: Path) -> None:

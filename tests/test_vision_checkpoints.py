@@ -16,30 +16,72 @@ from vlm_grasp_ros.core.dense.vision_checkpoints import VisionCheckpointError, l
 
 HIDDEN, LAYERS = 32, 3
 # The released InternViT-300M-448px key names (shared/reference/InternViT-300M-448px/keys.txt).
-RELEASED_EMBEDDING_KEYS = {"embeddings.class_embedding", "embeddings.position_embedding",
-                           "embeddings.patch_embedding.weight", "embeddings.patch_embedding.bias"}
-RELEASED_LAYER_KEYS = {"ls1", "ls2", "attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight", "attn.proj.bias",
-                       "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias", "norm1.weight",
-                       "norm1.bias", "norm2.weight", "norm2.bias"}
+RELEASED_EMBEDDING_KEYS = {
+    "embeddings.class_embedding",
+    "embeddings.position_embedding",
+    "embeddings.patch_embedding.weight",
+    "embeddings.patch_embedding.bias",
+}
+RELEASED_LAYER_KEYS = {
+    "ls1",
+    "ls2",
+    "attn.qkv.weight",
+    "attn.qkv.bias",
+    "attn.proj.weight",
+    "attn.proj.bias",
+    "mlp.fc1.weight",
+    "mlp.fc1.bias",
+    "mlp.fc2.weight",
+    "mlp.fc2.bias",
+    "norm1.weight",
+    "norm1.bias",
+    "norm2.weight",
+    "norm2.bias",
+}
 # The released config's fields (InternVisionConfig of InternVL's remote code), shrunk.
 ORIGINAL_CONFIG = {
-    "architectures": ["InternVisionModel"], "model_type": "intern_vit_6b",
-    "auto_map": {"AutoConfig": "configuration_intern_vit.InternVisionConfig",
-                 "AutoModel": "modeling_intern_vit.InternVisionModel"},
-    "hidden_size": HIDDEN, "num_hidden_layers": LAYERS, "num_attention_heads": 2, "intermediate_size": 64,
-    "image_size": 56, "patch_size": 14, "qkv_bias": True, "qk_normalization": False, "norm_type": "layer_norm",
-    "layer_norm_eps": 1e-6, "hidden_act": "gelu", "num_channels": 3, "dropout": 0.0, "attention_dropout": 0.0,
-    "drop_path_rate": 0.0, "initializer_factor": 0.1, "initializer_range": 1e-10, "use_flash_attn": True,
+    "architectures": ["InternVisionModel"],
+    "model_type": "intern_vit_6b",
+    "auto_map": {
+        "AutoConfig": "configuration_intern_vit.InternVisionConfig",
+        "AutoModel": "modeling_intern_vit.InternVisionModel",
+    },
+    "hidden_size": HIDDEN,
+    "num_hidden_layers": LAYERS,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "image_size": 56,
+    "patch_size": 14,
+    "qkv_bias": True,
+    "qk_normalization": False,
+    "norm_type": "layer_norm",
+    "layer_norm_eps": 1e-6,
+    "hidden_act": "gelu",
+    "num_channels": 3,
+    "dropout": 0.0,
+    "attention_dropout": 0.0,
+    "drop_path_rate": 0.0,
+    "initializer_factor": 0.1,
+    "initializer_range": 1e-10,
+    "use_flash_attn": True,
     "torch_dtype": "bfloat16",
 }
 
 
 def original_keys(native: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """transformers' InternVLVisionModel weights under InternViT's released names (q, k, v fused)."""
-    renames = {"cls_token": "class_embedding", "position_embeddings": "position_embedding",
-               "patch_embeddings.projection": "patch_embedding", "lambda_1": "ls1", "lambda_2": "ls2",
-               "attention.projection_layer": "attn.proj", "attention.q_norm": "attn.q_norm",
-               "attention.k_norm": "attn.k_norm", "layernorm_before": "norm1", "layernorm_after": "norm2"}
+    renames = {
+        "cls_token": "class_embedding",
+        "position_embeddings": "position_embedding",
+        "patch_embeddings.projection": "patch_embedding",
+        "lambda_1": "ls1",
+        "lambda_2": "ls2",
+        "attention.projection_layer": "attn.proj",
+        "attention.q_norm": "attn.q_norm",
+        "attention.k_norm": "attn.k_norm",
+        "layernorm_before": "norm1",
+        "layernorm_after": "norm2",
+    }
     released: dict[str, torch.Tensor] = {}
     for key, value in native.items():
         if ".attention.k_proj." in key or ".attention.v_proj." in key:
@@ -55,8 +97,10 @@ def original_keys(native: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def write_sharded(folder: Path, tensors: dict[str, torch.Tensor]) -> None:
     keys = sorted(tensors)
-    halves = {"model-00001-of-00002.safetensors": keys[: len(keys) // 2],
-              "model-00002-of-00002.safetensors": keys[len(keys) // 2:]}
+    halves = {
+        "model-00001-of-00002.safetensors": keys[: len(keys) // 2],
+        "model-00002-of-00002.safetensors": keys[len(keys) // 2 :],
+    }
     for name, part in halves.items():
         save_file({key: tensors[key].contiguous() for key in part}, str(folder / name), metadata={"format": "pt"})
     index = {"metadata": {"total_size": 0}, "weight_map": {key: name for name, part in halves.items() for key in part}}
@@ -69,9 +113,15 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("internvit_layouts")
     torch.manual_seed(0)
-    native_config = InternVLVisionConfig(hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2,
-                                         intermediate_size=64, image_size=[56, 56], patch_size=[14, 14],
-                                         attention_bias=True)
+    native_config = InternVLVisionConfig(
+        hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=[56, 56],
+        patch_size=[14, 14],
+        attention_bias=True,
+    )
     model = InternVLVisionModel(native_config)
     with torch.no_grad():  # layer scales start at 0.1 and norms at 1: make every weight matter
         for parameter in model.parameters():
@@ -86,24 +136,47 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     (root / "internvl_hf").mkdir()
     vision = native_config.to_dict()
-    (root / "internvl_hf" / "config.json").write_text(json.dumps({
-        "architectures": ["InternVLForConditionalGeneration"], "model_type": "internvl", "vision_config": vision,
-        "text_config": {"model_type": "qwen2", "hidden_size": 64}, "image_token_id": 151667}))
+    (root / "internvl_hf" / "config.json").write_text(
+        json.dumps(
+            {
+                "architectures": ["InternVLForConditionalGeneration"],
+                "model_type": "internvl",
+                "vision_config": vision,
+                "text_config": {"model_type": "qwen2", "hidden_size": 64},
+                "image_token_id": 151667,
+            }
+        )
+    )
     whole = {f"vision_tower.{key}": value for key, value in state.items()}
-    whole.update({"multi_modal_projector.linear_1.weight": torch.zeros(64, HIDDEN * 4),
-                  "language_model.model.embed_tokens.weight": torch.zeros(10, 64),
-                  "language_model.lm_head.weight": torch.zeros(10, 64)})
+    whole.update(
+        {
+            "multi_modal_projector.linear_1.weight": torch.zeros(64, HIDDEN * 4),
+            "language_model.model.embed_tokens.weight": torch.zeros(10, 64),
+            "language_model.lm_head.weight": torch.zeros(10, 64),
+        }
+    )
     write_sharded(root / "internvl_hf", whole)
 
     (root / "internvl_chat").mkdir()
-    (root / "internvl_chat" / "config.json").write_text(json.dumps({
-        "architectures": ["InternVLChatModel"], "model_type": "internvl_chat", "vision_config": ORIGINAL_CONFIG,
-        "llm_config": {"model_type": "qwen2"}}))
+    (root / "internvl_chat" / "config.json").write_text(
+        json.dumps(
+            {
+                "architectures": ["InternVLChatModel"],
+                "model_type": "internvl_chat",
+                "vision_config": ORIGINAL_CONFIG,
+                "llm_config": {"model_type": "qwen2"},
+            }
+        )
+    )
     chat = {f"vision_model.{key}": value for key, value in released.items()}
     chat["mlp1.0.weight"] = torch.zeros(HIDDEN * 4)
     save_file(chat, str(root / "internvl_chat" / "model.safetensors"))
-    return {"native": root / "native", "original": root / "original", "internvl_hf": root / "internvl_hf",
-            "internvl_chat": root / "internvl_chat"}
+    return {
+        "native": root / "native",
+        "original": root / "original",
+        "internvl_hf": root / "internvl_hf",
+        "internvl_chat": root / "internvl_chat",
+    }
 
 
 def test_the_tiny_release_uses_the_released_names(folders: dict[str, Path]) -> None:
@@ -114,7 +187,7 @@ def test_the_tiny_release_uses_the_released_names(folders: dict[str, Path]) -> N
     assert {k for k in keys if k.startswith("embeddings.")} == RELEASED_EMBEDDING_KEYS
     for layer in range(LAYERS):
         prefix = f"encoder.layers.{layer}."
-        assert {k[len(prefix):] for k in keys if k.startswith(prefix)} == RELEASED_LAYER_KEYS
+        assert {k[len(prefix) :] for k in keys if k.startswith(prefix)} == RELEASED_LAYER_KEYS
 
 
 @pytest.mark.parametrize("layout", ["original", "internvl_hf", "internvl_chat"])
@@ -133,22 +206,36 @@ def test_the_6b_variants_layout_rms_norm_and_qk_norm_loads_too(tmp_path: Path) -
     from transformers import InternVLVisionConfig, InternVLVisionModel
 
     torch.manual_seed(2)
-    native = InternVLVisionModel(InternVLVisionConfig(
-        hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=[56, 56],
-        patch_size=[14, 14], attention_bias=False, use_qk_norm=True, norm_type="rms_norm")).eval()
+    native = InternVLVisionModel(
+        InternVLVisionConfig(
+            hidden_size=HIDDEN,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            image_size=[56, 56],
+            patch_size=[14, 14],
+            attention_bias=False,
+            use_qk_norm=True,
+            norm_type="rms_norm",
+        )
+    ).eval()
     with torch.no_grad():
         for parameter in native.parameters():
             parameter.add_(torch.randn_like(parameter) * 0.05)
     released = original_keys(native.state_dict())
     assert "encoder.layers.0.attn.q_norm.weight" in released and "encoder.layers.0.norm1.bias" not in released
-    (tmp_path / "config.json").write_text(json.dumps(dict(ORIGINAL_CONFIG, num_hidden_layers=2, qkv_bias=False,
-                                                          qk_normalization=True, norm_type="rms_norm")))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            dict(ORIGINAL_CONFIG, num_hidden_layers=2, qkv_bias=False, qk_normalization=True, norm_type="rms_norm")
+        )
+    )
     save_file(released, str(tmp_path / "model.safetensors"))
     loaded = load_internvit(tmp_path)
     pixels = torch.randn(1, 3, 56, 56)
     with torch.no_grad():
-        assert torch.allclose(loaded(pixel_values=pixels).last_hidden_state,
-                              native(pixel_values=pixels).last_hidden_state, atol=1e-4)
+        assert torch.allclose(
+            loaded(pixel_values=pixels).last_hidden_state, native(pixel_values=pixels).last_hidden_state, atol=1e-4
+        )
 
 
 def test_a_folder_that_does_not_fit_is_refused_by_file_and_key(folders: dict[str, Path], tmp_path: Path) -> None:
@@ -160,8 +247,11 @@ def test_a_folder_that_does_not_fit_is_refused_by_file_and_key(folders: dict[str
     tensors = load_file(str(folders["original"] / "model.safetensors"))
     del tensors["encoder.layers.1.attn.qkv.weight"]
     save_file(tensors, str(broken / "model.safetensors"))
-    with pytest.raises(VisionCheckpointError, match=r"model\.safetensors: the weights do not fit .*3 missing, "
-                                                    r"first 'encoder\.layer\.1\.attention\.k_proj\.weight'.*qkv"):
+    with pytest.raises(
+        VisionCheckpointError,
+        match=r"model\.safetensors: the weights do not fit .*3 missing, "
+        r"first 'encoder\.layer\.1\.attention\.k_proj\.weight'.*qkv",
+    ):
         load_internvit(broken)
 
     deeper = dict(ORIGINAL_CONFIG, num_hidden_layers=LAYERS + 1)  # a config the weights do not match
@@ -184,9 +274,18 @@ def test_a_folder_that_does_not_fit_is_refused_by_file_and_key(folders: dict[str
 
 
 # Qwen2-VL: nobody publishes the tower alone; users have the whole Qwen2-VL-2B-Instruct folder.
-QWEN2VL_RELEASED_VISION_CONFIG = {"depth": 2, "embed_dim": 32, "mlp_ratio": 2, "num_heads": 2, "in_chans": 3,
-                                  "hidden_size": 48, "patch_size": 14, "spatial_merge_size": 2,
-                                  "spatial_patch_size": 14, "temporal_patch_size": 2}
+QWEN2VL_RELEASED_VISION_CONFIG = {
+    "depth": 2,
+    "embed_dim": 32,
+    "mlp_ratio": 2,
+    "num_heads": 2,
+    "in_chans": 3,
+    "hidden_size": 48,
+    "patch_size": 14,
+    "spatial_merge_size": 2,
+    "spatial_patch_size": 14,
+    "temporal_patch_size": 2,
+}
 
 
 @pytest.fixture(scope="module")
@@ -196,32 +295,53 @@ def qwen2vl_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
 
     root = tmp_path_factory.mktemp("qwen2vl_layouts")
     torch.manual_seed(1)
-    tower = Qwen2VisionTransformerPretrainedModel(Qwen2VLVisionConfig(
-        depth=2, embed_dim=32, hidden_size=48, num_heads=2, mlp_ratio=2, patch_size=14, spatial_merge_size=2,
-        temporal_patch_size=2))
+    tower = Qwen2VisionTransformerPretrainedModel(
+        Qwen2VLVisionConfig(
+            depth=2,
+            embed_dim=32,
+            hidden_size=48,
+            num_heads=2,
+            mlp_ratio=2,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+        )
+    )
     tower.save_pretrained(root / "vision_only")
     folders = {"vision_only": root / "vision_only"}
     # The released config.json (shrunk), with the language model beside the tower.
-    config = {"architectures": ["Qwen2VLForConditionalGeneration"], "model_type": "qwen2_vl", "hidden_size": 48,
-              "num_hidden_layers": 1, "vocab_size": 10, "tie_word_embeddings": True,
-              "rope_scaling": {"type": "mrope", "mrope_section": [2, 2, 2]}, "torch_dtype": "bfloat16",
-              "vision_config": QWEN2VL_RELEASED_VISION_CONFIG}
+    config = {
+        "architectures": ["Qwen2VLForConditionalGeneration"],
+        "model_type": "qwen2_vl",
+        "hidden_size": 48,
+        "num_hidden_layers": 1,
+        "vocab_size": 10,
+        "tie_word_embeddings": True,
+        "rope_scaling": {"type": "mrope", "mrope_section": [2, 2, 2]},
+        "torch_dtype": "bfloat16",
+        "vision_config": QWEN2VL_RELEASED_VISION_CONFIG,
+    }
     for layout, prefix in (("released", "visual."), ("transformers5", "model.visual.")):
         folder = root / layout
         folder.mkdir()
         (folder / "config.json").write_text(json.dumps(config))
         language = "model.language_model." if layout == "transformers5" else "model."
         tensors = {f"{prefix}{key}": value.clone() for key, value in tower.state_dict().items()}
-        tensors.update({f"{language}embed_tokens.weight": torch.zeros(10, 48),
-                        f"{language}layers.0.mlp.up_proj.weight": torch.zeros(8, 48)})
+        tensors.update(
+            {
+                f"{language}embed_tokens.weight": torch.zeros(10, 48),
+                f"{language}layers.0.mlp.up_proj.weight": torch.zeros(8, 48),
+            }
+        )
         write_sharded(folder, tensors)
         folders[layout] = folder
     return folders
 
 
 @pytest.mark.parametrize("layout", ["released", "transformers5"])
-def test_a_whole_qwen2vl_folder_gives_the_vision_only_towers_features(qwen2vl_folders: dict[str, Path],
-                                                                     layout: str) -> None:
+def test_a_whole_qwen2vl_folder_gives_the_vision_only_towers_features(
+    qwen2vl_folders: dict[str, Path], layout: str
+) -> None:
     pixels = torch.randn(1, 3, 56, 84)
     alone = build_encoder(EncoderConfig("qwen2vl_vit", str(qwen2vl_folders["vision_only"]), strides=(8, 16)))
     whole = build_encoder(EncoderConfig("qwen2vl_vit", str(qwen2vl_folders[layout]), strides=(8, 16)))

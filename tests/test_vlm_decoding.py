@@ -48,7 +48,11 @@ def _tokens_of(text: str) -> list[int]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.tuples(st.integers(0, 1000), st.integers(0, 1000), st.integers(0, 179), st.integers(0, 1000), st.integers(0, 1000)))
+@given(
+    st.tuples(
+        st.integers(0, 1000), st.integers(0, 1000), st.integers(0, 179), st.integers(0, 1000), st.integers(0, 1000)
+    )
+)
 def test_grammar_accepts_every_valid_answer_and_then_only_ends(values: tuple[int, ...]) -> None:
     tokens = _tokens_of(QUANTIZER.to_text(GraspValues(*values))) + [TOKENS.end]
     for position, token in enumerate(tokens):
@@ -69,16 +73,19 @@ def test_any_path_through_the_grammar_is_a_valid_answer(rng) -> None:
     QUANTIZER.parse_text(text)  # raises if not five in-range integers
 
 
-@pytest.mark.parametrize("prefix, expected_chars", [
-    ("", "0123456789"),  # any first digit
-    ("0", " "),  # no leading zeros
-    ("100", "0 "),  # 1000 is the cx maximum
-    ("1000", " "),
-    ("5 5 17", "0123456789 "),  # 170..179 and the space
-    ("5 5 18", " "),  # theta stops at 179
-    ("5 5 5 5 5", "0123456789$"),  # more digits (55, 555) or the end of turn ($); no sixth field
-    ("5 5 5 5 1000", "$"),
-])
+@pytest.mark.parametrize(
+    "prefix, expected_chars",
+    [
+        ("", "0123456789"),  # any first digit
+        ("0", " "),  # no leading zeros
+        ("100", "0 "),  # 1000 is the cx maximum
+        ("1000", " "),
+        ("5 5 17", "0123456789 "),  # 170..179 and the space
+        ("5 5 18", " "),  # theta stops at 179
+        ("5 5 5 5 5", "0123456789$"),  # more digits (55, 555) or the end of turn ($); no sixth field
+        ("5 5 5 5 1000", "$"),
+    ],
+)
 def test_grammar_allows_exactly_the_continuations_that_stay_in_range(prefix: str, expected_chars: str) -> None:
     expected = set(_tokens_of(expected_chars.replace("$", ""))) | ({TOKENS.end} if "$" in expected_chars else set())
     assert set(GRAMMAR.allowed(_tokens_of(prefix))) == expected
@@ -130,7 +137,9 @@ def test_merge_votes_across_views_and_keeps_distinct_grasps_apart() -> None:
     merged = merge_answers(per_view, max_grasps=5)
     assert len(merged) == 2
     # Three views agree on a; b is one confident view: the vote puts a first.
-    assert merged[0].cx == pytest.approx((100 + 103 + 99) / 3) and merged[0].score == pytest.approx((0.6 + 0.5 + 0.7) / 3)
+    assert merged[0].cx == pytest.approx((100 + 103 + 99) / 3) and merged[0].score == pytest.approx(
+        (0.6 + 0.5 + 0.7) / 3
+    )
     assert merged[1].cx == 300 and merged[1].score == pytest.approx(0.9 / 3)
     assert merge_answers(per_view, max_grasps=1) == merged[:1]
 

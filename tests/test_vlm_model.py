@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from vlm_grasp_ros.core.predictors.registry import BackendOptions, create_predictor
+from training.vlm_data import IGNORE_INDEX, AnswerItem, build_training_batch
+from vlm_grasp_ros.core.predictors.registry import create_predictor
 from vlm_grasp_ros.core.predictors.vlm import VlmPredictor, VlmSettings
 from vlm_grasp_ros.core.quantizer import GraspQuantizer, GraspTextError
 from vlm_grasp_ros.core.synthetic.scene import render_scene
@@ -17,7 +18,6 @@ from vlm_grasp_ros.core.vlm.ensemble import same_grasp
 from vlm_grasp_ros.core.vlm.model import QwenGraspModel, VlmLoadOptions
 from vlm_grasp_ros.core.vlm.prompting import PromptConfig
 from vlm_grasp_ros.core.vlm.tiny import save_tiny_model
-from training.vlm_data import IGNORE_INDEX, AnswerItem, build_training_batch
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,9 @@ def test_labels_cover_only_the_answer_and_its_end_of_turn(tiny_model: QwenGraspM
 
 
 def test_a_masked_field_is_left_out_of_the_loss(tiny_model: QwenGraspModel, scenes) -> None:
-    batch = build_training_batch(tiny_model.processor, PromptConfig(), [AnswerItem(scenes[0], "500 250 120 100 50", None, 2)])
+    batch = build_training_batch(
+        tiny_model.processor, PromptConfig(), [AnswerItem(scenes[0], "500 250 120 100 50", None, 2)]
+    )
     labelled = batch["labels"][0][batch["labels"][0] != IGNORE_INDEX]
     assert tiny_model.processor.tokenizer.decode(labelled) == "500 250  100 50<|im_end|>"
 
@@ -100,18 +102,18 @@ def test_top_k_grasps_are_distinct_and_ranked(tiny_model: QwenGraspModel, scenes
     grasps = VlmPredictor(tiny_model, VlmSettings(num_grasps=3)).predict(scenes[0])
     assert 1 <= len(grasps) <= 3
     assert [g.score for g in grasps] == sorted((g.score for g in grasps), reverse=True)
-    assert not any(same_grasp(a, b) for i, a in enumerate(grasps) for b in grasps[i + 1:])
+    assert not any(same_grasp(a, b) for i, a in enumerate(grasps) for b in grasps[i + 1 :])
 
 
 def test_registry_builds_the_backend_and_refuses_what_it_cannot_load(tiny_folder: Path, tmp_path: Path) -> None:
-    predictor = create_predictor("vlm", BackendOptions(model_path=str(tiny_folder), device="cpu", ensemble_size=2))
+    predictor = create_predictor("vlm", dict(model_path=str(tiny_folder), device="cpu", ensemble_size=2))
     assert predictor.name == "vlm" and predictor.settings.ensemble_size == 2 and predictor.model_id == str(tiny_folder)
     with pytest.raises(ValueError, match="needs model_path"):
-        create_predictor("vlm", BackendOptions())
+        create_predictor("vlm", {})
     with pytest.raises(FileNotFoundError, match="config.json missing"):
-        create_predictor("vlm", BackendOptions(model_path=str(tmp_path)))
+        create_predictor("vlm", dict(model_path=str(tmp_path)))
     with pytest.raises(FileNotFoundError, match="adapter_config.json missing"):
-        create_predictor("vlm", BackendOptions(model_path=str(tiny_folder), adapter_path=str(tmp_path), device="cpu"))
+        create_predictor("vlm", dict(model_path=str(tiny_folder), adapter_path=str(tmp_path), device="cpu"))
 
 
 def test_nf4_quantises_the_language_model_and_not_the_vision_tower(tiny_folder: Path, scenes) -> None:
@@ -119,7 +121,9 @@ def test_nf4_quantises_the_language_model_and_not_the_vision_tower(tiny_folder: 
 
     model = QwenGraspModel.load(VlmLoadOptions(str(tiny_folder), quantization="nf4", device="cpu"))
     language = model.model.model.language_model.layers[0]
-    assert isinstance(language.self_attn.q_proj, bnb.nn.Linear4bit) and isinstance(language.mlp.down_proj, bnb.nn.Linear4bit)
+    assert isinstance(language.self_attn.q_proj, bnb.nn.Linear4bit) and isinstance(
+        language.mlp.down_proj, bnb.nn.Linear4bit
+    )
     assert not any(isinstance(module, bnb.nn.Linear4bit) for module in model.model.model.visual.modules())
     assert not isinstance(model.model.lm_head, bnb.nn.Linear4bit)
     [[answer]] = model.generate(scenes[:1])
@@ -128,8 +132,11 @@ def test_nf4_quantises_the_language_model_and_not_the_vision_tower(tiny_folder: 
 
 def test_prompt_names_the_target_and_bad_prompt_files_name_their_line(tmp_path: Path) -> None:
     prompt = PromptConfig()
-    assert prompt.instruction_for("grasp the red mug") == prompt.instruction_for("the red mug") == \
-        "Give one grasp for the red mug as cx cy theta w h."
+    assert (
+        prompt.instruction_for("grasp the red mug")
+        == prompt.instruction_for("the red mug")
+        == "Give one grasp for the red mug as cx cy theta w h."
+    )
     assert prompt.instruction_for("  ") == prompt.instruction
     (tmp_path / "grasp_prompt.json").write_text('{\n  "system": "x",\n  oops\n}\n')
     with pytest.raises(ValueError, match=r"grasp_prompt.json:3: not valid JSON"):
@@ -149,9 +156,15 @@ def test_processor_loads_from_a_released_checkpoint_layout(tiny_folder: Path, tm
     (tmp_path / "preprocessor_config.json").write_text(json.dumps(settings))
     template = (tiny_folder / "chat_template.jinja").read_text()
     (tmp_path / "chat_template.json").write_text(json.dumps({"chat_template": template}))
-    released, written = load_processor(tmp_path, max_pixels=128 * 128), load_processor(tiny_folder, max_pixels=128 * 128)
+    released, written = (
+        load_processor(tmp_path, max_pixels=128 * 128),
+        load_processor(tiny_folder, max_pixels=128 * 128),
+    )
     text = written.apply_chat_template(PromptConfig().messages("the cup"), add_generation_prompt=True, tokenize=False)
-    assert released.apply_chat_template(PromptConfig().messages("the cup"), add_generation_prompt=True, tokenize=False) == text
+    assert (
+        released.apply_chat_template(PromptConfig().messages("the cup"), add_generation_prompt=True, tokenize=False)
+        == text
+    )
     a = released(text=[text], images=[scenes[0]], return_tensors="pt")
     b = written(text=[text], images=[scenes[0]], return_tensors="pt")
     assert torch.equal(a["input_ids"], b["input_ids"]) and torch.equal(a["pixel_values"], b["pixel_values"])
@@ -179,8 +192,11 @@ def released_layout(tiny_folder: Path, folder: Path) -> Path:
     config = json.loads((tiny_folder / "config.json").read_text())
     text, vision = config["text_config"], config["vision_config"]
     rope = text.pop("rope_parameters")
-    text.update(rope_theta=rope["rope_theta"], dtype="bfloat16",
-                rope_scaling={"mrope_interleaved": True, "mrope_section": rope["mrope_section"], "rope_type": "default"})
+    text.update(
+        rope_theta=rope["rope_theta"],
+        dtype="bfloat16",
+        rope_scaling={"mrope_interleaved": True, "mrope_section": rope["mrope_section"], "rope_type": "default"},
+    )
     vision.pop("rope_parameters")
     vision["model_type"] = "qwen3_vl"  # as released
     config.pop("dtype")
@@ -188,10 +204,21 @@ def released_layout(tiny_folder: Path, folder: Path) -> Path:
     (folder / "config.json").write_text(json.dumps(config, indent=2))
     tokenizer = json.loads((tiny_folder / "tokenizer_config.json").read_text())
     end_of_text = 256  # the tiny tokenizer's <|endoftext|>, Qwen's pad and second end id
-    (folder / "generation_config.json").write_text(json.dumps({
-        "bos_token_id": end_of_text, "pad_token_id": end_of_text, "do_sample": True,
-        "eos_token_id": [text["eos_token_id"], end_of_text], "top_k": 20, "top_p": 0.8, "repetition_penalty": 1.0,
-        "temperature": 0.7, "transformers_version": "4.56.0"}))
+    (folder / "generation_config.json").write_text(
+        json.dumps(
+            {
+                "bos_token_id": end_of_text,
+                "pad_token_id": end_of_text,
+                "do_sample": True,
+                "eos_token_id": [text["eos_token_id"], end_of_text],
+                "top_k": 20,
+                "top_p": 0.8,
+                "repetition_penalty": 1.0,
+                "temperature": 0.7,
+                "transformers_version": "4.56.0",
+            }
+        )
+    )
     settings = json.loads((tiny_folder / "processor_config.json").read_text())["image_processor"]
     settings.update(processor_class="Qwen3VLProcessor", image_processor_type="Qwen2VLImageProcessorFast")
     (folder / "preprocessor_config.json").write_text(json.dumps(settings))
@@ -201,38 +228,48 @@ def released_layout(tiny_folder: Path, folder: Path) -> Path:
         shutil.copy(tiny_folder / name, folder / name)
     (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer))
     weights = load_file(str(tiny_folder / "model.safetensors"))
-    assert {key.split(".")[0] + "." + key.split(".")[1] for key in weights} == {"model.visual", "model.language_model",
-                                                                               "lm_head.weight"}
+    assert {key.split(".")[0] + "." + key.split(".")[1] for key in weights} == {
+        "model.visual",
+        "model.language_model",
+        "lm_head.weight",
+    }
     keys = sorted(weights)
     shards = {"model-00001-of-00002.safetensors": keys[::2], "model-00002-of-00002.safetensors": keys[1::2]}
     for name, part in shards.items():
         save_file({key: weights[key].to(torch.bfloat16) for key in part}, str(folder / name), metadata={"format": "pt"})
-    (folder / "model.safetensors.index.json").write_text(json.dumps(
-        {"metadata": {"total_size": 0}, "weight_map": {key: name for name, part in shards.items() for key in part}}))
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps(
+            {"metadata": {"total_size": 0}, "weight_map": {key: name for name, part in shards.items() for key in part}}
+        )
+    )
     return folder
 
 
 def test_the_released_qwen3vl_layout_loads_and_answers_as_saved(tiny_folder: Path, tmp_path: Path, scenes) -> None:
-    released = QwenGraspModel.load(VlmLoadOptions(str(released_layout(tiny_folder, tmp_path / "released")),
-                                                  device="cpu"))
+    released = QwenGraspModel.load(
+        VlmLoadOptions(str(released_layout(tiny_folder, tmp_path / "released")), device="cpu")
+    )
     saved = QwenGraspModel.load(VlmLoadOptions(str(tiny_folder), device="cpu"))
     with torch.no_grad():  # the saved copy in bf16 too, so the only difference left is the layout
         for parameter in saved.model.parameters():
             parameter.copy_(parameter.to(torch.bfloat16).float())
-    assert released.model.config.text_config.rope_parameters["rope_theta"] == \
-        saved.model.config.text_config.rope_parameters["rope_theta"]
+    assert (
+        released.model.config.text_config.rope_parameters["rope_theta"]
+        == saved.model.config.text_config.rope_parameters["rope_theta"]
+    )
     inputs = saved.encode(scenes, [None, "the cup"])
     with torch.inference_mode():
         expected = saved.model(**inputs).logits
         got = released.model(**released.encode(scenes, [None, "the cup"])).logits
     assert got.dtype == torch.float32 and torch.allclose(got, expected, atol=1e-4)
-    assert [[a.text for a in row] for row in released.generate(scenes)] == \
-        [[a.text for a in row] for row in saved.generate(scenes)]
+    assert [[a.text for a in row] for row in released.generate(scenes)] == [
+        [a.text for a in row] for row in saved.generate(scenes)
+    ]
 
 
 def test_max_pixels_reaches_the_processor_through_the_registry(tiny_folder: Path, scenes) -> None:
     budget = 96 * 96
-    capped = create_predictor("vlm", BackendOptions(model_path=str(tiny_folder), device="cpu", max_pixels=budget))
-    default = create_predictor("vlm", BackendOptions(model_path=str(tiny_folder), device="cpu"))
+    capped = create_predictor("vlm", dict(model_path=str(tiny_folder), device="cpu", max_pixels=budget))
+    default = create_predictor("vlm", dict(model_path=str(tiny_folder), device="cpu"))
     tokens = [int(p.model.encode(scenes[:1], [None])["image_grid_thw"].prod()) for p in (capped, default)]
     assert tokens[0] * 16 * 16 <= budget < tokens[1] * 16 * 16

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from training.config import DataSource
-from training.lora_config import LoraEval, load_lora_config
-from training.train_lora import main, train
-from vlm_grasp_ros.core.synthetic.scene import render_scene
 from training.data import SampleSource
+from training.lora_config import LoraEval, load_lora_config
 from training.run_state import validate_predictor
+from training.train_lora import main, train
 from vlm_grasp_ros.core.predictors.vlm import VlmPredictor
+from vlm_grasp_ros.core.synthetic.scene import render_scene
 from vlm_grasp_ros.core.vlm.model import QwenGraspModel, VlmLoadOptions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,7 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 def _short_config(out: Path, epochs: int):
     config = load_lora_config(REPO / "training" / "configs" / "qwen3vl_tiny_overfit.yaml")
     return dataclasses.replace(
-        config, output_dir=str(out), train=DataSource(dataset="generated", seed=7, count=3),
+        config,
+        output_dir=str(out),
+        train=DataSource(dataset="generated", seed=7, count=3),
         val=DataSource(dataset="generated", seed=7, count=3),
         optim=dataclasses.replace(config.optim, epochs=epochs, batch_size=3),
         eval=LoraEval(every_steps=6, batch_size=3, overlays=2),
@@ -39,12 +41,20 @@ def test_lora_learns_saves_a_servable_adapter_and_resumes(tmp_path: Path) -> Non
     assert best == max(history, key=lambda r: (r["val_accuracy_top1"], r["val_mean_iou"]))
     # best/ holds that record's adapter: evaluated afresh through the serving path, the same figures.
     config = _short_config(out, epochs=12)
-    served = VlmPredictor(QwenGraspModel.load(VlmLoadOptions(str(out / "tiny_base"), adapter_path=str(out / "best"),
-                                                             device="cpu")))
+    served = VlmPredictor(
+        QwenGraspModel.load(VlmLoadOptions(str(out / "tiny_base"), adapter_path=str(out / "best"), device="cpu"))
+    )
     metrics, _ = validate_predictor(served, SampleSource(config.val), overlays=0, batch_size=3, progress=False)
-    assert (metrics["accuracy_top1"], metrics["mean_iou"]) == \
-        pytest.approx((best["val_accuracy_top1"], best["val_mean_iou"]), abs=1e-6)
-    for name in ("adapter_config.json", "grasp_prompt.json", "processor_config.json", "tokenizer.json", "train_config.yaml"):
+    assert (metrics["accuracy_top1"], metrics["mean_iou"]) == pytest.approx(
+        (best["val_accuracy_top1"], best["val_mean_iou"]), abs=1e-6
+    )
+    for name in (
+        "adapter_config.json",
+        "grasp_prompt.json",
+        "processor_config.json",
+        "tokenizer.json",
+        "train_config.yaml",
+    ):
         assert (out / "last" / name).is_file(), name
     assert "![curves](curves.png)" in (out / "report.md").read_text()
 
@@ -52,8 +62,9 @@ def test_lora_learns_saves_a_servable_adapter_and_resumes(tmp_path: Path) -> Non
     images = [render_scene(7, index).image for index in range(3)]
     base = str(out / "tiny_base")
     merged = QwenGraspModel.load(VlmLoadOptions(base, adapter_path=str(out / "last"), device="cpu")).generate(images)
-    unmerged = QwenGraspModel.load(VlmLoadOptions(base, adapter_path=str(out / "last"), device="cpu",
-                                                  merge_adapter=False)).generate(images)
+    unmerged = QwenGraspModel.load(
+        VlmLoadOptions(base, adapter_path=str(out / "last"), device="cpu", merge_adapter=False)
+    ).generate(images)
     plain = QwenGraspModel.load(VlmLoadOptions(base, device="cpu")).generate(images)
     assert [a[0].text for a in merged] == [a[0].text for a in unmerged]
     assert [a[0].score for a in merged] == pytest.approx([a[0].score for a in unmerged], rel=1e-4)

@@ -83,10 +83,10 @@ class TrainConfig:
 
 def _dataclass_of(hint: Any) -> type | None:
     """The dataclass a field holds (``X`` for ``X`` or ``X | None``), else None."""
-    if is_dataclass(hint):
+    if isinstance(hint, type) and is_dataclass(hint):
         return hint
     options = [arg for arg in get_args(hint) if arg is not type(None)]
-    return options[0] if len(options) == 1 and is_dataclass(options[0]) else None
+    return options[0] if len(options) == 1 and isinstance(options[0], type) and is_dataclass(options[0]) else None
 
 
 def build_dataclass(cls: type, values: Any, where: str) -> Any:

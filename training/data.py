@@ -3,19 +3,21 @@ five target maps, built with the same resize as inference (``core/dense/model.py
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from training.config import AugmentConfig, DataSource, TargetConfig
 from vlm_grasp_ros.core import augment
 from vlm_grasp_ros.core.datasets import GraspSample, open_dataset
 from vlm_grasp_ros.core.dense.encoders import Preprocessing
 from vlm_grasp_ros.core.dense.grasp_maps import rasterize_grasps
 from vlm_grasp_ros.core.dense.model import DenseModelConfig, frame_geometry, resize_to_model, scale_grasp
-from vlm_grasp_ros.core.synthetic.scene import render_scene
 from vlm_grasp_ros.core.grasp import Grasp
-from training.config import AugmentConfig, DataSource, TargetConfig
+from vlm_grasp_ros.core.synthetic.scene import render_scene
 
 
 class SampleSource:
@@ -74,8 +76,9 @@ def narrowest_per_object(grasps: list[Grasp], mask: np.ndarray | None, ratio: fl
     return [g for g in grasps if g.width <= ratio * narrowest[object_of(g)]]
 
 
-def model_frame_targets(sample: GraspSample, model: DenseModelConfig, preprocessing: Preprocessing,
-                        targets: TargetConfig = TargetConfig()) -> tuple[np.ndarray, np.ndarray]:
+def model_frame_targets(
+    sample: GraspSample, model: DenseModelConfig, preprocessing: Preprocessing, targets: TargetConfig = TargetConfig()
+) -> tuple[np.ndarray, np.ndarray]:
     """(H, W, 3) uint8 image and (5, H, W) float32 targets in the model's padded frame."""
     geometry = frame_geometry(sample.image.shape[:2], model.input_long_side, preprocessing)
     image = resize_to_model(sample.image, geometry)
@@ -95,9 +98,16 @@ class GraspMapDataset(Dataset):
     features are cached); otherwise each epoch draws anew.
     """
 
-    def __init__(self, source: DataSource, model: DenseModelConfig, preprocessing: Preprocessing,
-                 augment_config: AugmentConfig | None, seed: int, fixed_augmentation: bool,
-                 targets: TargetConfig = TargetConfig()) -> None:
+    def __init__(
+        self,
+        source: DataSource,
+        model: DenseModelConfig,
+        preprocessing: Preprocessing,
+        augment_config: AugmentConfig | None,
+        seed: int,
+        fixed_augmentation: bool,
+        targets: TargetConfig = TargetConfig(),
+    ) -> None:
         self.samples = SampleSource(source)
         self.model = model
         self.preprocessing = preprocessing
@@ -116,10 +126,14 @@ class GraspMapDataset(Dataset):
             rng = np.random.default_rng([self.seed, index, 0 if self.fixed else self.epoch])
             sample = augment_sample(sample, rng, self.augment)
         image, targets = model_frame_targets(sample, self.model, self.preprocessing, self.targets)
-        return {"image": torch.from_numpy(image), "targets": torch.from_numpy(targets.astype(np.float16)), "index": index}
+        return {
+            "image": torch.from_numpy(image),
+            "targets": torch.from_numpy(targets.astype(np.float16)),
+            "index": index,
+        }
 
 
-def collate_padded(items: list[dict[str, object]]) -> dict[str, torch.Tensor]:
+def collate_padded(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Stack items, zero-padding to the largest height and width (images of mixed sizes)."""
     height = max(item["image"].shape[0] for item in items)
     width = max(item["image"].shape[1] for item in items)

@@ -38,8 +38,15 @@ def main() -> None:
     predictor = DensePredictor.from_path(args.model_path, "cpu")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows, lines = [], [f"# `{predictor.model_id}` on real photographs", "",
-                       "Each row: the top grasps (colour = score), the quality map, the object-mask map.", ""]
+    rows, lines = (
+        [],
+        [
+            f"# `{predictor.model_id}` on real photographs",
+            "",
+            "Each row: the top grasps (colour = score), the quality map, the object-mask map.",
+            "",
+        ],
+    )
     for name in PHOTOS:
         image = getattr(data, name)()
         if image.ndim != 3 or image.shape[2] != 3:
@@ -53,7 +60,9 @@ def main() -> None:
         scores = ", ".join(f"{g.score:.2f}" for g in grasps) or "none"
         lines.append(f"- **{name}** ({image.shape[1]}x{image.shape[0]}): {len(grasps)} grasps, scores {scores}")
     canvas_width = max(row.shape[1] for row in rows)
-    grid = np.vstack([np.pad(row, ((0, 4), (0, canvas_width - row.shape[1]), (0, 0)), constant_values=255) for row in rows])
+    grid = np.vstack(
+        [np.pad(row, ((0, 4), (0, canvas_width - row.shape[1]), (0, 0)), constant_values=255) for row in rows]
+    )
     cv2.imwrite(str(out / "real_photos.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     lines += ["", "![grasps, quality, mask](real_photos.png)"]
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.config import AugmentConfig, DataSource, load_yaml_config
+from vlm_grasp_ros.core.predictors.vlm_options import QUANTIZATIONS
 from vlm_grasp_ros.core.vlm.prompting import PromptConfig
 
 #: The seven projections of every decoder layer (attention and MLP); the vision tower's layers
@@ -83,7 +84,7 @@ class LoraTrainConfig:
     def __post_init__(self) -> None:
         if self.answer_grasp not in ("random", "first"):
             raise ValueError(f"answer_grasp must be random or first, got {self.answer_grasp!r}")
-        if self.quantization not in ("none", "nf4"):
+        if self.quantization not in QUANTIZATIONS:
             raise ValueError(f"quantization must be none or nf4, got {self.quantization!r}")
         if not self.base_model:
             raise ValueError("base_model is required: a local Qwen3-VL folder, or 'tiny'")

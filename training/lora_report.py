@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from vlm_grasp_ros.core.report import overlay_grid  # noqa: E402
-from training.lora_config import LoraTrainConfig  # noqa: E402
+from training.lora_config import LoraTrainConfig
+from vlm_grasp_ros.core.report import overlay_grid
 
 
 def _curves(history: list[dict], out_dir: Path) -> str:
@@ -21,10 +21,16 @@ def _curves(history: list[dict], out_dir: Path) -> str:
     loss_axis.set_yscale("log")
     loss_axis.set(xlabel="optimiser step", ylabel="answer-token loss", title="training loss")
     val_axis.plot(steps, [100 * r["val_accuracy_top1"] for r in history], marker="o", label="top-1 (constrained)")
-    val_axis.plot(steps, [100 * r["val_invalid_answer_rate"] for r in history], marker="x", label="invalid, constrained")
+    val_axis.plot(
+        steps, [100 * r["val_invalid_answer_rate"] for r in history], marker="x", label="invalid, constrained"
+    )
     if all("val_invalid_answer_rate_unconstrained" in r for r in history):
-        val_axis.plot(steps, [100 * r["val_invalid_answer_rate_unconstrained"] for r in history], marker="x",
-                      label="invalid, unconstrained")
+        val_axis.plot(
+            steps,
+            [100 * r["val_invalid_answer_rate_unconstrained"] for r in history],
+            marker="x",
+            label="invalid, unconstrained",
+        )
     val_axis.set(xlabel="optimiser step", ylabel="%", title="validation", ylim=(-2, 102))
     val_axis.legend()
     figure.tight_layout()
@@ -37,17 +43,24 @@ def write_lora_report(out_dir: Path, history: list[dict], best_shown: list | Non
     out_dir.mkdir(parents=True, exist_ok=True)
     if best_shown is not None:
         overlay_grid(best_shown, out_dir / "overlays_best_val.png")
-    lines = [f"# LoRA training on {config.base_model}", "",
-             f"Output: `{out_dir}`; best adapter `best/`, resumable state `last/`. LoRA r={config.lora.r}, "
-             f"alpha={config.lora.alpha}, dropout={config.lora.dropout}, quantization {config.quantization}.", "",
-             f"![curves]({_curves(history, out_dir)})", "",
-             "| step | epoch | seconds | loss | lr | val top-1 | val IoU | invalid | invalid, unconstrained |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# LoRA training on {config.base_model}",
+        "",
+        f"Output: `{out_dir}`; best adapter `best/`, resumable state `last/`. LoRA r={config.lora.r}, "
+        f"alpha={config.lora.alpha}, dropout={config.lora.dropout}, quantization {config.quantization}.",
+        "",
+        f"![curves]({_curves(history, out_dir)})",
+        "",
+        "| step | epoch | seconds | loss | lr | val top-1 | val IoU | invalid | invalid, unconstrained |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in history:
         free = r.get("val_invalid_answer_rate_unconstrained")
-        lines.append(f"| {r['step']} | {r['epoch']} | {r['seconds']} | {r['train_loss']:.4f} | {r['learning_rate']:.2e} | "
-                     f"{r['val_accuracy_top1']:.1%} | {r.get('val_mean_iou', float('nan')):.3f} | "
-                     f"{r['val_invalid_answer_rate']:.1%} | {'-' if free is None else f'{free:.1%}'} |")
+        lines.append(
+            f"| {r['step']} | {r['epoch']} | {r['seconds']} | {r['train_loss']:.4f} | {r['learning_rate']:.2e} | "
+            f"{r['val_accuracy_top1']:.1%} | {r.get('val_mean_iou', float('nan')):.3f} | "
+            f"{r['val_invalid_answer_rate']:.1%} | {'-' if free is None else f'{free:.1%}'} |"
+        )
     if (out_dir / "overlays_best_val.png").is_file():
         lines += ["", "Best validation: labels and predictions:", "", "![overlays](overlays_best_val.png)"]
     path = out_dir / "report.md"

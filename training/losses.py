@@ -31,6 +31,10 @@ def grasp_map_losses(outputs: torch.Tensor, targets: torch.Tensor, weights: Loss
         "width": on_grasps(3),
         "mask": F.binary_cross_entropy_with_logits(outputs[:, 4], mask_target),
     }
-    losses["total"] = (weights.quality * losses["quality"] + weights.angle * losses["angle"]
-                       + weights.width * losses["width"] + weights.mask * losses["mask"])
+    losses["total"] = (
+        weights.quality * losses["quality"]
+        + weights.angle * losses["angle"]
+        + weights.width * losses["width"]
+        + weights.mask * losses["mask"]
+    )
     return losses

@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from vlm_grasp_ros.core.report import overlay_grid  # noqa: E402
-from training.config import TrainConfig  # noqa: E402
+from training.config import TrainConfig
+from vlm_grasp_ros.core.report import overlay_grid
 
 LOSS_NAMES = ("total", "quality", "angle", "width", "mask")
 
@@ -38,18 +38,29 @@ def write_training_report(out_dir: Path, history: list[dict], best_shown: list |
     out_dir.mkdir(parents=True, exist_ok=True)
     if best_shown is not None:  # only redrawn when the best epoch changes
         overlay_grid(best_shown, out_dir / "overlays_best_val.png")
-    lines = [f"# Training: {config.model.encoder.name} decoder", "",
-             f"Output: `{out_dir}`; best checkpoint `best/`, resumable state `last/`.", "",
-             f"![curves]({_curves(history, out_dir)})", "",
-             "| epoch | seconds | loss | quality | angle | width | mask | val top-1 | val top-5 | val IoU | val ms |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Training: {config.model.encoder.name} decoder",
+        "",
+        f"Output: `{out_dir}`; best checkpoint `best/`, resumable state `last/`.",
+        "",
+        f"![curves]({_curves(history, out_dir)})",
+        "",
+        "| epoch | seconds | loss | quality | angle | width | mask | val top-1 | val top-5 | val IoU | val ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in history:
-        lines.append(f"| {r['epoch']} | {r['seconds']} | {r['train_total']:.4f} | {r['train_quality']:.4f} | "
-                     f"{r['train_angle']:.4f} | {r['train_width']:.4f} | {r['train_mask']:.4f} | {r['val_accuracy_top1']:.1%} | "
-                     f"{r['val_accuracy_top5']:.1%} | {r['val_mean_iou']:.3f} | {r['val_latency_ms']:.1f} |")
+        lines.append(
+            f"| {r['epoch']} | {r['seconds']} | {r['train_total']:.4f} | {r['train_quality']:.4f} | "
+            f"{r['train_angle']:.4f} | {r['train_width']:.4f} | {r['train_mask']:.4f} | {r['val_accuracy_top1']:.1%} | "
+            f"{r['val_accuracy_top5']:.1%} | {r['val_mean_iou']:.3f} | {r['val_latency_ms']:.1f} |"
+        )
     if (out_dir / "overlays_best_val.png").is_file():
-        lines += ["", "Best epoch on validation images: labels and the top 5 predictions (see `vlm-grasp eval` reports):", "",
-                  "![overlays](overlays_best_val.png)"]
+        lines += [
+            "",
+            "Best epoch on validation images: labels and the top 5 predictions (see `vlm-grasp eval` reports):",
+            "",
+            "![overlays](overlays_best_val.png)",
+        ]
     path = out_dir / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from vlm_grasp_ros.core.datasets import GraspSample
-from vlm_grasp_ros.core.evaluation import evaluate_predictor
+from vlm_grasp_ros.core.evaluation import Samples, evaluate_predictor
 from vlm_grasp_ros.core.metrics import ImageResult, summarize
 from vlm_grasp_ros.core.predictors.base import GraspPredictor
 
@@ -30,10 +30,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def validate_predictor(predictor: GraspPredictor, samples: Sequence[GraspSample], overlays: int, batch_size: int = 1,
-                       progress: bool = True) -> tuple[dict[str, Any], list[tuple[GraspSample, ImageResult]]]:
+def validate_predictor(
+    predictor: GraspPredictor, samples: Samples, overlays: int, batch_size: int = 1, progress: bool = True
+) -> tuple[dict[str, Any], list[tuple[GraspSample, ImageResult]]]:
     """The core evaluation on the validation images: its summary and the first ``overlays`` results."""
-    results, shown = [], []
+    results: list[ImageResult] = []
+    shown: list[tuple[GraspSample, ImageResult]] = []
     for sample, result in evaluate_predictor(predictor, samples, batch_size=batch_size, progress=progress):
         results.append(result)
         if len(shown) < overlays:
@@ -43,8 +45,11 @@ def validate_predictor(predictor: GraspPredictor, samples: Sequence[GraspSample]
 
 def validation_record(metrics: dict[str, Any]) -> dict[str, float]:
     """A summary's numbers as history columns: ``val_<key>``, latency as its median."""
-    record = {f"val_{key}": float(value) for key, value in metrics.items()
-              if isinstance(value, (int, float)) and not isinstance(value, bool) and value is not None}
+    record = {
+        f"val_{key}": float(value)
+        for key, value in metrics.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value is not None
+    }
     record["val_latency_ms"] = float(metrics["latency_ms"]["median"])
     return record
 
@@ -75,9 +80,17 @@ class RunState:
 
     def save(self, folder: Path, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": self.epoch,
-                    "step": self.step, "best": json.dumps(self.best), "history": json.dumps(self.history)},
-                   folder / STATE_NAME)
+        torch.save(
+            {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": self.epoch,
+                "step": self.step,
+                "best": json.dumps(self.best),
+                "history": json.dumps(self.history),
+            },
+            folder / STATE_NAME,
+        )
 
     @classmethod
     def load(cls, folder: Path, optimizer: torch.optim.Optimizer, scheduler: Any) -> RunState:
@@ -92,14 +105,21 @@ def resumable(last_dir: Path, fresh: bool) -> bool:
     return not fresh and (last_dir / STATE_NAME).is_file()
 
 
-def run_trainer_main(prog: str, doc: str | None, train: Callable[..., dict], load_config: Callable[[str], Any],
-                     result_key: str, argv: list[str] | None = None) -> int:
+def run_trainer_main(
+    prog: str,
+    doc: str | None,
+    train: Callable[..., dict],
+    load_config: Callable[[str], Any],
+    result_key: str,
+    argv: list[str] | None = None,
+) -> int:
     """The trainers' shared command line: --config, --fresh, --output-dir, --max-steps."""
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog=f"python -m training.{prog}", description=doc,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=f"python -m training.{prog}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", required=True, help="a YAML file under training/configs/")
     parser.add_argument("--fresh", action="store_true", help="ignore <output_dir>/last and start over")
     parser.add_argument("--output-dir", default=None, help="override the config's output_dir")

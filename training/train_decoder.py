@@ -18,21 +18,28 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vlm_grasp_ros.core.dense.checkpoint import WEIGHTS_NAME, read_config, save_checkpoint
-from vlm_grasp_ros.core.dense.model import DenseGraspModel
-from vlm_grasp_ros.core.predictors.dense import DensePredictor
 from training.config import TrainConfig, load_train_config
 from training.data import GraspMapDataset, SampleSource, collate_padded
 from training.losses import grasp_map_losses
 from training.report import write_training_report
-from training.run_state import RunState, resumable, run_trainer_main, seed_everything, validate_predictor, \
-    validation_record
+from training.run_state import (
+    RunState,
+    resumable,
+    run_trainer_main,
+    seed_everything,
+    validate_predictor,
+    validation_record,
+)
+from vlm_grasp_ros.core.dense.checkpoint import WEIGHTS_NAME, read_config, save_checkpoint
+from vlm_grasp_ros.core.dense.model import DenseGraspModel
+from vlm_grasp_ros.core.predictors.dense import DensePredictor
 
 
 class FeatureCache:
@@ -63,14 +70,20 @@ class FeatureCache:
                 self.features[index] = [level[row].detach().to("cpu", torch.float16) for level in features]
                 self.targets[index] = targets[row].to("cpu", torch.float16)
 
-    def batches(self, batch_size: int, generator: torch.Generator, drop_last: bool) -> list[dict[str, torch.Tensor]]:
+    def batches(self, batch_size: int, generator: torch.Generator, drop_last: bool) -> list[dict[str, Any]]:
         order = torch.randperm(len(self.features), generator=generator).tolist()
         keys = sorted(self.features)
         groups = [[keys[i] for i in order[start : start + batch_size]] for start in range(0, len(order), batch_size)]
         if drop_last and len(groups) > 1 and len(groups[-1]) < batch_size:
             groups.pop()
-        return [{"index": torch.tensor(group), "targets": torch.stack([self.targets[i] for i in group]),
-                 "size": self.targets[group[0]].shape[-2:]} for group in groups]
+        return [
+            {
+                "index": torch.tensor(group),
+                "targets": torch.stack([self.targets[i] for i in group]),
+                "size": self.targets[group[0]].shape[-2:],
+            }
+            for group in groups
+        ]
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -92,19 +105,34 @@ def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None
 
     # Opened before training, so that a bad validation source fails now, not after the first epoch.
     val_samples = SampleSource(config.val)
-    dataset = GraspMapDataset(config.train, config.model, model.preprocessing, config.augment, config.seed,
-                              fixed_augmentation=config.cache_features, targets=config.targets)
+    dataset = GraspMapDataset(
+        config.train,
+        config.model,
+        model.preprocessing,
+        config.augment,
+        config.seed,
+        fixed_augmentation=config.cache_features,
+        targets=config.targets,
+    )
     loader_drop_last = len(dataset) > config.optim.batch_size
-    loader = DataLoader(dataset, batch_size=config.optim.batch_size, shuffle=True, num_workers=config.num_workers,
-                        collate_fn=collate_padded, drop_last=loader_drop_last,
-                        persistent_workers=config.num_workers > 0 and not config.cache_features,
-                        generator=torch.Generator().manual_seed(config.seed))
-    optimizer = torch.optim.AdamW(model.decoder.parameters(), lr=config.optim.learning_rate,
-                                  weight_decay=config.optim.weight_decay)
+    loader = DataLoader(
+        dataset,
+        batch_size=config.optim.batch_size,
+        shuffle=True,
+        num_workers=config.num_workers,
+        collate_fn=collate_padded,
+        drop_last=loader_drop_last,
+        persistent_workers=config.num_workers > 0 and not config.cache_features,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    optimizer = torch.optim.AdamW(
+        model.decoder.parameters(), lr=config.optim.learning_rate, weight_decay=config.optim.weight_decay
+    )
     decoder, optimizer, loader = accelerator.prepare(model.decoder, optimizer, loader)
     total_steps = config.optim.epochs * len(loader)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, config.optim.warmup_steps, total_steps))
+        optimizer, lambda step: lr_factor(step, config.optim.warmup_steps, total_steps)
+    )
 
     run = RunState()
     if resumable(last_dir, fresh):
@@ -126,7 +154,9 @@ def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None
         batches = 0
         started = time.perf_counter()
         per_epoch = len(loader) * config.optim.batch_size if loader_drop_last else len(dataset)
-        source = cache.batches(config.optim.batch_size, shuffler, loader_drop_last) if cache.complete(per_epoch) else loader
+        source = (
+            cache.batches(config.optim.batch_size, shuffler, loader_drop_last) if cache.complete(per_epoch) else loader
+        )
         bar = tqdm(source, desc=f"epoch {epoch + 1}/{config.optim.epochs}", unit="batch", disable=not show)
         for batch in bar:
             targets = batch["targets"].to(accelerator.device)
@@ -151,13 +181,18 @@ def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None
             if max_steps is not None and step >= max_steps:
                 stopped = True
                 break
-        record = {"epoch": epoch + 1, "step": step, "seconds": round(time.perf_counter() - started, 1),
-                  **{f"train_{name}": value / max(1, batches) for name, value in sums.items()}}
+        record = {
+            "epoch": epoch + 1,
+            "step": step,
+            "seconds": round(time.perf_counter() - started, 1),
+            **{f"train_{name}": value / max(1, batches) for name, value in sums.items()},
+        }
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             model.eval()
-            metrics, shown = validate_predictor(DensePredictor(model, model_id="training"), val_samples,
-                                                config.val_overlays, progress=show)
+            metrics, shown = validate_predictor(
+                DensePredictor(model, model_id="training"), val_samples, config.val_overlays, progress=show
+            )
             record.update(validation_record(metrics))
             improved = run.record(record)
             run.epoch, run.step = epoch + 1, step
@@ -168,9 +203,11 @@ def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None
             run.write_history(out_dir)
             write_training_report(out_dir, run.history, shown if improved else None, config)
             if show:
-                print(f"epoch {epoch + 1}: loss {record['train_total']:.4f}  val top-1 "
-                      f"{record['val_accuracy_top1']:.1%}  IoU {record['val_mean_iou']:.3f}"
-                      + ("  (best)" if improved else ""))
+                print(
+                    f"epoch {epoch + 1}: loss {record['train_total']:.4f}  val top-1 "
+                    f"{record['val_accuracy_top1']:.1%}  IoU {record['val_mean_iou']:.3f}"
+                    + ("  (best)" if improved else "")
+                )
         if stopped:
             break
     accelerator.wait_for_everyone()

@@ -27,15 +27,22 @@ from tqdm import tqdm
 
 from training.data import SampleSource
 from training.lora_config import LoraTrainConfig, load_lora_config
+from training.run_state import (
+    RunState,
+    resumable,
+    run_trainer_main,
+    seed_everything,
+    validate_predictor,
+    validation_record,
+)
 from training.vlm_data import AnswerDataset, build_training_batch
-from training.run_state import RunState, resumable, run_trainer_main, seed_everything, validate_predictor, \
-    validation_record
 from vlm_grasp_ros.core.evaluation import evaluate_predictor
 from vlm_grasp_ros.core.metrics import summarize
 from vlm_grasp_ros.core.predictors.vlm import VlmPredictor, VlmSettings
 from vlm_grasp_ros.core.vlm.model import QwenGraspModel, load_base_model
 from vlm_grasp_ros.core.vlm.processor import load_processor
 from vlm_grasp_ros.core.vlm.tiny import save_tiny_model
+
 
 def resolve_base(config: LoraTrainConfig) -> Path:
     """The base model folder; ``tiny`` builds the stand-in once under the output folder."""
@@ -58,10 +65,14 @@ def build_peft_model(config: LoraTrainConfig, base: Path, device: torch.device):
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
-    lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-                      # only the language model's layers: the vision tower stays as trained
-                      target_modules=rf".*language_model.*\.({'|'.join(config.lora.target_modules)})",
-                      task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=config.lora.r,
+        lora_alpha=config.lora.alpha,
+        lora_dropout=config.lora.dropout,
+        # only the language model's layers: the vision tower stays as trained
+        target_modules=rf".*language_model.*\.({'|'.join(config.lora.target_modules)})",
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(model, lora)
 
 
@@ -85,8 +96,9 @@ def validate(model, processor, config: LoraTrainConfig, samples: SampleSource, p
     metrics.setdefault("invalid_answer_rate", 0.0)
     if config.eval.measure_unconstrained:
         free = VlmPredictor(wrapper, VlmSettings(constrained=False, max_batch_rows=64))
-        free_results = [result for _, result in evaluate_predictor(free, samples, batch_size=config.eval.batch_size,
-                                                                   progress=False)]
+        free_results = [
+            result for _, result in evaluate_predictor(free, samples, batch_size=config.eval.batch_size, progress=False)
+        ]
         metrics["invalid_answer_rate_unconstrained"] = summarize(free_results).get("invalid_answer_rate", 0.0)
     return metrics, shown
 
@@ -104,8 +116,9 @@ def train(config: LoraTrainConfig, fresh: bool = False, max_steps: int | None = 
 
     seed_everything(config.seed)
     use_bf16 = config.bf16 and torch.cuda.is_available()
-    accelerator = Accelerator(mixed_precision="bf16" if use_bf16 else "no",
-                              gradient_accumulation_steps=config.optim.gradient_accumulation)
+    accelerator = Accelerator(
+        mixed_precision="bf16" if use_bf16 else "no", gradient_accumulation_steps=config.optim.gradient_accumulation
+    )
     out_dir = Path(config.output_dir)
     if accelerator.is_main_process:  # one process builds the tiny stand-in; the others then find it
         resolve_base(config)
@@ -116,15 +129,22 @@ def train(config: LoraTrainConfig, fresh: bool = False, max_steps: int | None = 
     val_samples = SampleSource(config.val)  # opened first: a bad validation source fails at once
     dataset = AnswerDataset(SampleSource(config.train), config.augment, config.noise, config.answer_grasp, config.seed)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=config.optim.batch_size, shuffle=True, num_workers=config.num_workers,
+        dataset,
+        batch_size=config.optim.batch_size,
+        shuffle=True,
+        num_workers=config.num_workers,
         collate_fn=lambda items: build_training_batch(processor, config.prompt, items),
-        generator=torch.Generator().manual_seed(config.seed), drop_last=False,
+        generator=torch.Generator().manual_seed(config.seed),
+        drop_last=False,
     )
     model = build_peft_model(config, base, accelerator.device)
     trainable, total = trainable_parameters(model)
     accelerator.print(f"LoRA: {trainable:,} trainable of {total:,} parameters ({trainable / total:.3%})")
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.optim.learning_rate,
-                                  weight_decay=config.optim.weight_decay)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=config.optim.learning_rate,
+        weight_decay=config.optim.weight_decay,
+    )
     steps_per_epoch = math.ceil(len(loader) / config.optim.gradient_accumulation / accelerator.num_processes)
     total_steps = steps_per_epoch * config.optim.epochs
     if max_steps is not None:
@@ -146,9 +166,14 @@ def train(config: LoraTrainConfig, fresh: bool = False, max_steps: int | None = 
         unwrapped.eval()
         metrics, shown = validate(unwrapped, processor, config, val_samples, progress)
         unwrapped.train()
-        record = {"step": step, "epoch": epoch, "seconds": round(time.perf_counter() - began, 1),
-                  "train_loss": float(np.mean(losses)) if losses else math.nan,
-                  "learning_rate": scheduler.get_last_lr()[0], **validation_record(metrics)}
+        record = {
+            "step": step,
+            "epoch": epoch,
+            "seconds": round(time.perf_counter() - began, 1),
+            "train_loss": float(np.mean(losses)) if losses else math.nan,
+            "learning_rate": scheduler.get_last_lr()[0],
+            **validation_record(metrics),
+        }
         improved = run.record(record)
         run.epoch, run.step = epoch, step
         if improved:
@@ -159,14 +184,25 @@ def train(config: LoraTrainConfig, fresh: bool = False, max_steps: int | None = 
         from training.lora_report import write_lora_report
 
         write_lora_report(out_dir, run.history, shown if improved else None, config)
-        accelerator.print(f"step {step}: loss {record['train_loss']:.4f}, val top-1 {metrics['accuracy_top1']:.1%}, "
-                          f"invalid {metrics['invalid_answer_rate']:.1%}"
-                          + (f" (unconstrained {metrics['invalid_answer_rate_unconstrained']:.1%})"
-                             if "invalid_answer_rate_unconstrained" in metrics else ""))
+        accelerator.print(
+            f"step {step}: loss {record['train_loss']:.4f}, val top-1 {metrics['accuracy_top1']:.1%}, "
+            f"invalid {metrics['invalid_answer_rate']:.1%}"
+            + (
+                f" (unconstrained {metrics['invalid_answer_rate_unconstrained']:.1%})"
+                if "invalid_answer_rate_unconstrained" in metrics
+                else ""
+            )
+        )
 
     model.train()
     began = time.perf_counter()
-    bar = tqdm(total=total_steps, initial=step, desc="train_lora", unit="step", disable=not (progress and accelerator.is_main_process))
+    bar = tqdm(
+        total=total_steps,
+        initial=step,
+        desc="train_lora",
+        unit="step",
+        disable=not (progress and accelerator.is_main_process),
+    )
     epoch = start_epoch
     while step < total_steps:
         dataset.epoch = epoch

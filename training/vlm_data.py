@@ -9,12 +9,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vlm_grasp_ros.core import augment
-from vlm_grasp_ros.core.quantizer import GraspQuantizer
-from vlm_grasp_ros.core.vlm.prompting import PromptConfig
 from training.config import AugmentConfig
 from training.data import SampleSource, augment_sample
 from training.lora_config import AnswerNoise
+from vlm_grasp_ros.core import augment
+from vlm_grasp_ros.core.quantizer import GraspQuantizer
+from vlm_grasp_ros.core.vlm.prompting import PromptConfig
 
 IGNORE_INDEX = -100  # what torch's cross-entropy skips
 
@@ -30,8 +30,15 @@ class AnswerItem:
 class AnswerDataset(Dataset):
     """Samples with one labelled grasp each as the answer, augmented anew each epoch."""
 
-    def __init__(self, source: SampleSource, augment_config: AugmentConfig | None, noise: AnswerNoise,
-                 answer_grasp: str, seed: int, quantizer: GraspQuantizer = GraspQuantizer()) -> None:
+    def __init__(
+        self,
+        source: SampleSource,
+        augment_config: AugmentConfig | None,
+        noise: AnswerNoise,
+        answer_grasp: str,
+        seed: int,
+        quantizer: GraspQuantizer = GraspQuantizer(),
+    ) -> None:
         self.source = source
         self.augment_config = augment_config
         self.noise = noise
@@ -50,11 +57,17 @@ class AnswerDataset(Dataset):
             sample = augment_sample(sample, rng, self.augment_config)
         if not sample.grasps:
             raise ValueError(f"{sample.name}: no grasp labels (left after augmentation) to train on")
-        grasp = sample.grasps[0] if self.answer_grasp == "first" else sample.grasps[int(rng.integers(len(sample.grasps)))]
+        grasp = (
+            sample.grasps[0] if self.answer_grasp == "first" else sample.grasps[int(rng.integers(len(sample.grasps)))]
+        )
         values = self.quantizer.encode(grasp, sample.width, sample.height, clip=True)
         if self.noise.bin_noise_probability > 0:
             values = augment.jitter_bins(values, rng, self.noise.bin_noise_probability, self.quantizer)
-        masked = augment.choose_masked_field(rng, self.noise.masked_field_probability) if self.noise.masked_field_probability > 0 else None
+        masked = (
+            augment.choose_masked_field(rng, self.noise.masked_field_probability)
+            if self.noise.masked_field_probability > 0
+            else None
+        )
         return AnswerItem(sample.image, self.quantizer.to_text(values), None, masked)
 
 
@@ -73,8 +86,10 @@ def build_training_batch(processor, prompt: PromptConfig, items: list[AnswerItem
     image tokens, instruction, padding, and a masked field's digits) is ``IGNORE_INDEX``.
     """
     tokenizer = processor.tokenizer
-    texts = [processor.apply_chat_template(prompt.messages(item.target), add_generation_prompt=True, tokenize=False)
-             for item in items]
+    texts = [
+        processor.apply_chat_template(prompt.messages(item.target), add_generation_prompt=True, tokenize=False)
+        for item in items
+    ]
     encoded = processor(text=texts, images=[item.image for item in items], return_tensors="pt", padding=True)
     rows, labels, types = [], [], []
     for row, item in enumerate(items):

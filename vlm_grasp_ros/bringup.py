@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vlm_grasp_ros.core.predictors.registry import backend_names
+
 PACKAGE = "vlm_grasp"
 EXECUTABLE = "grasp_node"
 PARAMS_FILE_NAME = "grasp_node.yaml"
@@ -25,18 +27,30 @@ class LaunchArgument:
 
 
 LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
-    LaunchArgument("backend", "", "grasp backend (dense, vlm, min_area_rect, pca, random); "
-                                  "empty keeps the one in params_file"),
+    LaunchArgument(
+        "backend",
+        "",
+        f"grasp backend ({', '.join(backend_names())}); empty keeps the one in "
+        "params_file; its options are the <backend>.<option> parameters",
+    ),
     LaunchArgument("params_file", "", f"node parameters (YAML); empty uses the installed config/{PARAMS_FILE_NAME}"),
     LaunchArgument("namespace", "", "namespace of the node and of its relative topics (e.g. a robot name)"),
-    LaunchArgument("image_topic", "/camera/color/image_raw",
-                   "colour image topic; with image_transport:=compressed in the params file, "
-                   "its /compressed sibling is used"),
-    LaunchArgument("image_transport", "", "raw or compressed (subscribe image_topic + /compressed); "
-                                          "empty keeps the one in params_file"),
+    LaunchArgument(
+        "image_topic",
+        "/camera/color/image_raw",
+        "colour image topic; with image_transport:=compressed in the params file, its /compressed sibling is used",
+    ),
+    LaunchArgument(
+        "image_transport",
+        "",
+        "raw or compressed (subscribe image_topic + /compressed); empty keeps the one in params_file",
+    ),
     LaunchArgument("use_depth", "false", "also subscribe depth and camera_info to give each grasp a 3D pose"),
-    LaunchArgument("depth_topic", "/camera/aligned_depth_to_color/image_raw",
-                   "depth registered to the colour image (16UC1 mm or 32FC1 m)"),
+    LaunchArgument(
+        "depth_topic",
+        "/camera/aligned_depth_to_color/image_raw",
+        "depth registered to the colour image (16UC1 mm or 32FC1 m)",
+    ),
     LaunchArgument("camera_info_topic", "/camera/color/camera_info", "intrinsics of the colour image"),
     LaunchArgument("log_level", "info", "debug, info, warn, error or fatal"),
 )
@@ -93,8 +107,9 @@ def node_launch(values: dict[str, str], default_params_file: str) -> NodeLaunch:
     if use_depth:
         remappings += [("depth", merged["depth_topic"]), ("camera_info", merged["camera_info_topic"])]
     namespace = merged["namespace"].strip("/")
-    return NodeLaunch(params_file, overrides, tuple(remappings), f"/{namespace}" if namespace else "",
-                      merged["log_level"])
+    return NodeLaunch(
+        params_file, overrides, tuple(remappings), f"/{namespace}" if namespace else "", merged["log_level"]
+    )
 
 
 def installed_params_file() -> str:

@@ -6,6 +6,7 @@ import sys
 import time
 
 import rclpy
+
 from vlm_grasp_msgs.msg import Grasp2DArray
 
 

@@ -23,8 +23,15 @@ def known_message():
     ]
     pose = GraspPose3D((0.01, -0.02, 0.55), (0.0, 0.0, 0.28, 0.96), 0.052, 0.017)
     return grasps_to_array_msg(
-        grasps, header, 640, 480, backend="pca", model="", prompt="grasp the red mug",
-        inference_time_ms=4.5, poses=[pose, None],
+        grasps,
+        header,
+        640,
+        480,
+        backend="pca",
+        model="",
+        prompt="grasp the red mug",
+        inference_time_ms=4.5,
+        poses=[pose, None],
     )
 
 

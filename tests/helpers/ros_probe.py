@@ -7,8 +7,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import rclpy
@@ -48,8 +49,9 @@ class RosProbe:
         return self.node.create_publisher(msg_type, topic, qos)
 
     def wait_matched(self, publisher: Any, timeout_s: float = 20.0) -> None:
-        assert self.spin_until(lambda: publisher.get_subscription_count() > 0, timeout_s), \
+        assert self.spin_until(lambda: publisher.get_subscription_count() > 0, timeout_s), (
             f"nobody subscribed to {publisher.topic_name} within {timeout_s} s"
+        )
 
     def call(self, srv_type: type, name: str, request: Any, timeout_s: float = 30.0) -> Any:
         client = self.node.create_client(srv_type, name)
@@ -80,11 +82,13 @@ def same_stamp(a: Header, b: Header) -> bool:
 
 def wait_for_stamp(probe: RosProbe, received: list[Any], header: Header, timeout_s: float = 20.0) -> Any:
     """The first collected message whose header has ``header``'s stamp (AssertionError if none)."""
+
     def find() -> Any:
         return next((m for m in received if same_stamp(m.header, header)), None)
 
-    assert probe.spin_until(lambda: find() is not None, timeout_s), \
+    assert probe.spin_until(lambda: find() is not None, timeout_s), (
         f"no message with stamp {header.stamp.sec}.{header.stamp.nanosec} within {timeout_s} s"
+    )
     return find()
 
 
@@ -108,10 +112,12 @@ class GraspNodeProcess:
 
     def __init__(self, env: dict[str, str], log_path: Path, *ros_args: str) -> None:
         self.log_path = log_path
-        self._log_file = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 (closed in stop)
+        self._log_file = open(log_path, "w", encoding="utf-8")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "vlm_grasp_ros.ros.grasp_node", "--ros-args", *ros_args],
-            stdout=self._log_file, stderr=subprocess.STDOUT, env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
 
     def log(self) -> str:

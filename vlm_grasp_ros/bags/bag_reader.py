@@ -6,9 +6,9 @@ rosbag2 folder); topics are found by type, or named explicitly when a bag is amb
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from rosbags.highlevel import AnyReader, AnyReaderError
 
@@ -52,33 +52,53 @@ def open_bag(path: Path) -> AnyReader:
     return AnyReader([path], default_typestore=grasp_typestore())
 
 
-def _pick(topics: dict[str, str], wanted_types: tuple[str, ...], given: str | None, role: str,
-          exclude_word: str | None = None, include_word: str | None = None) -> str | None:
+def _pick(
+    topics: dict[str, str],
+    wanted_types: tuple[str, ...],
+    given: str | None,
+    role: str,
+    exclude_word: str | None = None,
+    include_word: str | None = None,
+) -> str | None:
     if given is not None:
         if given not in topics:
             raise ValueError(f"bag has no topic {given!r} for the {role}; topics: {', '.join(sorted(topics))}")
         if topics[given] not in wanted_types:
             raise ValueError(f"{given} is {topics[given]}, not {' or '.join(wanted_types)} as the {role} must be")
         return given
-    candidates = [t for t, kind in topics.items() if kind in wanted_types
-                  and (exclude_word is None or exclude_word not in t) and (include_word is None or include_word in t)]
+    candidates = [
+        t
+        for t, kind in topics.items()
+        if kind in wanted_types
+        and (exclude_word is None or exclude_word not in t)
+        and (include_word is None or include_word in t)
+    ]
     if len(candidates) > 1:
-        raise ValueError(f"the bag has several {role} topics ({', '.join(sorted(candidates))}); name one with "
-                         f"--{role.replace(' ', '-')}-topic")
+        raise ValueError(
+            f"the bag has several {role} topics ({', '.join(sorted(candidates))}); name one with "
+            f"--{role.replace(' ', '-')}-topic"
+        )
     return candidates[0] if candidates else None
 
 
-def inspect_bag(path: Path, image_topic: str | None = None, depth_topic: str | None = None,
-                camera_info_topic: str | None = None, ground_truth_topic: str | None = None,
-                use_depth: bool = True) -> BagLayout:
+def inspect_bag(
+    path: Path,
+    image_topic: str | None = None,
+    depth_topic: str | None = None,
+    camera_info_topic: str | None = None,
+    ground_truth_topic: str | None = None,
+    use_depth: bool = True,
+) -> BagLayout:
     """The bag's layout; raises ValueError naming the bag when it has no usable camera topic."""
     try:
         with open_bag(path) as reader:
             topics = {c.topic: c.msgtype for c in reader.connections}
             image = _pick(topics, (IMAGE, COMPRESSED), image_topic, "image", exclude_word="depth")
             if image is None:
-                raise ValueError(f"{path}: no sensor_msgs/Image or CompressedImage topic; topics: "
-                                 f"{', '.join(f'{t} ({k})' for t, k in sorted(topics.items()))}")
+                raise ValueError(
+                    f"{path}: no sensor_msgs/Image or CompressedImage topic; topics: "
+                    f"{', '.join(f'{t} ({k})' for t, k in sorted(topics.items()))}"
+                )
             depth = _pick(topics, (IMAGE,), depth_topic, "depth", include_word="depth") if use_depth else None
             info = _pick(topics, (CAMERA_INFO,), camera_info_topic, "camera info") if use_depth else None
             # Grasp2DArray: labels as bags from before GraspLabels carry them.
@@ -90,8 +110,16 @@ def inspect_bag(path: Path, image_topic: str | None = None, depth_topic: str | N
             raise
         raise ValueError(f"{path}: not a readable rosbag2: {error}") from None
     both = depth is not None and info is not None
-    return BagLayout(image, topics[image], depth if both else None, info if both else None, truth,
-                     topics[truth] if truth else None, frames, duration)
+    return BagLayout(
+        image,
+        topics[image],
+        depth if both else None,
+        info if both else None,
+        truth,
+        topics[truth] if truth else None,
+        frames,
+        duration,
+    )
 
 
 def bag_messages(path: Path, topics: list[str]) -> Iterator[tuple[str, int, bytes]]:

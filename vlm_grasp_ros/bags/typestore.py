@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 INTERFACE_PACKAGE = "vlm_grasp_msgs"
 #: Bags are written with rosbag2 metadata version 8: read by `ros2 bag` on Iron and later.
-BAG_VERSION = 8
+BAG_VERSION: Literal[8] = 8
 
 
 def interface_msg_dir() -> Path:

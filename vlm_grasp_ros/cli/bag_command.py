@@ -13,7 +13,14 @@ def run(args: argparse.Namespace) -> int:
 
     dataset = open_dataset(args.dataset, args.root, allow_pickle=args.allow_pickle)
     out = Path(args.out)
-    count = write_dataset_bag(dataset, out, storage=args.storage, rate_hz=args.rate, limit=args.limit,
-                              image_format=args.image_format, with_depth=not args.no_depth)
+    count = write_dataset_bag(
+        dataset,
+        out,
+        storage=args.storage,
+        rate_hz=args.rate,
+        limit=args.limit,
+        image_format=args.image_format,
+        with_depth=not args.no_depth,
+    )
     print(f"wrote {count} frames at {args.rate:g} Hz ({args.storage}, {args.image_format} images) to {out}")
     return 0

@@ -12,8 +12,12 @@ from vlm_grasp_ros.bringup import LAUNCH_ARGUMENTS, installed_params_file, node_
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for argument in LAUNCH_ARGUMENTS:
         default = f" (default: {argument.default})" if argument.default else ""
-        parser.add_argument(f"--{argument.name.replace('_', '-')}", dest=argument.name, default=None,
-                            help=argument.description + default)
+        parser.add_argument(
+            f"--{argument.name.replace('_', '-')}",
+            dest=argument.name,
+            default=None,
+            help=argument.description + default,
+        )
     parser.add_argument("--dry-run", action="store_true", help="print the node's command line and exit")
 
 

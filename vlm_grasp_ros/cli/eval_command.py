@@ -19,20 +19,23 @@ from vlm_grasp_ros.core.report import metrics_table
 
 
 def run(args: argparse.Namespace) -> int:
-    options = backend_options(args)
-    predictors = [create_predictor(name, options) for name in args.backend]  # a bad name fails before any work
+    options = backend_options(args, args.backend)  # bad names and values fail before any work
+    predictors = [create_predictor(name, options[name]) for name in args.backend]
     dataset = open_dataset(args.dataset, args.root, allow_pickle=args.allow_pickle)
     runs = []
     for predictor in predictors:
-        evaluation = EvaluationRun(RunDescription(predictor.name, predictor.model_id, f"{args.dataset}:{args.root}",
-                                                  bool(args.oracle_mask)))
-        for sample, result in evaluate_predictor(predictor, dataset, args.limit, args.oracle_mask, args.max_grasps,
-                                                 args.batch_size):
+        evaluation = EvaluationRun(
+            RunDescription(predictor.name, predictor.model_id, f"{args.dataset}:{args.root}", bool(args.oracle_mask))
+        )
+        for sample, result in evaluate_predictor(
+            predictor, dataset, args.limit, args.oracle_mask, args.max_grasps, args.batch_size
+        ):
             evaluation.add(result, sample)
         runs.append(evaluation)
     mask_note = "oracle masks" if args.oracle_mask else "own segmentation"
-    report = write_evaluation(runs, Path(args.out), f"{args.dataset}: {len(runs[0].results)} images, {mask_note}",
-                              command_line("eval"))
+    report = write_evaluation(
+        runs, Path(args.out), f"{args.dataset}: {len(runs[0].results)} images, {mask_note}", command_line("eval")
+    )
     print(metrics_table(runs))
     print(f"report: {report}")
     return 0

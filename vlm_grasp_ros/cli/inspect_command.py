@@ -10,12 +10,12 @@ import cv2
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from tqdm import tqdm
 
-from vlm_grasp_ros.core.datasets import open_dataset  # noqa: E402
-from vlm_grasp_ros.core.overlay import GROUND_TRUTH_COLOUR, draw_grasps  # noqa: E402
+from vlm_grasp_ros.core.datasets import open_dataset
+from vlm_grasp_ros.core.overlay import GROUND_TRUTH_COLOUR, draw_grasps
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,7 +23,8 @@ def run(args: argparse.Namespace) -> int:
     count = min(len(dataset), args.limit) if args.limit else len(dataset)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    per_image, angles, widths, heights, sizes, tiles = [], [], [], [], set(), []
+    per_image, angles, widths, heights, sizes = [], [], [], [], set()
+    tiles: list[np.ndarray] = []
     for index in tqdm(range(count), desc="inspect", unit="img"):
         sample = dataset[index]
         per_image.append(len(sample.grasps))
@@ -35,7 +36,10 @@ def run(args: argparse.Namespace) -> int:
             tile = draw_grasps(sample.image, sample.grasps, GROUND_TRUTH_COLOUR)
             tiles.append(cv2.resize(tile, (320, 240), interpolation=cv2.INTER_AREA))
     stats = {
-        "dataset": args.dataset, "root": str(args.root), "n_images": count, "n_grasps": int(sum(per_image)),
+        "dataset": args.dataset,
+        "root": str(args.root),
+        "n_images": count,
+        "n_grasps": int(sum(per_image)),
         "grasps_per_image": {"min": int(min(per_image)), "mean": float(np.mean(per_image)), "max": int(max(per_image))},
         "width_px": {"median": float(np.median(widths)) if widths else None},
         "height_px": {"median": float(np.median(heights)) if heights else None},

@@ -7,10 +7,16 @@ import logging
 import sys
 
 from vlm_grasp_ros.cli import (
-    bag_command, bringup_command, eval_command, inspect_command, predict_command, replay_command, synth_command,
+    bag_command,
+    bringup_command,
+    eval_command,
+    inspect_command,
+    predict_command,
+    replay_command,
+    synth_command,
 )
-from vlm_grasp_ros.core.datasets import DATASET_NAMES, DatasetFormatError
 from vlm_grasp_ros.cli.model_arguments import add_model_arguments
+from vlm_grasp_ros.core.datasets import DATASET_NAMES, DatasetFormatError
 from vlm_grasp_ros.core.predictors.registry import backend_names
 
 
@@ -58,10 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", required=True)
     evaluate.add_argument("--limit", type=positive_int, default=None, help="only the first N images")
     evaluate.add_argument("--max-grasps", type=positive_int, default=10)
-    evaluate.add_argument("--batch-size", type=positive_int, default=8,
-                          help="images per call for backends that batch (vlm); others run one by one")
-    evaluate.add_argument("--oracle-mask", action="store_true",
-                          help="give backends the dataset's object mask instead of their own segmentation")
+    evaluate.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=8,
+        help="images per call for backends that batch (vlm); others run one by one",
+    )
+    evaluate.add_argument(
+        "--oracle-mask",
+        action="store_true",
+        help="give backends the dataset's object mask instead of their own segmentation",
+    )
     evaluate.add_argument("--allow-pickle", action="store_true", help="allow pickle annotations (can run code)")
     evaluate.set_defaults(run=eval_command.run)
 
@@ -92,8 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     bag.add_argument("--storage", default="mcap", choices=["mcap", "sqlite3"], help="mcap (.mcap) or sqlite3 (.db3)")
     bag.add_argument("--rate", type=positive_float, default=5.0, help="frames per second of recorded time")
     bag.add_argument("--limit", type=positive_int, default=None)
-    bag.add_argument("--image-format", default="raw", choices=["raw", "jpeg", "png"],
-                     help="raw: sensor_msgs/Image; jpeg/png: CompressedImage on <image topic>/compressed")
+    bag.add_argument(
+        "--image-format",
+        default="raw",
+        choices=["raw", "jpeg", "png"],
+        help="raw: sensor_msgs/Image; jpeg/png: CompressedImage on <image topic>/compressed",
+    )
     bag.add_argument("--no-depth", action="store_true", help="leave out depth and camera_info")
     bag.add_argument("--allow-pickle", action="store_true")
     bag.set_defaults(run=bag_command.run)
@@ -102,20 +119,35 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("bag", help="a rosbag2 folder (from vlm-grasp bag or ros2 bag record)")
     replay.add_argument("--backend", default=None, help=backends_help + " (default: the one in the params file)")
     replay.add_argument("--out", required=True)
-    replay.add_argument("--realtime", action="store_true",
-                        help="play at the recorded timing (times --rate), as a camera would, and report the frames "
-                             "the node skipped; default: each frame once the last one is answered, so all are scored")
-    replay.add_argument("--rate", type=positive_float, default=1.0, help="with --realtime: playback speed, 1 = as recorded")
-    replay.add_argument("--answer-timeout", type=positive_float, default=10.0,
-                        help="paced: seconds to wait for a frame's answer before sending the next")
+    replay.add_argument(
+        "--realtime",
+        action="store_true",
+        help="play at the recorded timing (times --rate), as a camera would, and report the frames "
+        "the node skipped; default: each frame once the last one is answered, so all are scored",
+    )
+    replay.add_argument(
+        "--rate", type=positive_float, default=1.0, help="with --realtime: playback speed, 1 = as recorded"
+    )
+    replay.add_argument(
+        "--answer-timeout",
+        type=positive_float,
+        default=10.0,
+        help="paced: seconds to wait for a frame's answer before sending the next",
+    )
     replay.add_argument("--image-topic", default=None, help="the camera topic when the bag has several")
     replay.add_argument("--depth-topic", default=None)
     replay.add_argument("--camera-info-topic", default=None)
-    replay.add_argument("--ground-truth-topic", default=None, help="GraspLabels (or older Grasp2DArray) labels; found by type if unset")
+    replay.add_argument(
+        "--ground-truth-topic", default=None, help="GraspLabels (or older Grasp2DArray) labels; found by type if unset"
+    )
     replay.add_argument("--no-depth", action="store_true", help="ignore depth even if the bag has it")
     replay.add_argument("--params-file", default=None, help="node parameters (default: the installed grasp_node.yaml)")
-    replay.add_argument("--drain", type=positive_float, default=5.0, help="seconds to wait for answers after the last frame")
-    replay.add_argument("--startup-timeout", type=positive_float, default=300.0, help="seconds allowed for the model to load")
+    replay.add_argument(
+        "--drain", type=positive_float, default=5.0, help="seconds to wait for answers after the last frame"
+    )
+    replay.add_argument(
+        "--startup-timeout", type=positive_float, default=300.0, help="seconds allowed for the model to load"
+    )
     replay.set_defaults(run=replay_command.run)
     return parser
 

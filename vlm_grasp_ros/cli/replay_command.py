@@ -42,8 +42,8 @@ def transport_figures(outcome: ReplayOutcome, rate: float) -> dict[str, Any]:
         "frames_dropped": len(frames) - len(answered),
         "playback_rate": rate if outcome.realtime else None,
         "node_counters": outcome.node_counters,
-        "end_to_end_latency_ms": _stats([f.latency_ms for f in answered]),
-        "inference_ms": _stats([f.answer.inference_time_ms for f in answered]),
+        "end_to_end_latency_ms": _stats([f.latency_ms for f in answered if f.latency_ms is not None]),
+        "inference_ms": _stats([f.answer.inference_time_ms for f in answered if f.answer is not None]),
         "answer_rate_hz": len(answered) / outcome.wall_s if outcome.wall_s > 0 else None,
     }
 
@@ -51,26 +51,45 @@ def transport_figures(outcome: ReplayOutcome, rate: float) -> dict[str, Any]:
 def transport_markdown(transport: dict[str, Any]) -> str:
     latency, inference = transport["end_to_end_latency_ms"], transport["inference_ms"]
     counters = transport.get("node_counters") or {}
-    playback = (f"realtime, {transport['playback_rate']:g}x recorded" if transport["playback"] == "realtime"
-                else "paced: each frame after the previous answer")
+    playback = (
+        f"realtime, {transport['playback_rate']:g}x recorded"
+        if transport["playback"] == "realtime"
+        else "paced: each frame after the previous answer"
+    )
     rows = [
-        ("frames sent / answered / dropped",
-         f"{transport['frames_sent']} / {transport['frames_answered']} / {transport['frames_dropped']}"),
+        (
+            "frames sent / answered / dropped",
+            f"{transport['frames_sent']} / {transport['frames_answered']} / {transport['frames_dropped']}",
+        ),
         ("end-to-end latency median / p95 (ms)", f"{latency['median']:.1f} / {latency['p95']:.1f}" if latency else "–"),
         ("inference median (ms)", f"{inference['median']:.1f}" if inference else "–"),
         ("answers per second", f"{transport['answer_rate_hz']:.1f}" if transport["answer_rate_hz"] else "–"),
         ("playback", playback),
     ]
     if counters:
-        rows.append(("the node's count: received / lost before its callback / superseded / rejected / failed",
-                     " / ".join(f"{counters.get(k, 0):.0f}" for k in ("received", "lost", "superseded", "rejected",
-                                                                      "failed"))))
-    return "\n".join(["## Transport (bag -> DDS -> node -> DDS)", "", "| figure | value |", "|---|---|",
-                      *[f"| {name} | {value} |" for name, value in rows], "",
-                      "End-to-end: from publishing a frame to receiving its Grasp2DArray (matched by stamp), "
-                      "both in this process. A dropped frame got no answer: in realtime playback usually because a newer "
-                      "frame came before the node was free (it works on the newest frame only; the node's count "
-                      "says where each went), when paced because the node rejected it or timed out.", ""])
+        rows.append(
+            (
+                "the node's count: received / lost before its callback / superseded / rejected / failed",
+                " / ".join(
+                    f"{counters.get(k, 0):.0f}" for k in ("received", "lost", "superseded", "rejected", "failed")
+                ),
+            )
+        )
+    return "\n".join(
+        [
+            "## Transport (bag -> DDS -> node -> DDS)",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            *[f"| {name} | {value} |" for name, value in rows],
+            "",
+            "End-to-end: from publishing a frame to receiving its Grasp2DArray (matched by stamp), "
+            "both in this process. A dropped frame got no answer: in realtime playback usually because a newer "
+            "frame came before the node was free (it works on the newest frame only; the node's count "
+            "says where each went), when paced because the node rejected it or timed out.",
+            "",
+        ]
+    )
 
 
 def scored_run(outcome: ReplayOutcome, description: RunDescription) -> EvaluationRun:
@@ -87,11 +106,14 @@ def scored_run(outcome: ReplayOutcome, description: RunDescription) -> Evaluatio
         predictions = array_msg_to_grasps(frame.answer) if frame.answer is not None else []
         details: dict[str, Any] = {"stamp_ns": frame.stamp_ns, "answered": frame.answer is not None}
         if frame.answer is not None and any(g.has_pose for g in frame.answer.grasps):
-            details["poses"] = [[g.pose.position.x, g.pose.position.y, g.pose.position.z] if g.has_pose else None
-                                for g in frame.answer.grasps]
+            details["poses"] = [
+                [g.pose.position.x, g.pose.position.y, g.pose.position.z] if g.has_pose else None
+                for g in frame.answer.grasps
+            ]
         if labels is None or (frame.answer is None and outcome.realtime):
-            evaluation.unscored.append({"image": name, "grasps": grasps_to_json(predictions),
-                                        "latency_ms": frame.latency_ms, **details})
+            evaluation.unscored.append(
+                {"image": name, "grasps": grasps_to_json(predictions), "latency_ms": frame.latency_ms, **details}
+            )
             continue
         error = "" if frame.answer is not None else "no answer from the node (rejected, failed or timed out)"
         result = score_image(name, predictions, labels.grasps, labels.object_mask, frame.latency_ms or 0.0, error)
@@ -104,18 +126,38 @@ def run(args: argparse.Namespace) -> int:
     from vlm_grasp_ros.ros.replay import replay_bag  # rclpy only for this command
 
     bag, out_dir = Path(args.bag), Path(args.out)
-    layout = inspect_bag(bag, args.image_topic, args.depth_topic, args.camera_info_topic, args.ground_truth_topic,
-                         use_depth=not args.no_depth)
-    print(f"replay: {layout.frame_count} frames on {layout.image_topic} ({layout.duration_s:.1f} s)"
-          f"{', depth ' + layout.depth_topic if layout.depth_topic else ''}"
-          f"{', labels ' + layout.ground_truth_topic if layout.ground_truth_topic else ', no labels'}", flush=True)
-    outcome = replay_bag(bag, layout, args.backend, out_dir, rate=args.rate, drain_s=args.drain,
-                         startup_timeout_s=args.startup_timeout, params_file=args.params_file,
-                         realtime=args.realtime, answer_timeout_s=args.answer_timeout)
+    layout = inspect_bag(
+        bag,
+        args.image_topic,
+        args.depth_topic,
+        args.camera_info_topic,
+        args.ground_truth_topic,
+        use_depth=not args.no_depth,
+    )
+    print(
+        f"replay: {layout.frame_count} frames on {layout.image_topic} ({layout.duration_s:.1f} s)"
+        f"{', depth ' + layout.depth_topic if layout.depth_topic else ''}"
+        f"{', labels ' + layout.ground_truth_topic if layout.ground_truth_topic else ', no labels'}",
+        flush=True,
+    )
+    outcome = replay_bag(
+        bag,
+        layout,
+        args.backend,
+        out_dir,
+        rate=args.rate,
+        drain_s=args.drain,
+        startup_timeout_s=args.startup_timeout,
+        params_file=args.params_file,
+        realtime=args.realtime,
+        answer_timeout_s=args.answer_timeout,
+    )
     transport = transport_figures(outcome, args.rate)
     if outcome.node_exit_code is not None:  # results so far are still written; say why frames are missing
-        print(f"replay: warning: the grasp node exited early (code {outcome.node_exit_code}); "
-              f"see {out_dir / 'node.log'}", file=sys.stderr)
+        print(
+            f"replay: warning: the grasp node exited early (code {outcome.node_exit_code}); see {out_dir / 'node.log'}",
+            file=sys.stderr,
+        )
         transport["node_exit_code"] = outcome.node_exit_code
     answers = [f.answer for f in outcome.frames if f.answer is not None]
     backend = args.backend or (answers[0].backend if answers else "default")

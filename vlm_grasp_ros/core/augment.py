@@ -33,9 +33,14 @@ def rotate_sample(sample: GraspSample, angle_deg: float) -> GraspSample:
     # OpenCV's positive angle is anti-clockwise as displayed, like ours.
     matrix = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle_deg, 1.0)
     image = cv2.warpAffine(sample.image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    nearest = dict(flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    mask = None if sample.mask is None else cv2.warpAffine(sample.mask.astype(np.float32), matrix, (w, h), **nearest).astype(np.int32)
-    depth = None if sample.depth is None else cv2.warpAffine(sample.depth, matrix, (w, h), **nearest)
+
+    def nearest(values: np.ndarray) -> np.ndarray:  # labels and depth: no blending across edges
+        return cv2.warpAffine(
+            values, matrix, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
+
+    mask = None if sample.mask is None else nearest(sample.mask.astype(np.float32)).astype(np.int32)
+    depth = None if sample.depth is None else nearest(sample.depth)
     turn = math.radians(angle_deg)
     grasps = []
     for grasp in sample.grasps:
@@ -52,9 +57,13 @@ def random_rotation(sample: GraspSample, rng: np.random.Generator, max_deg: floa
 def flip_sample(sample: GraspSample) -> GraspSample:
     w = sample.width
     grasps = [replace(g, cx=float(w - g.cx), theta=-g.theta) for g in sample.grasps]
-    return replace(sample, image=np.ascontiguousarray(sample.image[:, ::-1]), grasps=grasps,
-                   mask=None if sample.mask is None else np.ascontiguousarray(sample.mask[:, ::-1]),
-                   depth=None if sample.depth is None else np.ascontiguousarray(sample.depth[:, ::-1]))
+    return replace(
+        sample,
+        image=np.ascontiguousarray(sample.image[:, ::-1]),
+        grasps=grasps,
+        mask=None if sample.mask is None else np.ascontiguousarray(sample.mask[:, ::-1]),
+        depth=None if sample.depth is None else np.ascontiguousarray(sample.depth[:, ::-1]),
+    )
 
 
 def crop_sample(sample: GraspSample, top: int, left: int, height: int, width: int) -> GraspSample:
@@ -62,13 +71,22 @@ def crop_sample(sample: GraspSample, top: int, left: int, height: int, width: in
     top, left = max(0, top), max(0, left)
     bottom, right = min(sample.height, top + height), min(sample.width, left + width)
     if bottom <= top or right <= left:
-        raise ValueError(f"crop window ({top}, {left}, {height}, {width}) is outside the {sample.height}x{sample.width} image")
-    grasps = [replace(g, cx=g.cx - left, cy=g.cy - top) for g in sample.grasps
-              if left <= g.cx < right and top <= g.cy < bottom]
+        raise ValueError(
+            f"crop window ({top}, {left}, {height}, {width}) is outside the {sample.height}x{sample.width} image"
+        )
+    grasps = [
+        replace(g, cx=g.cx - left, cy=g.cy - top)
+        for g in sample.grasps
+        if left <= g.cx < right and top <= g.cy < bottom
+    ]
     window = (slice(top, bottom), slice(left, right))
-    return replace(sample, image=np.ascontiguousarray(sample.image[window]), grasps=grasps,
-                   mask=None if sample.mask is None else sample.mask[window],
-                   depth=None if sample.depth is None else sample.depth[window])
+    return replace(
+        sample,
+        image=np.ascontiguousarray(sample.image[window]),
+        grasps=grasps,
+        mask=None if sample.mask is None else sample.mask[window],
+        depth=None if sample.depth is None else sample.depth[window],
+    )
 
 
 def random_crop(sample: GraspSample, rng: np.random.Generator, min_fraction: float) -> GraspSample:
@@ -91,8 +109,12 @@ def jitter_colour(image: np.ndarray, rng: np.random.Generator, strength: float =
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
 
 
-def jitter_bins(values: GraspValues, rng: np.random.Generator, probability: float = 0.2,
-                quantizer: GraspQuantizer = GraspQuantizer()) -> GraspValues:
+def jitter_bins(
+    values: GraspValues,
+    rng: np.random.Generator,
+    probability: float = 0.2,
+    quantizer: GraspQuantizer = GraspQuantizer(),
+) -> GraspValues:
     """Move each field by +-1 bin with ``probability``; the angle wraps, the rest are clipped."""
     noisy = []
     for (name, (low, high)), value in zip(quantizer.ranges.items(), values):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -19,6 +20,14 @@ from vlm_grasp_ros.core.metrics import ImageResult, per_object_hits
 from vlm_grasp_ros.core.predictors.base import GraspPredictor, ImagePrediction
 
 LOG = logging.getLogger(__name__)
+
+
+class Samples(Protocol):
+    """Anything indexable that gives samples: a dataset, a list, a training sample source."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> GraspSample: ...
 
 
 def score_image(
@@ -43,7 +52,7 @@ def _check_max_grasps(max_grasps: int | None) -> None:
 
 def evaluate_predictor(
     predictor: GraspPredictor,
-    samples: Sequence[GraspSample],
+    samples: Samples,
     limit: int | None = None,
     oracle_mask: bool = False,
     max_grasps: int | None = None,
@@ -65,13 +74,14 @@ def evaluate_predictor(
             bar.update(len(chunk))
 
 
-def _predict_chunk(predictor: GraspPredictor, chunk: list[GraspSample], oracle_mask: bool,
-                   max_grasps: int | None) -> list[ImageResult]:
+def _predict_chunk(
+    predictor: GraspPredictor, chunk: list[GraspSample], oracle_mask: bool, max_grasps: int | None
+) -> list[ImageResult]:
     if len(chunk) > 1:
         start = time.perf_counter()
         try:
             outputs = predictor.predict_batch([sample.image for sample in chunk], None, max_grasps)
-        except Exception as exc:  # noqa: BLE001 (find the image that fails, one by one)
+        except Exception as exc:
             LOG.warning("%s failed on a batch (%s); retrying its images one by one", predictor.name, exc)
         else:
             share = (time.perf_counter() - start) * 1000.0 / len(chunk)
@@ -82,7 +92,7 @@ def _predict_chunk(predictor: GraspPredictor, chunk: list[GraspSample], oracle_m
         try:
             grasps = predictor.predict(sample.image, max_grasps=max_grasps, mask=sample.mask if oracle_mask else None)
             error = ""
-        except Exception as exc:  # noqa: BLE001 (one image's failure must not end the evaluation)
+        except Exception as exc:
             LOG.warning("%s failed on %s: %s", predictor.name, sample.name, exc)
             grasps, error = [], f"{type(exc).__name__}: {exc}"
         latency = (time.perf_counter() - start) * 1000.0
@@ -91,7 +101,18 @@ def _predict_chunk(predictor: GraspPredictor, chunk: list[GraspSample], oracle_m
 
 
 def _result(sample: GraspSample, output: ImagePrediction, latency_ms: float) -> ImageResult:
-    error = "" if output.grasps or not output.invalid else \
-        f"GraspTextError: no valid answer among {len(output.invalid)}: first was {output.invalid[0]!r}"
-    return score_image(sample.name, output.grasps, sample.grasps, sample.mask, latency_ms, error,
-                       len(output.answers), len(output.invalid))
+    error = (
+        ""
+        if output.grasps or not output.invalid
+        else f"GraspTextError: no valid answer among {len(output.invalid)}: first was {output.invalid[0]!r}"
+    )
+    return score_image(
+        sample.name,
+        output.grasps,
+        sample.grasps,
+        sample.mask,
+        latency_ms,
+        error,
+        len(output.answers),
+        len(output.invalid),
+    )

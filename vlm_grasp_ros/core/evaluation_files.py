@@ -70,16 +70,25 @@ class EvaluationRun:
 
     def metrics(self) -> dict[str, Any]:
         metrics: dict[str, Any] = dict(summarize(self.results)) if self.results else {"n_images": 0}
-        metrics.update(backend=self.description.backend, model=self.description.model,
-                       source=self.description.source, oracle_mask=self.description.oracle_mask)
+        metrics.update(
+            backend=self.description.backend,
+            model=self.description.model,
+            source=self.description.source,
+            oracle_mask=self.description.oracle_mask,
+        )
         metrics.update(self.sections)
         return metrics
 
     def prediction_lines(self) -> list[dict[str, Any]]:
         lines = []
         for index, result in enumerate(self.results):
-            line: dict[str, Any] = {"image": result.name, "grasps": grasps_to_json(result.predictions),
-                                    "latency_ms": round(result.latency_ms, 3), "valid": result.valid, "scored": True}
+            line: dict[str, Any] = {
+                "image": result.name,
+                "grasps": grasps_to_json(result.predictions),
+                "latency_ms": round(result.latency_ms, 3),
+                "valid": result.valid,
+                "scored": True,
+            }
             if result.error:
                 line["error"] = result.error
             line.update(self.details.get(index, {}))
@@ -87,8 +96,9 @@ class EvaluationRun:
         return lines + [{**line, "scored": False} for line in self.unscored]
 
 
-def write_evaluation(runs: list[EvaluationRun], out_dir: Path, title: str, command: str,
-                     extra_markdown: str = "") -> Path:
+def write_evaluation(
+    runs: list[EvaluationRun], out_dir: Path, title: str, command: str, extra_markdown: str = ""
+) -> Path:
     """metrics.json and predictions.jsonl per backend (in ``out_dir``, or ``out_dir/<backend>/``
     with several), and one report.md in ``out_dir``; returns the report's path."""
     from vlm_grasp_ros.core.report import write_report  # matplotlib only when writing
@@ -98,6 +108,7 @@ def write_evaluation(runs: list[EvaluationRun], out_dir: Path, title: str, comma
         folder = out_dir if len(runs) == 1 else out_dir / run.backend
         folder.mkdir(parents=True, exist_ok=True)
         (folder / METRICS_NAME).write_text(json.dumps(run.metrics(), indent=2) + "\n", encoding="utf-8")
-        (folder / PREDICTIONS_NAME).write_text("".join(json.dumps(line) + "\n" for line in run.prediction_lines()),
-                                               encoding="utf-8")
+        (folder / PREDICTIONS_NAME).write_text(
+            "".join(json.dumps(line) + "\n" for line in run.prediction_lines()), encoding="utf-8"
+        )
     return write_report(runs, out_dir / REPORT_NAME, title, command, extra_markdown)

@@ -17,8 +17,8 @@ Conventions (shared by every dataset loader, model, metric and ROS message):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
 
 import numpy as np
 from shapely.geometry import Polygon
@@ -125,9 +125,7 @@ class Grasp:
     ) -> bool:
         """The rectangle metric: IoU > 0.25 and angle difference < 30 degrees with *any* label."""
         max_angle = math.radians(angle_threshold_deg)
-        return any(
-            self.angle_difference(gt) < max_angle and self.iou(gt) > iou_threshold for gt in ground_truth
-        )
+        return any(self.angle_difference(gt) < max_angle and self.iou(gt) > iou_threshold for gt in ground_truth)
 
 
 def sort_by_score(grasps: Iterable[Grasp]) -> list[Grasp]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from vlm_grasp_ros.core.grasp import Grasp
 
@@ -25,7 +26,13 @@ def grasps_to_json(grasps: Iterable[Grasp]) -> list[dict[str, float]]:
 
 def grasp_from_json(data: dict[str, Any]) -> Grasp:
     try:
-        return Grasp(float(data["cx"]), float(data["cy"]), math.radians(float(data["theta_deg"])),
-                     float(data["width"]), float(data["height"]), float(data.get("score", 1.0)))
+        return Grasp(
+            float(data["cx"]),
+            float(data["cy"]),
+            math.radians(float(data["theta_deg"])),
+            float(data["width"]),
+            float(data["height"]),
+            float(data.get("score", 1.0)),
+        )
     except KeyError as missing:
         raise ValueError(f"grasp JSON lacks the key {missing}: {data}") from None

@@ -16,8 +16,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -72,6 +72,7 @@ def top_k_hit(predictions: Sequence[Grasp], ground_truth: Sequence[Grasp], k: in
 
 def per_object_hits(predictions: Sequence[Grasp], ground_truth: Sequence[Grasp], mask: np.ndarray) -> list[bool]:
     """OCID-Grasp's rule: one entry per object that carries labels; True where it is hit."""
+
     def object_at(grasp: Grasp) -> int:
         x, y = int(round(grasp.cx)), int(round(grasp.cy))
         inside = 0 <= y < mask.shape[0] and 0 <= x < mask.shape[1]
@@ -117,7 +118,7 @@ def summarize(results: Sequence[ImageResult], top_k: Sequence[int] = (1, 5)) -> 
     }
     with_masks = [r for r in results if r.object_hits is not None]
     if with_masks:
-        object_hits = [hit for r in with_masks for hit in r.object_hits]
+        object_hits = [hit for r in with_masks for hit in r.object_hits or []]
         metrics["per_object_accuracy"] = sum(object_hits) / len(object_hits) if object_hits else None
         metrics["n_objects"] = len(object_hits)
     answers = sum(r.answers for r in results)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -37,8 +37,16 @@ def draw_grasps(
             cv2.line(canvas, tuple(corners[a]), tuple(corners[b]), rgb, width, cv2.LINE_AA, 4)
         if label_scores:
             org = (int(grasp.cx) + 4, int(grasp.cy) - 4)
-            cv2.putText(canvas, f"{rank + 1}:{grasp.score:.2f}", org, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, rgb,
-                        scale, cv2.LINE_AA)
+            cv2.putText(
+                canvas,
+                f"{rank + 1}:{grasp.score:.2f}",
+                org,
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.4 * scale,
+                rgb,
+                scale,
+                cv2.LINE_AA,
+            )
     return canvas
 
 

@@ -18,6 +18,8 @@ from vlm_grasp_ros.core.grasp import Grasp
 
 #: Fewest valid depth pixels a patch needs before its median is trusted.
 MIN_VALID_DEPTH_PIXELS = 5
+#: Depths outside this range (metres) are treated as holes: no camera sees 10 km or 1 mm.
+DEFAULT_DEPTH_RANGE_M = (0.05, 10.0)
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class PinholeCamera:
         if not (self.fx > 0 and self.fy > 0) or self.width <= 0 or self.height <= 0:
             raise ValueError(f"invalid intrinsics: fx={self.fx} fy={self.fy} size {self.width}x{self.height}")
 
-    def scaled_to(self, width: int, height: int) -> "PinholeCamera":
+    def scaled_to(self, width: int, height: int) -> PinholeCamera:
         """The same camera for an image resized to ``width`` x ``height``."""
         sx, sy = width / self.width, height / self.height
         return PinholeCamera(self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, width, height)
@@ -61,8 +63,11 @@ class GraspPose3D:
     height_m: float
 
 
-def patch_depth(depth_m: np.ndarray, u: float, v: float, radius: int) -> float | None:
-    """Median of the valid depths (finite, > 0) in a square patch around (u, v), or None.
+def patch_depth(
+    depth_m: np.ndarray, u: float, v: float, radius: int, depth_range_m: tuple[float, float] = DEFAULT_DEPTH_RANGE_M
+) -> float | None:
+    """Median of the valid depths (finite, within ``depth_range_m``) in a square patch around
+    (u, v), or None.
 
     The median ignores holes (0 or NaN, common at edges and on shiny surfaces) and the few
     pixels of background that fall inside the patch at an object's border.
@@ -72,13 +77,19 @@ def patch_depth(depth_m: np.ndarray, u: float, v: float, radius: int) -> float |
     if not (0 <= col < width and 0 <= row < height):
         return None
     patch = depth_m[max(0, row - radius) : row + radius + 1, max(0, col - radius) : col + radius + 1]
-    valid = patch[np.isfinite(patch) & (patch > 0)]
+    low, high = depth_range_m
+    valid = patch[np.isfinite(patch) & (patch >= low) & (patch <= high)]
     if valid.size < min(MIN_VALID_DEPTH_PIXELS, patch.size):
         return None
     return float(np.median(valid))
 
 
-def grasp_depth(grasp: Grasp, depth_m: np.ndarray, image_size: tuple[int, int]) -> float | None:
+def grasp_depth(
+    grasp: Grasp,
+    depth_m: np.ndarray,
+    image_size: tuple[int, int],
+    depth_range_m: tuple[float, float] = DEFAULT_DEPTH_RANGE_M,
+) -> float | None:
     """Robust depth at the grasp centre: a patch a quarter of the grasp's smaller side,
     doubled up to three times while it holds too few valid pixels."""
     image_width, image_height = image_size
@@ -86,7 +97,7 @@ def grasp_depth(grasp: Grasp, depth_m: np.ndarray, image_size: tuple[int, int]) 
     u, v = grasp.cx * sx, grasp.cy * sy
     radius = max(1, int(0.25 * min(grasp.width * sx, grasp.height * sy)))
     for _ in range(4):
-        depth = patch_depth(depth_m, u, v, radius)
+        depth = patch_depth(depth_m, u, v, radius, depth_range_m)
         if depth is not None:
             return depth
         radius *= 2
@@ -111,18 +122,41 @@ def grasp_pose(grasp: Grasp, depth_m: float, camera: PinholeCamera) -> GraspPose
     )
 
 
-def grasp_poses_from_depth(
-    grasps: list[Grasp], depth_m: np.ndarray, camera: PinholeCamera, image_size: tuple[int, int]
-) -> list[GraspPose3D | None]:
-    """One pose per grasp; None where the depth around the centre is all holes.
+def camera_problem(camera: PinholeCamera, image_size: tuple[int, int]) -> str | None:
+    """Why these intrinsics cannot place grasps in an image of ``image_size``, or None."""
+    values = (camera.fx, camera.fy, camera.cx, camera.cy)
+    if not all(math.isfinite(v) for v in values):
+        return f"camera intrinsics not finite: fx={camera.fx} fy={camera.fy} cx={camera.cx} cy={camera.cy}"
+    if not (camera.cx > 0 and camera.cy > 0 and camera.cx < camera.width and camera.cy < camera.height):
+        return f"principal point ({camera.cx}, {camera.cy}) outside the {camera.width}x{camera.height} image"
+    if max(camera.fx, camera.fy) > 100 * max(camera.width, camera.height) or min(camera.fx, camera.fy) < 1.0:
+        return (
+            f"focal lengths fx={camera.fx:g} fy={camera.fy:g} px are absurd for a {camera.width}x{camera.height} image"
+        )
+    width, height = image_size
+    if abs(camera.width * height - camera.height * width) > 0.01 * width * height:
+        return f"camera_info is {camera.width}x{camera.height}, not the shape of the {width}x{height} image"
+    return None
 
-    ``camera`` describes the colour image (``image_size`` = its width, height); the depth
-    image must be registered to it (e.g. a RealSense ``aligned_depth_to_color``) and may
-    have a different resolution.
+
+def grasp_poses_from_depth(
+    grasps: list[Grasp],
+    depth_m: np.ndarray,
+    camera: PinholeCamera,
+    image_size: tuple[int, int],
+    depth_range_m: tuple[float, float] = DEFAULT_DEPTH_RANGE_M,
+) -> list[GraspPose3D | None]:
+    """One pose per grasp; None where the depth around the centre is all holes or out of range.
+
+    ``camera`` describes the colour image (``image_size`` = its width, height; check it with
+    :func:`camera_problem` first); the depth image must be registered to it (e.g. a RealSense
+    ``aligned_depth_to_color``) and may have a different resolution.
     """
     camera = camera.scaled_to(*image_size) if (camera.width, camera.height) != tuple(image_size) else camera
     poses: list[GraspPose3D | None] = []
     for grasp in grasps:
-        depth = grasp_depth(grasp, depth_m, image_size)
-        poses.append(None if depth is None else grasp_pose(grasp, depth, camera))
+        depth = grasp_depth(grasp, depth_m, image_size, depth_range_m)
+        pose = None if depth is None else grasp_pose(grasp, depth, camera)
+        finite = pose is not None and all(math.isfinite(v) for v in (*pose.position, pose.width_m, pose.height_m))
+        poses.append(pose if finite else None)
     return poses

@@ -11,12 +11,12 @@ import cv2
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from vlm_grasp_ros.core.datasets import GraspSample  # noqa: E402
-from vlm_grasp_ros.core.metrics import ImageResult, score_top_prediction  # noqa: E402
-from vlm_grasp_ros.core.overlay import draw_comparison  # noqa: E402
+from vlm_grasp_ros.core.datasets import GraspSample
+from vlm_grasp_ros.core.metrics import ImageResult, score_top_prediction
+from vlm_grasp_ros.core.overlay import draw_comparison
 
 if TYPE_CHECKING:
     from vlm_grasp_ros.core.evaluation_files import EvaluationRun
@@ -33,8 +33,10 @@ def _format(value: object, percent: bool = False) -> str:
 
 
 def metrics_table(runs: Sequence[EvaluationRun]) -> str:
-    header = ("| backend | images | top-1 acc. | top-5 acc. | per-object acc. | mean IoU | angle err. (°) "
-              "| centre err. (px) | invalid | latency median / p95 (ms) |")
+    header = (
+        "| backend | images | top-1 acc. | top-5 acc. | per-object acc. | mean IoU | angle err. (°) "
+        "| centre err. (px) | invalid | latency median / p95 (ms) |"
+    )
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     for run in runs:
         m = run.metrics()
@@ -79,12 +81,22 @@ def overlay_grid(shown: Sequence[tuple[GraspSample, ImageResult]], path: Path) -
     for sample, result in shown[:GRID_IMAGES]:
         tile = draw_comparison(sample.image, sample.grasps, result.predictions[:5])
         scale = 320 / max(tile.shape[:2])
-        tile = cv2.resize(tile, (round(tile.shape[1] * scale), round(tile.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        tile = cv2.resize(
+            tile, (round(tile.shape[1] * scale), round(tile.shape[0] * scale)), interpolation=cv2.INTER_AREA
+        )
         canvas = np.full((240, 320, 3), 255, np.uint8)
         canvas[: tile.shape[0], : tile.shape[1]] = tile[:240, :320]
         hit = bool(result.predictions) and result.predictions[0].is_hit(result.ground_truth)
-        cv2.putText(canvas, "hit" if hit else "miss", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
-                    (0, 160, 0) if hit else (220, 0, 0), 2, cv2.LINE_AA)
+        cv2.putText(
+            canvas,
+            "hit" if hit else "miss",
+            (6, 18),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.55,
+            (0, 160, 0) if hit else (220, 0, 0),
+            2,
+            cv2.LINE_AA,
+        )
         tiles.append(canvas)
     while len(tiles) % 4:
         tiles.append(np.full_like(tiles[0], 255))
@@ -97,19 +109,31 @@ def write_report(runs: Sequence[EvaluationRun], path: Path, title: str, command:
     """Write the report at ``path`` and its PNGs beside it; returns ``path``."""
     out_dir = path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    parts = [f"# {title}", "", f"Produced by `{command}`.", "", metrics_table(runs), "",
-             "Top-k accuracy: an image counts when one of its k best grasps has IoU > 0.25 (exact polygon "
-             "IoU over the union) and an angle difference < 30° (mod 180°) with any label. Per-object "
-             "accuracy follows OCID-Grasp. Mean IoU, angle and centre errors are those of each image's best "
-             "grasp against its matched label.", ""]
+    parts = [
+        f"# {title}",
+        "",
+        f"Produced by `{command}`.",
+        "",
+        metrics_table(runs),
+        "",
+        "Top-k accuracy: an image counts when one of its k best grasps has IoU > 0.25 (exact polygon "
+        "IoU over the union) and an angle difference < 30° (mod 180°) with any label. Per-object "
+        "accuracy follows OCID-Grasp. Mean IoU, angle and centre errors are those of each image's best "
+        "grasp against its matched label.",
+        "",
+    ]
     if any(run.results for run in runs):
         for name in _histograms(runs, out_dir):
             parts += [f"![histograms]({name})", ""]
     for run in runs:
         grid = f"overlays_{run.backend}.png"
         if overlay_grid(run.shown, out_dir / grid):
-            parts += [f"## {run.backend}: first images (green: labels, red: predictions, thick: best)", "",
-                      f"![{run.backend} overlays]({grid})", ""]
+            parts += [
+                f"## {run.backend}: first images (green: labels, red: predictions, thick: best)",
+                "",
+                f"![{run.backend} overlays]({grid})",
+                "",
+            ]
     if extra_markdown:
         parts += [extra_markdown, ""]
     path.write_text("\n".join(parts), encoding="utf-8")

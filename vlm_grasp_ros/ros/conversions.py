@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from geometry_msgs.msg import Point, Pose, Quaternion
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
-from vlm_grasp_msgs.msg import Grasp2D, Grasp2DArray, GraspLabels
 
+from vlm_grasp_msgs.msg import Grasp2D, Grasp2DArray, GraspLabels
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.projection import GraspPose3D, PinholeCamera
 from vlm_grasp_ros.ros.image_conversion import array_to_image, image_to_array
@@ -31,7 +31,9 @@ def msg_to_pose(msg: Grasp2D) -> GraspPose3D | None:
 
 def camera_info_to_camera(msg: CameraInfo) -> PinholeCamera:
     """Intrinsics of the rectified image: from P when it is set (it is for rectified topics), else K."""
-    fx, cx, fy, cy = (msg.p[0], msg.p[2], msg.p[5], msg.p[6]) if msg.p[0] > 0 else (msg.k[0], msg.k[2], msg.k[4], msg.k[5])
+    fx, cx, fy, cy = (
+        (msg.p[0], msg.p[2], msg.p[5], msg.p[6]) if msg.p[0] > 0 else (msg.k[0], msg.k[2], msg.k[4], msg.k[5])
+    )
     return PinholeCamera(fx=fx, fy=fy, cx=cx, cy=cy, width=msg.width, height=msg.height)
 
 
@@ -53,9 +55,7 @@ def grasp_to_msg(grasp: Grasp, pose3d: GraspPose3D | None = None) -> Grasp2D:
 
 
 def msg_to_grasp(msg: Grasp2D) -> Grasp:
-    return Grasp(
-        cx=msg.center_x, cy=msg.center_y, theta=msg.theta, width=msg.width, height=msg.height, score=msg.score
-    )
+    return Grasp(cx=msg.center_x, cy=msg.center_y, theta=msg.theta, width=msg.width, height=msg.height, score=msg.score)
 
 
 def grasps_to_array_msg(
@@ -100,8 +100,13 @@ class ImageLabels:
 
 
 def labels_to_msg(labels: ImageLabels, header: Header, image_width: int, image_height: int) -> GraspLabels:
-    message = GraspLabels(header=header, image_name=labels.image_name, image_width=int(image_width),
-                          image_height=int(image_height), grasps=[grasp_to_msg(g) for g in labels.grasps])
+    message = GraspLabels(
+        header=header,
+        image_name=labels.image_name,
+        image_width=int(image_width),
+        image_height=int(image_height),
+        grasps=[grasp_to_msg(g) for g in labels.grasps],
+    )
     if labels.object_mask is not None:
         if labels.object_mask.max(initial=0) > np.iinfo(np.uint16).max:
             raise ValueError(f"{labels.image_name}: object ids above 65535 do not fit a mono16 mask")

@@ -87,7 +87,9 @@ def write_dataset_bag(
         raise FileExistsError(f"{out} exists; rosbag2 writes a new folder, so choose another path or remove it")
     count = min(len(dataset), limit) if limit else len(dataset)
     store = grasp_typestore()
-    image_type, image_topic = (Image, topics.image) if image_format == "raw" else (CompressedImage, topics.image + "/compressed")
+    image_type, image_topic = (
+        (Image, topics.image) if image_format == "raw" else (CompressedImage, topics.image + "/compressed")
+    )
     with Writer(out, version=BAG_VERSION, storage_plugin=STORAGES[storage]) as writer:
         connections = {}
 
@@ -107,7 +109,10 @@ def write_dataset_bag(
                 write(topics.depth, array_to_image(sample.depth.astype(np.float32), "32FC1", header), stamp_ns)
             ground_truth = labels_to_msg(ImageLabels(sample.name, sample.grasps, sample.mask), header, width, height)
             write(topics.ground_truth, ground_truth, stamp_ns)
-            frame = rgb_to_image(sample.image, header) if image_type is Image else _compressed(sample.image, header, image_format)
+            frame = (
+                rgb_to_image(sample.image, header)
+                if image_type is Image
+                else _compressed(sample.image, header, image_format)
+            )
             write(image_topic, frame, stamp_ns)
     return count
-

@@ -19,13 +19,23 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Callable, Hashable
 
 import numpy as np
 
 #: The counters, in the order the reports list them.
-COUNTERS = ("received", "lost", "lost_in_transport", "ignored", "processed", "superseded", "rejected", "failed")
+COUNTERS = (
+    "received",
+    "lost",
+    "lost_in_transport",
+    "ignored",
+    "processed",
+    "superseded",
+    "rejected",
+    "failed",
+    "without_poses",
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,7 @@ class StatsReport:
     superseded: int
     rejected: int
     failed: int
+    without_poses: int  # processed with depth asked for, but some or all poses left out (bad depth/intrinsics)
     pending: int
     latency_median_ms: float
     latency_p95_ms: float
@@ -51,17 +62,25 @@ class StatsReport:
         return self.received + self.lost + self.ignored
 
     def line(self) -> str:
-        return (f"frames: sent {self.sent} = received {self.received} + lost before the callback {self.lost} "
-                f"({self.lost_in_transport} in transport) + ignored while inactive {self.ignored}; received = "
-                f"processed {self.processed} + superseded {self.superseded} (a newer frame came first) + "
-                f"rejected {self.rejected} (bad frame) + failed {self.failed} (backend error) + pending "
-                f"{self.pending}; latency median {self.latency_median_ms:.1f} ms, p95 {self.latency_p95_ms:.1f} ms; "
-                f"{self.rate_hz:.1f} answers/s")
+        return (
+            f"frames: sent {self.sent} = received {self.received} + lost before the callback {self.lost} "
+            f"({self.lost_in_transport} in transport) + ignored while inactive {self.ignored}; received = "
+            f"processed {self.processed} + superseded {self.superseded} (a newer frame came first) + "
+            f"rejected {self.rejected} (bad frame) + failed {self.failed} (backend error) + pending "
+            f"{self.pending}; {self.without_poses} without some poses; latency median "
+            f"{self.latency_median_ms:.1f} ms, p95 {self.latency_p95_ms:.1f} ms; "
+            f"{self.rate_hz:.1f} answers/s"
+        )
 
     def as_dict(self) -> dict[str, float]:
         values = {name: getattr(self, name) for name in COUNTERS}
-        values.update(sent=self.sent, pending=self.pending, latency_median_ms=self.latency_median_ms,
-                      latency_p95_ms=self.latency_p95_ms, rate_hz=self.rate_hz)
+        values.update(
+            sent=self.sent,
+            pending=self.pending,
+            latency_median_ms=self.latency_median_ms,
+            latency_p95_ms=self.latency_p95_ms,
+            rate_hz=self.rate_hz,
+        )
         return values
 
 
@@ -127,10 +146,13 @@ class FrameStats:
         with self._lock:
             self._forget_old()
             latencies = np.array([latency for _, latency in self._recent] or [np.nan])
-            return StatsReport(**self._totals, pending=pending,
-                               latency_median_ms=float(np.median(latencies)),
-                               latency_p95_ms=float(np.percentile(latencies, 95)),
-                               rate_hz=len(self._recent) / self._window_s)
+            return StatsReport(
+                **self._totals,
+                pending=pending,
+                latency_median_ms=float(np.median(latencies)),
+                latency_p95_ms=float(np.percentile(latencies, 95)),
+                rate_hz=len(self._recent) / self._window_s,
+            )
 
     def report(self, pending: int = 0) -> StatsReport | None:
         """Like :meth:`snapshot`, but None when no frame came since the last report (a quiet log)."""

@@ -16,20 +16,19 @@ logged every stats_period_s and published on /diagnostics.
 from __future__ import annotations
 
 import gc
-import os
 import signal
 import sys
 import threading
 import time
-from dataclasses import fields
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.event_handler import QoSMessageLostInfo, SubscriptionEventCallbacks
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -38,23 +37,28 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.subscription import MessageInfo
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
+
 from vlm_grasp_msgs.msg import Grasp2DArray
 from vlm_grasp_msgs.srv import PredictGrasps
-
 from vlm_grasp_ros.core.overlay import draw_grasps
-from vlm_grasp_ros.core.predictors.registry import BackendOptions, create_predictor
+from vlm_grasp_ros.core.pipeline import BackendError, GraspPipeline, GraspRequest, PipelineResult, locate_grasps
+from vlm_grasp_ros.core.predictors.registry import create_predictor
+from vlm_grasp_ros.ros.conversions import camera_info_to_camera, grasps_to_array_msg
 from vlm_grasp_ros.ros.frame_buffers import LatestSlot, StampBuffer
 from vlm_grasp_ros.ros.frame_stats import FrameStats, SequenceGaps, StatsReport
-from vlm_grasp_ros.ros.grasp_pipeline import BackendError, GraspPipeline, PipelineResult, RequestOptions
-from vlm_grasp_ros.ros.image_conversion import ImageConversionError, rgb_to_image
+from vlm_grasp_ros.ros.image_conversion import ImageConversionError, depth_to_metres, frame_to_rgb, rgb_to_image
 from vlm_grasp_ros.ros.markers import grasp_markers
-from vlm_grasp_ros.ros.node_settings import SETTING_FIELDS, GraspNodeSettings, validate
+from vlm_grasp_ros.ros.node_settings import PARAMETERS, GraspNodeSettings, backend_parameters, validate, with_changes
 
 NODE_NAME = "grasp_node"
 LOG_EVERY_S = 5.0  # rate limit for per-frame warnings
 SERVICE_QUEUE_DEPTH = 100  # predict_grasps requests waiting their turn
-_PARAMETER_TYPES = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE,
-                    str: Parameter.Type.STRING}
+_PARAMETER_TYPES = {
+    bool: Parameter.Type.BOOL,
+    int: Parameter.Type.INTEGER,
+    float: Parameter.Type.DOUBLE,
+    str: Parameter.Type.STRING,
+}
 
 
 def _stamp_ns(msg: Any) -> int:
@@ -71,16 +75,17 @@ RawFrame = tuple[bytes, type, float]
 
 
 def _descriptor(name: str) -> ParameterDescriptor:
-    meta = SETTING_FIELDS[name].metadata
-    value_type = type(SETTING_FIELDS[name].default)
-    description = meta["description"] + (" (load-time: change while unconfigured)" if meta["load_time"] else "")
-    descriptor = ParameterDescriptor(name=name, type=_PARAMETER_TYPES[value_type].value, description=description)
-    if meta["choices"]:
-        descriptor.additional_constraints = "one of: " + ", ".join(meta["choices"])
-    if meta["low"] is not None and value_type is int:
-        descriptor.integer_range = [IntegerRange(from_value=int(meta["low"]), to_value=int(meta["high"]), step=1)]
-    elif meta["low"] is not None:
-        descriptor.floating_point_range = [FloatingPointRange(from_value=meta["low"], to_value=meta["high"], step=0.0)]
+    spec = PARAMETERS[name]
+    description = spec.description + (" (load-time: change while unconfigured)" if spec.load_time else "")
+    descriptor = ParameterDescriptor(name=name, type=_PARAMETER_TYPES[spec.value_type].value, description=description)
+    if spec.choices:
+        descriptor.additional_constraints = "one of: " + ", ".join(spec.choices)
+    if spec.low is not None and spec.high is not None and spec.value_type is int:
+        descriptor.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high), step=1)]
+    elif spec.low is not None and spec.high is not None:
+        descriptor.floating_point_range = [
+            FloatingPointRange(from_value=float(spec.low), to_value=float(spec.high), step=0.0)
+        ]
     return descriptor
 
 
@@ -104,30 +109,40 @@ class GraspNode(LifecycleNode):
         # From start, so a monitor also sees an unconfigured node; the timer follows the parameter.
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diagnostics_timer: Any = None
+        # The node's own settings, kept current by the parameter callback (frames read this copy).
+        self._settings = GraspNodeSettings()
         self.add_on_set_parameters_callback(self._check_parameters)  # first, so start-up values are checked too
-        for name, spec in SETTING_FIELDS.items():
+        for name, spec in PARAMETERS.items():
             self.declare_parameter(name, spec.default, _descriptor(name))
         # In every lifecycle state, so a client hears "not active" instead of timing out; the
         # request queue holds a burst of callers (the default 10 dropped the rest of 20 at once).
-        self.create_service(PredictGrasps, "predict_grasps", self._on_predict_request,
-                            qos_profile=QoSProfile(depth=SERVICE_QUEUE_DEPTH))
+        self.create_service(
+            PredictGrasps, "predict_grasps", self._on_predict_request, qos_profile=QoSProfile(depth=SERVICE_QUEUE_DEPTH)
+        )
 
     # Parameters ----------------------------------------------------------------------------
 
     def settings(self) -> GraspNodeSettings:
-        return GraspNodeSettings(**{f.name: self.get_parameter(f.name).value for f in fields(GraspNodeSettings)})
+        """The node's own settings as the parameters stand (cached; updated on every accepted set)."""
+        return self._settings
+
+    def backend_options(self, backend: str) -> dict[str, Any]:
+        """The ``<backend>.<option>`` parameters, as the registry takes them."""
+        return {name.split(".", 1)[1]: self.get_parameter(name).value for name in backend_parameters(backend)}
 
     def _check_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         for parameter in parameters:
-            spec = SETTING_FIELDS.get(parameter.name)
+            spec = PARAMETERS.get(parameter.name)
             if spec is None:
                 continue  # rclpy's own, e.g. use_sim_time
             problem = validate(parameter.name, parameter.value)
-            if problem is None and self._configured and spec.metadata["load_time"]:
+            if problem is None and self._configured and spec.load_time:
                 problem = f"{parameter.name} is load-time: deactivate and clean up the node, set it, then configure"
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
-        for parameter in parameters:  # all accepted: apply what takes effect at once
+        # All accepted: apply what takes effect at once.
+        self._settings = with_changes(self._settings, {p.name: p.value for p in parameters})
+        for parameter in parameters:
             if parameter.name == "diagnostics_period_s":
                 self._restart_diagnostics(float(parameter.value))
         return SetParametersResult(successful=True)
@@ -143,20 +158,14 @@ class GraspNode(LifecycleNode):
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         settings = self.settings()
-        threads = inference_threads(settings.cpu_threads)
-        options = BackendOptions(model_path=settings.model_path, device=settings.device, runtime=settings.runtime,
-                                 cpu_threads=threads, ensemble_size=settings.ensemble_size,
-                                 adapter_path=settings.adapter_path, quantization=settings.quantization,
-                                 num_grasps=settings.num_grasps, max_pixels=settings.max_pixels)
         predictor = None
         try:
             start = time.perf_counter()
-            predictor = create_predictor(settings.backend, options)
-            limit_torch_threads(threads)  # after loading: a backend that uses torch has imported it now
+            predictor = create_predictor(settings.backend, self.backend_options(settings.backend))
             load_ms = (time.perf_counter() - start) * 1000.0
             pipeline = GraspPipeline(predictor)
             warm_up_ms = pipeline.warm_up()
-        except Exception as error:  # noqa: BLE001 (a model that cannot load fails the transition, not the process)
+        except Exception as error:
             self.get_logger().error(f"could not load backend {settings.backend!r}: {type(error).__name__}: {error}")
             if predictor is not None:
                 predictor.release()
@@ -167,35 +176,57 @@ class GraspNode(LifecycleNode):
         self._grasps_pub = self.create_lifecycle_publisher(Grasp2DArray, "grasps", reliable)
         self._markers_pub = self.create_lifecycle_publisher(MarkerArray, "grasp_markers", reliable)
         self._debug_pub = self.create_lifecycle_publisher(Image, "debug_image", QoSProfile(depth=1))
-        newest_only = QoSProfile(depth=1, reliability=qos_profile_sensor_data.reliability,
-                                 durability=qos_profile_sensor_data.durability)
+        newest_only = QoSProfile(
+            depth=1, reliability=qos_profile_sensor_data.reliability, durability=qos_profile_sensor_data.durability
+        )
         subscribe = self.destroy_subscription, self.create_subscription
-        frame_type, frame_topic = ((CompressedImage, self._compressed_topic()) if settings.image_transport == "compressed"
-                                   else (Image, "image"))
+        frame_type, frame_topic = (
+            (CompressedImage, self._compressed_topic())
+            if settings.image_transport == "compressed"
+            else (Image, "image")
+        )
         # raw: the callback copies bytes (~0.1 ms for VGA) instead of building a message in Python;
         # only the frame the worker takes is deserialized.
-        self._keep(subscribe, frame_type, frame_topic, lambda raw, info: self._on_frame(raw, info, frame_type),
-                   newest_only, raw=True,
-                   event_callbacks=SubscriptionEventCallbacks(message_lost=self._on_message_lost))
+        self._keep(
+            subscribe,
+            frame_type,
+            frame_topic,
+            lambda raw, info: self._on_frame(raw, info, frame_type),
+            newest_only,
+            raw=True,
+            event_callbacks=SubscriptionEventCallbacks(message_lost=self._on_message_lost),
+        )
         if settings.use_depth:
             self._keep(subscribe, Image, "depth", lambda m: self._depths.add(_stamp_ns(m), m), qos_profile_sensor_data)
-            self._keep(subscribe, CameraInfo, "camera_info", lambda m: self._infos.add(_stamp_ns(m), m),
-                       qos_profile_sensor_data)
+            self._keep(
+                subscribe,
+                CameraInfo,
+                "camera_info",
+                lambda m: self._infos.add(_stamp_ns(m), m),
+                qos_profile_sensor_data,
+            )
         if settings.stats_period_s > 0:
             self._keep((self.destroy_timer, self.create_timer), settings.stats_period_s, self._log_stats)
         self._latest = LatestSlot()
         self._stop_worker = threading.Event()
-        self._worker = threading.Thread(target=self._work, args=(self._latest, self._stop_worker),
-                                        name="grasp_worker", daemon=True)
+        self._worker = threading.Thread(
+            target=self._work, args=(self._latest, self._stop_worker), name="grasp_worker", daemon=True
+        )
         self._worker.start()
         self._configured = True
         self.get_logger().info(
             f"configured: backend {settings.backend}{' (' + predictor.model_id + ')' if predictor.model_id else ''}"
-            f"{' on ' + predictor.runtime if getattr(predictor, 'runtime', '') else ''} loaded in "
+            f"{' on ' + runtime if (runtime := getattr(predictor, 'runtime', '')) else ''} loaded in "
             f"{load_ms:.0f} ms, first inference {warm_up_ms:.0f} ms"
-            f" ({threads} CPU threads); input {settings.image_transport}"
-            f"{' + depth' if settings.use_depth else ''}")
+            f"{self._threads_note()}; input {settings.image_transport}"
+            f"{' + depth' if settings.use_depth else ''}"
+        )
         return TransitionCallbackReturn.SUCCESS
+
+    @staticmethod
+    def _threads_note() -> str:
+        torch = sys.modules.get("torch")
+        return f" ({torch.get_num_threads()} CPU threads)" if torch is not None else ""
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active.set()
@@ -218,7 +249,9 @@ class GraspNode(LifecycleNode):
         self._teardown()
         return TransitionCallbackReturn.SUCCESS
 
-    def _keep(self, destroy_and_create: tuple[Callable[[Any], Any], Callable[..., Any]], *args: Any, **kwargs: Any) -> None:
+    def _keep(
+        self, destroy_and_create: tuple[Callable[[Any], Any], Callable[..., Any]], *args: Any, **kwargs: Any
+    ) -> None:
         destroy, create = destroy_and_create
         self._entities.append((destroy, create(*args, **kwargs)))
 
@@ -274,13 +307,22 @@ class GraspNode(LifecycleNode):
                     continue
                 try:
                     self._process(*item)
-                except Exception as error:  # noqa: BLE001 (the worker must outlive any single frame)
+                except Exception as error:
                     self._stats.count("failed")
-                    self.get_logger().error(f"unexpected error on a frame: {type(error).__name__}: {error}",
-                                            throttle_duration_sec=LOG_EVERY_S)
+                    self.get_logger().error(
+                        f"unexpected error on a frame: {type(error).__name__}: {error}",
+                        throttle_duration_sec=LOG_EVERY_S,
+                    )
 
-    def _request_options(self, settings: GraspNodeSettings) -> RequestOptions:
-        return RequestOptions(settings.max_grasps, settings.score_threshold, settings.prompt, settings.max_image_pixels)
+    @staticmethod
+    def _request(settings: GraspNodeSettings, max_grasps: int = 0, prompt: str = "") -> GraspRequest:
+        return GraspRequest(
+            max_grasps or settings.max_grasps,
+            settings.score_threshold,
+            prompt or settings.prompt,
+            settings.min_depth_m,
+            settings.max_depth_m,
+        )
 
     def _process(self, raw: bytes, frame_type: type, arrived: float) -> None:
         settings, pipeline = self.settings(), self._pipeline
@@ -288,60 +330,95 @@ class GraspNode(LifecycleNode):
             self._stats.reclassify("received", "ignored")  # deactivated while the frame waited
             return
         try:
-            frame = deserialize_message(raw, frame_type)
-        except Exception as error:  # noqa: BLE001 (rclpy raises several types for malformed CDR)
+            frame: Any = deserialize_message(raw, frame_type)
+        except Exception as error:
             self._stats.count("rejected")
-            self.get_logger().warning(f"skipped a frame that does not deserialize as {frame_type.__name__}: {error}",
-                                      throttle_duration_sec=LOG_EVERY_S)
+            self.get_logger().warning(
+                f"skipped a frame that does not deserialize as {frame_type.__name__}: {error}",
+                throttle_duration_sec=LOG_EVERY_S,
+            )
             return
-        matched: list[tuple[Image | None, CameraInfo | None]] = []
-
-        def depth_lookup() -> tuple[Image | None, CameraInfo | None]:
-            matched.append(self._depth_for(frame, settings, wait=True))
-            return matched[-1]
-
         try:
-            result = pipeline.run(frame, self._request_options(settings), depth_lookup)
+            rgb = frame_to_rgb(frame, settings.max_image_pixels)
         except ImageConversionError as error:
             self._stats.count("rejected")
-            self.get_logger().warning(f"skipped a bad frame (stamp {_stamp_ns(frame)} ns): {error}",
-                                      throttle_duration_sec=LOG_EVERY_S)
+            self.get_logger().warning(
+                f"skipped a bad frame (stamp {_stamp_ns(frame)} ns): {error}", throttle_duration_sec=LOG_EVERY_S
+            )
             return
+        request = self._request(settings)
+        try:
+            grasps, inference_ms = pipeline.predict(rgb, request)
         except BackendError as error:
             self._stats.count("failed")
             self.get_logger().error(f"{error}; the node keeps serving", throttle_duration_sec=LOG_EVERY_S)
             return
-        self._warn_missing_poses(settings, *matched[-1], result)
-        self._publish(result, settings)
+        result = PipelineResult(grasps, inference_ms)
+        if settings.use_depth:  # looked up after inference: depth that arrived meanwhile is not waited for twice
+            self._add_poses(result, frame, rgb, settings, request, wait=True)
+        self._publish(frame.header, rgb, result, settings)
         self._stats.processed_in((time.perf_counter() - arrived) * 1000.0)
 
+    def _add_poses(
+        self,
+        result: PipelineResult,
+        frame: Any,
+        rgb: Any,
+        settings: GraspNodeSettings,
+        request: GraspRequest,
+        wait: bool,
+    ) -> None:
+        """Poses from the depth and camera_info matching the frame; what is missing or unusable is
+        logged (rate-limited) and counted on /diagnostics."""
+        depth, info = self._depth_for(frame, settings, wait)
+        if depth is None or info is None:
+            missing = " and ".join(n for n, m in (("depth", depth), ("camera_info", info)) if m is None)
+            result.problems = [f"no {missing} within {settings.sync_tolerance_s} s of the frame"]
+        else:
+            try:
+                depth_m, camera = depth_to_metres(depth), camera_info_to_camera(info)
+            except ValueError as error:
+                result.problems = [f"depth or camera_info unusable: {error}"]
+            else:
+                result.poses, result.problems = locate_grasps(result.grasps, depth_m, camera, rgb.shape[1::-1], request)
+        if result.problems:
+            self._stats.count("without_poses")
+            self.get_logger().warning(
+                "; ".join(result.problems) + "; grasps published without those poses", throttle_duration_sec=LOG_EVERY_S
+            )
+
     def _depth_for(self, frame: Any, settings: GraspNodeSettings, wait: bool) -> tuple[Image | None, CameraInfo | None]:
-        if not settings.use_depth:
-            return None, None
         stamp, tolerance = _stamp_ns(frame), int(settings.sync_tolerance_s * 1e9)
-        depth = (self._depths.wait_nearest(stamp, tolerance, settings.depth_wait_s) if wait
-                 else self._depths.nearest(stamp, tolerance))
+        depth = (
+            self._depths.wait_nearest(stamp, tolerance, settings.depth_wait_s)
+            if wait
+            else self._depths.nearest(stamp, tolerance)
+        )
         # Intrinsics rarely change: the matching camera_info, else the last one received.
         info = self._infos.nearest(stamp, tolerance) or self._infos.latest()
         return depth, info
 
-    def _warn_missing_poses(self, settings: GraspNodeSettings, depth: Image | None, info: CameraInfo | None,
-                            result: PipelineResult) -> None:
-        if not settings.use_depth:
-            return
-        if depth is None or info is None:
-            missing = " and ".join(n for n, m in (("depth", depth), ("camera_info", info)) if m is None)
-            self.get_logger().warning(f"no {missing} within {settings.sync_tolerance_s} s of the frame; "
-                                      "grasps published without poses", throttle_duration_sec=LOG_EVERY_S)
-        elif result.pose_problem:
-            self.get_logger().warning(result.pose_problem, throttle_duration_sec=LOG_EVERY_S)
+    def _message(self, header: Any, rgb: Any, result: PipelineResult, prompt: str) -> Grasp2DArray:
+        assert self._pipeline is not None
+        predictor = self._pipeline.predictor
+        return grasps_to_array_msg(
+            result.grasps,
+            header,
+            rgb.shape[1],
+            rgb.shape[0],
+            backend=predictor.name,
+            model=predictor.model_id,
+            prompt=prompt,
+            inference_time_ms=result.inference_ms,
+            poses=result.poses,
+        )
 
-    def _publish(self, result: PipelineResult, settings: GraspNodeSettings) -> None:
-        self._grasps_pub.publish(result.message)
-        self._markers_pub.publish(grasp_markers(result.message, settings.marker_pixel_size_m))
+    def _publish(self, header: Any, rgb: Any, result: PipelineResult, settings: GraspNodeSettings) -> None:
+        self._grasps_pub.publish(self._message(header, rgb, result, settings.prompt))
+        self._markers_pub.publish(grasp_markers(header, result.grasps, result.poses, settings.marker_pixel_size_m))
         if self._debug_pub.get_subscription_count() > 0:
-            overlay = draw_grasps(result.rgb, result.grasps, thickness=2, label_scores=True)
-            self._debug_pub.publish(rgb_to_image(overlay, result.message.header))
+            overlay = draw_grasps(rgb, result.grasps, thickness=2, label_scores=True)
+            self._debug_pub.publish(rgb_to_image(overlay, header))
 
     def frame_report(self) -> StatsReport:
         """Where every frame went so far (see frame_stats)."""
@@ -364,54 +441,54 @@ class GraspNode(LifecycleNode):
         level, message = DiagnosticStatus.OK, f"{state}, {report.rate_hz:.1f} answers/s"
         if self._configured and (report.failed or report.rejected):
             level, message = DiagnosticStatus.WARN, f"{message}; {report.failed} failed, {report.rejected} rejected"
-        status = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: frames", message=message,
-                                  hardware_id=self.get_fully_qualified_name())
-        status.values = [KeyValue(key=key, value=f"{value:g}" if isinstance(value, float) else str(value))
-                         for key, value in report.as_dict().items()]
+        status = DiagnosticStatus(
+            level=level,
+            name=f"{self.get_fully_qualified_name()}: frames",
+            message=message,
+            hardware_id=self.get_fully_qualified_name(),
+        )
+        status.values = [
+            KeyValue(key=key, value=f"{value:g}" if isinstance(value, float) else str(value))
+            for key, value in report.as_dict().items()
+        ]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics_pub.publish(array)
 
     # Service ---------------------------------------------------------------------------------
 
-    def _on_predict_request(self, request: PredictGrasps.Request, response: PredictGrasps.Response) -> PredictGrasps.Response:
+    def _on_predict_request(
+        self, request: PredictGrasps.Request, response: PredictGrasps.Response
+    ) -> PredictGrasps.Response:
         pipeline = self._pipeline
         if pipeline is None or not self._active.is_set():
-            state, advice = ("inactive", "activate it first") if pipeline is not None else \
-                ("unconfigured", "configure and activate it first")
+            state, advice = (
+                ("inactive", "activate it first")
+                if pipeline is not None
+                else ("unconfigured", "configure and activate it first")
+            )
             response.success, response.message = False, f"{self.get_name()} is not active ({state}): {advice}"
             return response
         settings = self.settings()
-        options = RequestOptions(request.max_grasps or settings.max_grasps, settings.score_threshold,
-                                 request.prompt or settings.prompt, settings.max_image_pixels)
+        request_options = self._request(settings, request.max_grasps, request.prompt)
         try:
-            result = pipeline.run(request.image, options, lambda: self._depth_for(request.image, settings, wait=False))
+            rgb = frame_to_rgb(request.image, settings.max_image_pixels)
+            grasps, inference_ms = pipeline.predict(rgb, request_options)
         except (ImageConversionError, BackendError) as error:
-            response.success, response.message = False, f"{'bad image' if isinstance(error, ValueError) else 'backend error'}: {error}"
+            response.success, response.message = (
+                False,
+                f"{'bad image' if isinstance(error, ValueError) else 'backend error'}: {error}",
+            )
             return response
-        response.result = result.message
+        result = PipelineResult(grasps, inference_ms)
+        if settings.use_depth:
+            self._add_poses(result, request.image, rgb, settings, request_options, wait=False)
+        response.result = self._message(request.image.header, rgb, result, request_options.prompt)
         response.success = True
-        response.message = f"{len(result.grasps)} grasps in {result.message.inference_time_ms:.1f} ms"
+        response.message = f"{len(grasps)} grasps in {inference_ms:.1f} ms" + (
+            f"; {'; '.join(result.problems)}" if result.problems else ""
+        )
         return response
-
-
-#: The default's cap: a model this small gains little from more threads (not measured past 2 cores).
-DEFAULT_MAX_THREADS = 4
-
-
-def inference_threads(requested: int) -> int:
-    """CPU threads for inference: ``requested``, or by default every core up to four. On the
-    2-core test machine two ONNX Runtime threads (which sleep when idle) gave a 16.7 ms median
-    end to end at 30 Hz (18.1 ms in a second 5-run measurement) against 20.5 ms with one, at the
-    same p95 and with no frame lost (benchmarks/node_latency.py, 5 runs each)."""
-    return requested or min(DEFAULT_MAX_THREADS, os.cpu_count() or 1)
-
-
-def limit_torch_threads(threads: int) -> None:
-    """Cap torch's intra-op threads, if the backend uses torch."""
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(threads)
 
 
 def free_accelerator_memory() -> None:

@@ -1,4 +1,4 @@
-"""RViz markers for a Grasp2DArray: per grasp an outline, its two jaws and its score.
+"""RViz markers for ranked grasps (the core types): per grasp an outline, its jaws and its score.
 
 A grasp with a pose is drawn in 3D in the image's optical frame, at its metric size. A
 grasp without one is drawn in the same frame on the plane z = 0 with pixels scaled by
@@ -9,14 +9,16 @@ Every update starts with a DELETEALL so grasps from the previous frame never lin
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from geometry_msgs.msg import Point
-from std_msgs.msg import ColorRGBA
+from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
-from vlm_grasp_msgs.msg import Grasp2D, Grasp2DArray
 
+from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.overlay import score_colour
+from vlm_grasp_ros.core.projection import GraspPose3D
 
 NAMESPACE = "grasps"
 MARKERS_PER_GRASP = 3  # outline, jaws, score text
@@ -31,16 +33,16 @@ def _rotate(quaternion: tuple[float, float, float, float], vector: np.ndarray) -
     return vector + 2.0 * np.cross(q, np.cross(q, vector) + w * vector)
 
 
-def grasp_frame_axes(grasp: Grasp2D, pixel_size_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+def grasp_frame_axes(
+    grasp: Grasp, pose: GraspPose3D | None, pixel_size_m: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     """Centre, opening axis, across axis and the half sizes, in metres, for either kind of grasp."""
-    if grasp.has_pose:
-        p, o = grasp.pose.position, grasp.pose.orientation
-        quaternion = (o.x, o.y, o.z, o.w)
-        centre = np.array([p.x, p.y, p.z])
-        opening = _rotate(quaternion, np.array([1.0, 0.0, 0.0]))
-        across = _rotate(quaternion, np.array([0.0, 1.0, 0.0]))
-        return centre, opening, across, grasp.width_m / 2.0, grasp.height_m / 2.0
-    centre = np.array([grasp.center_x, grasp.center_y, 0.0]) * pixel_size_m
+    if pose is not None:
+        centre = np.array(pose.position)
+        opening = _rotate(pose.orientation, np.array([1.0, 0.0, 0.0]))
+        across = _rotate(pose.orientation, np.array([0.0, 1.0, 0.0]))
+        return centre, opening, across, pose.width_m / 2.0, pose.height_m / 2.0
+    centre = np.array([grasp.cx, grasp.cy, 0.0]) * pixel_size_m
     opening = np.array([math.cos(grasp.theta), -math.sin(grasp.theta), 0.0])
     across = np.array([math.sin(grasp.theta), math.cos(grasp.theta), 0.0])
     return centre, opening, across, grasp.width * pixel_size_m / 2.0, grasp.height * pixel_size_m / 2.0
@@ -50,32 +52,39 @@ def _points(*vectors: np.ndarray) -> list[Point]:
     return [Point(x=float(v[0]), y=float(v[1]), z=float(v[2])) for v in vectors]
 
 
-def _marker(msg: Grasp2DArray, marker_id: int, kind: int, colour: ColorRGBA) -> Marker:
-    marker = Marker(header=msg.header, ns=NAMESPACE, id=marker_id, type=kind, action=Marker.ADD, color=colour)
+def _marker(header: Header, marker_id: int, kind: int, colour: ColorRGBA) -> Marker:
+    marker = Marker(header=header, ns=NAMESPACE, id=marker_id, type=kind, action=Marker.ADD, color=colour)
     marker.pose.orientation.w = 1.0
     return marker
 
 
-def grasp_markers(msg: Grasp2DArray, pixel_size_m: float = 0.001) -> MarkerArray:
-    """DELETEALL, then outline (LINE_STRIP), jaws (LINE_LIST) and score (TEXT) per grasp, best first."""
-    markers = [Marker(header=msg.header, ns=NAMESPACE, action=Marker.DELETEALL)]
-    for rank, grasp in enumerate(msg.grasps):
+def grasp_markers(
+    header: Header,
+    grasps: Sequence[Grasp],
+    poses: Sequence[GraspPose3D | None] | None = None,
+    pixel_size_m: float = 0.001,
+) -> MarkerArray:
+    """DELETEALL, then outline (LINE_STRIP), jaws (LINE_LIST) and score (TEXT) per grasp, in the
+    given (ranked) order; ``poses`` (one per grasp, None where there is none) place them in 3D."""
+    poses = poses if poses is not None else [None] * len(grasps)
+    markers = [Marker(header=header, ns=NAMESPACE, action=Marker.DELETEALL)]
+    for rank, (grasp, pose) in enumerate(zip(grasps, poses, strict=True)):
         r, g, b = score_colour(grasp.score)
         colour = ColorRGBA(r=r / 255.0, g=g / 255.0, b=b / 255.0, a=1.0)
-        centre, opening, across, half_w, half_h = grasp_frame_axes(grasp, pixel_size_m)
-        metric = grasp.has_pose
+        centre, opening, across, half_w, half_h = grasp_frame_axes(grasp, pose, pixel_size_m)
+        metric = pose is not None
         a, b_ = opening * half_w, across * half_h
         corners = [centre + a + b_, centre + a - b_, centre - a - b_, centre - a + b_]
 
-        outline = _marker(msg, rank * MARKERS_PER_GRASP, Marker.LINE_STRIP, colour)
+        outline = _marker(header, rank * MARKERS_PER_GRASP, Marker.LINE_STRIP, colour)
         outline.points = _points(*corners, corners[0])
         outline.scale.x = OUTLINE_WIDTH_M if metric else OUTLINE_WIDTH_PX * pixel_size_m
 
-        jaws = _marker(msg, rank * MARKERS_PER_GRASP + 1, Marker.LINE_LIST, colour)
+        jaws = _marker(header, rank * MARKERS_PER_GRASP + 1, Marker.LINE_LIST, colour)
         jaws.points = _points(corners[0], corners[1], corners[2], corners[3])
         jaws.scale.x = JAW_WIDTH_M if metric else JAW_WIDTH_PX * pixel_size_m
 
-        text = _marker(msg, rank * MARKERS_PER_GRASP + 2, Marker.TEXT_VIEW_FACING, colour)
+        text = _marker(header, rank * MARKERS_PER_GRASP + 2, Marker.TEXT_VIEW_FACING, colour)
         text.text = f"{rank + 1}: {grasp.score:.2f}"
         text_height = TEXT_HEIGHT_M if metric else TEXT_HEIGHT_PX * pixel_size_m
         # Above the grasp as seen from the camera: toward the camera (metric) or up the image (2D).

@@ -25,11 +25,12 @@ class GraspNodeProcess:
     def __init__(self, launch: NodeLaunch, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.log_path = log_path
         self.command = [sys.executable, "-m", "vlm_grasp_ros.ros.grasp_node", *launch.ros_arguments()]
-        self._log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 (closed in stop)
+        self._log = open(log_path, "w", encoding="utf-8")
         self._log.write("started: " + shlex.join(self.command) + "\n")  # the log says how the node was started
         self._log.flush()
-        self.process = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT,
-                                        env=dict(os.environ) if env is None else env)
+        self.process = subprocess.Popen(
+            self.command, stdout=self._log, stderr=subprocess.STDOUT, env=dict(os.environ) if env is None else env
+        )
 
     def alive(self) -> bool:
         return self.process.poll() is None

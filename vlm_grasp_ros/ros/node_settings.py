@@ -1,94 +1,119 @@
-"""The grasp node's parameters: one dataclass, whose fields carry description, range and choices.
+"""The grasp node's parameters: its own settings (one dataclass) and every backend's options,
+namespaced by backend (``dense.model_path``, ``vlm.adapter_path``, ``random.seed``).
 
-The node declares a ROS parameter per field (with a descriptor built from this metadata),
-``config/grasp_node.yaml`` sets them, and :func:`validate` checks a value on every set.
-Fields marked ``load_time`` shape the model or the subscriptions, so they can change only
-while the node is unconfigured.
+Both come from :mod:`core.options` fields, so one table gives the node its declared parameters
+(with descriptors), :func:`validate` its checks on every set, and :func:`parameters_yaml` the
+shipped ``config/grasp_node.yaml``. Load-time parameters shape the model or the subscriptions,
+so they can change only while the node is unconfigured.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from vlm_grasp_ros.core.predictors.registry import backend_names
+from vlm_grasp_ros.core.options import OptionSpec, check_option, option, option_specs
+from vlm_grasp_ros.core.predictors.registry import BACKENDS, backend_names
+from vlm_grasp_ros.ros.image_conversion import DEFAULT_MAX_PIXELS
 
 
-def _param(default: Any, description: str, *, low: float | None = None, high: float | None = None,
-           choices: tuple[str, ...] | None = None, load_time: bool = False) -> Any:
-    return field(default=default, metadata={"description": description, "low": low, "high": high,
-                                            "choices": choices, "load_time": load_time})
+def _known_backend(name: str) -> str | None:
+    return None if name in BACKENDS else f"unknown backend {name!r}; known backends: {', '.join(backend_names())}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class GraspNodeSettings:
-    backend: str = _param("dense", "grasp backend (dense, vlm, min_area_rect, pca, random)", load_time=True)
-    model_path: str = _param("", "model folder: dense checkpoint (empty = the embedded one) or the Qwen3-VL base "
-                                 "folder for vlm (required)", load_time=True)
-    adapter_path: str = _param("", "vlm: LoRA adapter folder from training/train_lora.py; empty = the base alone",
-                               load_time=True)
-    quantization: str = _param("none", "vlm: none, or nf4 (4-bit language model via bitsandbytes; vision tower "
-                                       "unquantised)", choices=("none", "nf4"), load_time=True)
-    device: str = _param("auto", "where the model runs: auto (cuda if available), cpu, cuda or cuda:N", load_time=True)
-    runtime: str = _param("auto", "dense: what runs the network: auto (ONNX Runtime for the EfficientNet encoder on a "
-                                  "CPU, else torch), torch or onnxruntime (CPU only)",
-                          choices=("auto", "torch", "onnxruntime"), load_time=True)
-    cpu_threads: int = _param(0, "CPU threads for model inference (torch or ONNX Runtime); 0 = every core, up to 4", low=0, high=1024, load_time=True)
-    ensemble_size: int = _param(1, "vlm: test-time ensemble, views of each frame (shifted crops) run as one "
-                                   "batch and merged", low=1, high=32, load_time=True)
-    num_grasps: int = _param(1, "vlm: distinct grasps asked of the model per frame (beam search when > 1)",
-                             low=1, high=20, load_time=True)
-    max_pixels: int = _param(0, "vlm: image pixel budget (Qwen resizes each view to at most this many pixels; one "
-                                "image token per 32x32); 0 = the adapter's or model folder's own", low=0,
-                             high=100_000_000, load_time=True)
-    max_image_pixels: int = _param(4096 * 4096, "frames with more pixels are refused before they are decoded "
-                                                "(compressed: from the header); the default fits 4K",
-                                   low=1, high=1_000_000_000)
-    max_grasps: int = _param(10, "most grasps published per frame", low=1, high=100)
-    score_threshold: float = _param(0.0, "grasps scoring below this are not published", low=0.0, high=1.0)
-    prompt: str = _param("", "what to grasp, for backends that take language (vlm)")
-    image_transport: str = _param("raw", "raw: subscribe `image`; compressed: `image/compressed` (jpeg/png)",
-                                  choices=("raw", "compressed"), load_time=True)
-    use_depth: bool = _param(False, "subscribe `depth` (16UC1 mm or 32FC1 m, aligned to the image) and "
-                                    "`camera_info` to give each grasp a pose", load_time=True)
-    sync_tolerance_s: float = _param(0.05, "largest stamp difference for matching depth/camera_info to a frame",
-                                     low=0.0, high=1.0)
-    depth_wait_s: float = _param(0.1, "how long a frame waits for its depth before going out without poses",
-                                 low=0.0, high=2.0)
-    marker_pixel_size_m: float = _param(0.001, "size of one pixel in RViz for grasps without a pose",
-                                        low=1e-6, high=1.0)
-    stats_period_s: float = _param(10.0, "seconds between frame-counter log lines; 0 = never", low=0.0, high=3600.0)
-    diagnostics_period_s: float = _param(1.0, "seconds between diagnostic_msgs/DiagnosticArray messages on "
-                                              "/diagnostics (frame counters, latency, rate); 0 = never",
-                                         low=0.0, high=3600.0)
-    autostart: bool = _param(True, "configure and activate at start; false leaves it to a lifecycle manager",
-                             load_time=True)
+    """The node's own parameters (the backend's are ``<backend>.<option>``)."""
+
+    backend: str = option(
+        "dense",
+        "grasp backend: " + ", ".join(BACKENDS) + " (each one's options are <backend>.<option>)",
+        check=_known_backend,
+        load_time=True,
+    )
+    max_image_pixels: int = option(
+        DEFAULT_MAX_PIXELS,
+        "frames with more pixels are refused before they are decoded "
+        "(compressed: from the header); the default fits 4K",
+        low=1,
+        high=1_000_000_000,
+    )
+    max_grasps: int = option(10, "most grasps published per frame", low=1, high=100)
+    score_threshold: float = option(0.0, "grasps scoring below this are not published", low=0.0, high=1.0)
+    prompt: str = option("", "what to grasp, for backends that take language (vlm)")
+    image_transport: str = option(
+        "raw",
+        "raw: subscribe `image`; compressed: `image/compressed` (jpeg/png)",
+        choices=("raw", "compressed"),
+        load_time=True,
+    )
+    use_depth: bool = option(
+        False,
+        "subscribe `depth` (16UC1 mm or 32FC1 m, aligned to the image) and `camera_info` to give each grasp a pose",
+        load_time=True,
+    )
+    min_depth_m: float = option(
+        0.05, "depths nearer than this (metres) are holes: no pose from them", low=0.0, high=100.0
+    )
+    max_depth_m: float = option(
+        10.0, "depths farther than this (metres) are holes: no pose from them", low=0.001, high=1000.0
+    )
+    sync_tolerance_s: float = option(
+        0.05, "largest stamp difference for matching depth/camera_info to a frame", low=0.0, high=1.0
+    )
+    depth_wait_s: float = option(
+        0.1, "how long a frame waits for its depth before going out without poses", low=0.0, high=2.0
+    )
+    marker_pixel_size_m: float = option(
+        0.001, "size of one pixel in RViz for grasps without a pose", low=1e-6, high=1.0
+    )
+    stats_period_s: float = option(10.0, "seconds between frame-counter log lines; 0 = never", low=0.0, high=3600.0)
+    diagnostics_period_s: float = option(
+        1.0,
+        "seconds between diagnostic_msgs/DiagnosticArray messages on "
+        "/diagnostics (frame counters, latency, rate); 0 = never",
+        low=0.0,
+        high=3600.0,
+    )
+    autostart: bool = option(
+        True, "configure and activate at start; false leaves it to a lifecycle manager", load_time=True
+    )
 
 
-SETTING_FIELDS = {f.name: f for f in fields(GraspNodeSettings)}
+NODE_OPTIONS: dict[str, OptionSpec] = {spec.name: spec for spec in option_specs(GraspNodeSettings)}
+#: Every parameter the node declares: its own, then each backend's as ``<backend>.<option>``.
+PARAMETERS: dict[str, OptionSpec] = NODE_OPTIONS | {
+    f"{name}.{spec.name}": spec for name, entry in BACKENDS.items() for spec in option_specs(entry.options)
+}
 
 
 def validate(name: str, value: Any) -> str | None:
     """None when ``value`` is acceptable for parameter ``name``, else the reason it is not."""
-    if name not in SETTING_FIELDS:
+    spec = PARAMETERS.get(name)
+    if spec is None:
         return f"unknown parameter {name!r}"
-    meta = SETTING_FIELDS[name].metadata
-    expected = type(SETTING_FIELDS[name].default)
-    # Strict like ROS: a double parameter given 0 instead of 0.0 is refused at start.
-    if type(value) is not expected:
-        return f"{name} must be a {expected.__name__}, got {value!r}"
-    if meta["low"] is not None and not meta["low"] <= value <= meta["high"]:
-        return f"{name} must be in [{meta['low']}, {meta['high']}], got {value}"
-    if meta["choices"] and value not in meta["choices"]:
-        return f"{name} must be one of {', '.join(meta['choices'])}, got {value!r}"
-    if name == "backend" and value not in backend_names():
-        return f"unknown backend {value!r}; known backends: {', '.join(backend_names())}"
-    if name == "device" and not (value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit())):
-        return f"device must be auto, cpu, cuda or cuda:N, got {value!r}"
-    return None
+    return check_option(spec, value, name)
+
+
+def backend_parameters(backend: str) -> list[str]:
+    """The parameter names of one backend's options."""
+    return [name for name in PARAMETERS if name.startswith(backend + ".")]
+
+
+def flatten(section: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested YAML maps -> dotted parameter names, as ROS reads a parameters file."""
+    flat: dict[str, Any] = {}
+    for key, value in section.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
 
 
 def load_parameters_file(path: str | Path, node_name: str = "grasp_node") -> dict[str, Any]:
@@ -103,12 +128,58 @@ def load_parameters_file(path: str | Path, node_name: str = "grasp_node") -> dic
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ValueError(f"{where}: not valid YAML: {getattr(error, 'problem', error)}") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     values: dict[str, Any] = {}
     for key, section in document.items() if isinstance(document, dict) else []:
         if key in ("/**", node_name, f"/{node_name}", f"/**/{node_name}") and isinstance(section, dict):
-            values.update(section.get("ros__parameters", {}) or {})
+            values.update(flatten(section.get("ros__parameters", {}) or {}))
     for name, value in values.items():
         problem = validate(name, value)
         if problem:
             raise ValueError(f"{path}: {problem}")
     return values
+
+
+def _yaml_value(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def _entry(name: str, spec: OptionSpec, indent: str) -> list[str]:
+    note = spec.description + (" [load-time]" if spec.load_time else "")
+    return [f"{indent}# {note}", f"{indent}{name}: {_yaml_value(spec.default)}"]
+
+
+def parameters_yaml() -> str:
+    """The shipped config/grasp_node.yaml: every parameter at its default, described."""
+    lines = [
+        "# Parameters of vlm_grasp's grasp_node, generated from the option dataclasses by",
+        "#   python -m vlm_grasp_ros.ros.node_settings > config/grasp_node.yaml",
+        "# (a test checks that this file is what that command writes). Every parameter is declared with",
+        "# its description and range: `ros2 param describe /grasp_node <name>`. [load-time] parameters",
+        "# change only while the node is unconfigured; the others apply from the next frame.",
+        "/**:",
+        "  ros__parameters:",
+    ]
+    for name, spec in NODE_OPTIONS.items():
+        lines += _entry(name, spec, "    ")
+    for name, entry in BACKENDS.items():
+        specs = option_specs(entry.options)
+        if specs:
+            lines += [f"    {name}:  # backend {name}: {entry.summary}"]
+            for spec in specs:
+                lines += _entry(spec.name, spec, "      ")
+    return "\n".join(lines) + "\n"
+
+
+def settings_from(values: dict[str, Any]) -> GraspNodeSettings:
+    """The node's own settings from parameter values (others ignored)."""
+    return GraspNodeSettings(**{k: v for k, v in values.items() if k in NODE_OPTIONS})
+
+
+def with_changes(settings: GraspNodeSettings, values: dict[str, Any]) -> GraspNodeSettings:
+    return dataclasses.replace(settings, **{k: v for k, v in values.items() if k in NODE_OPTIONS})
+
+
+if __name__ == "__main__":
+    print(parameters_yaml(), end="")

@@ -32,13 +32,12 @@ from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import StoragePlugin, Writer
 from tqdm import tqdm
 from visualization_msgs.msg import MarkerArray
-from vlm_grasp_msgs.msg import Grasp2DArray, GraspLabels
 
+from vlm_grasp_msgs.msg import Grasp2DArray, GraspLabels
 from vlm_grasp_ros.bags.bag_reader import GRASP_LABELS, BagLayout, bag_messages
 from vlm_grasp_ros.bags.typestore import BAG_VERSION, grasp_typestore, message_type_name
 from vlm_grasp_ros.bringup import installed_params_file, node_launch
-from vlm_grasp_ros.ros.grasp_pipeline import frame_to_rgb
-from vlm_grasp_ros.ros.image_conversion import ImageConversionError
+from vlm_grasp_ros.ros.image_conversion import ImageConversionError, frame_to_rgb
 from vlm_grasp_ros.ros.node_process import GraspNodeProcess, frame_counters
 
 NAMESPACE = "replay"
@@ -86,10 +85,14 @@ def _stamp_ns(msg: Any) -> int:
 
 def start_node(layout: BagLayout, backend: str | None, log_path: Path, params_file: str | None) -> GraspNodeProcess:
     """The grasp node for this bag, from the bringup spec, under the replay namespace."""
-    values = {"namespace": NAMESPACE, "image_topic": layout.raw_image_topic,
-              "image_transport": "compressed" if layout.compressed else "raw",
-              "use_depth": "true" if layout.depth_topic else "false", "backend": backend or "",
-              "params_file": params_file or ""}
+    values = {
+        "namespace": NAMESPACE,
+        "image_topic": layout.raw_image_topic,
+        "image_transport": "compressed" if layout.compressed else "raw",
+        "use_depth": "true" if layout.depth_topic else "false",
+        "backend": backend or "",
+        "params_file": params_file or "",
+    }
     if layout.depth_topic:
         values.update(depth_topic=layout.depth_topic, camera_info_topic=layout.camera_info_topic or "")
     return GraspNodeProcess(node_launch(values, installed_params_file()), log_path)
@@ -116,10 +119,16 @@ class BagPlayer:
             for topic, kind in ((f"/{NAMESPACE}/grasps", Grasp2DArray), (f"/{NAMESPACE}/grasp_markers", MarkerArray))
         }
         reliable = QoSProfile(depth=50)
-        self.grasps_sub = self.node.create_subscription(Grasp2DArray, f"/{NAMESPACE}/grasps", self._on_grasps,
-                                                        reliable, raw=True)
-        self.node.create_subscription(MarkerArray, f"/{NAMESPACE}/grasp_markers",
-                                      lambda raw: self._record(f"/{NAMESPACE}/grasp_markers", raw), reliable, raw=True)
+        self.grasps_sub = self.node.create_subscription(
+            Grasp2DArray, f"/{NAMESPACE}/grasps", self._on_grasps, reliable, raw=True
+        )
+        self.node.create_subscription(
+            MarkerArray,
+            f"/{NAMESPACE}/grasp_markers",
+            lambda raw: self._record(f"/{NAMESPACE}/grasp_markers", raw),
+            reliable,
+            raw=True,
+        )
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, QoSProfile(depth=10))
 
     def publisher_for(self, topic: str, msgtype: str) -> Any:
@@ -166,13 +175,14 @@ class BagPlayer:
         return (count() if count else self.node.count_publishers(self.grasps_sub.topic_name)) > 0
 
     def node_state(self) -> str | None:
-        client = self.node.create_client(GetState, f"/{NAMESPACE}/grasp_node/get_state")
+        client: Any = self.node.create_client(GetState, f"/{NAMESPACE}/grasp_node/get_state")
         try:
             if not client.service_is_ready():
                 return None
             future = client.call_async(GetState.Request())
             self.spin_until(time.monotonic() + 2.0, future.done)
-            return future.result().current_state.label if future.done() else None
+            result = future.result() if future.done() else None
+            return None if result is None else result.current_state.label
         finally:
             self.node.destroy_client(client)
 
@@ -187,23 +197,38 @@ def wait_until_serving(player: BagPlayer, node: GraspNodeProcess, timeout_s: flo
     """Until the node is active and every data path (frames, depth, camera_info in; grasps out)
     is matched."""
     layout = player.layout
-    publishers = [player.publisher_for(topic, layout.image_type if topic == layout.image_topic else _topic_type(layout, topic))
-                  for topic in layout.playback_topics]
+    publishers = [
+        player.publisher_for(topic, layout.image_type if topic == layout.image_topic else _topic_type(layout, topic))
+        for topic in layout.playback_topics
+    ]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not node.alive():
             raise RuntimeError(f"the grasp node exited with code {node.process.returncode}:\n{node.log()[-3000:]}")
-        if (all(p.get_subscription_count() > 0 for p in publishers) and player.grasps_matched()
-                and player.node_state() == "active"):
+        if (
+            all(p.get_subscription_count() > 0 for p in publishers)
+            and player.grasps_matched()
+            and player.node_state() == "active"
+        ):
             player.spin_until(time.monotonic() + 0.3)  # let the last discovery messages settle
             return
         player.spin_until(time.monotonic() + 0.2)
     raise RuntimeError(f"the grasp node was not serving after {timeout_s:.0f} s; its log:\n{node.log()[-3000:]}")
 
 
-def replay_bag(bag: Path, layout: BagLayout, backend: str | None, out_dir: Path, rate: float = 1.0,
-               drain_s: float = 5.0, startup_timeout_s: float = 300.0, params_file: str | None = None,
-               progress: bool = True, realtime: bool = False, answer_timeout_s: float = 10.0) -> ReplayOutcome:
+def replay_bag(
+    bag: Path,
+    layout: BagLayout,
+    backend: str | None,
+    out_dir: Path,
+    rate: float = 1.0,
+    drain_s: float = 5.0,
+    startup_timeout_s: float = 300.0,
+    params_file: str | None = None,
+    progress: bool = True,
+    realtime: bool = False,
+    answer_timeout_s: float = 10.0,
+) -> ReplayOutcome:
     """Play ``bag`` into a fresh node (``backend`` None: the params file's), paced on its answers
     or, with ``realtime``, at the recorded timing times ``rate``; the node's log and output bag
     land in ``out_dir``."""
@@ -226,8 +251,9 @@ def replay_bag(bag: Path, layout: BagLayout, backend: str | None, out_dir: Path,
     try:
         wait_until_serving(player, node, startup_timeout_s)
         counters_before = player.fresh_counters()
-        bar = tqdm(total=layout.frame_count, desc=f"replay {backend or 'default backend'}", unit="frame",
-                   disable=not progress)
+        bar = tqdm(
+            total=layout.frame_count, desc=f"replay {backend or 'default backend'}", unit="frame", disable=not progress
+        )
         play = _play_realtime if realtime else _play_paced
         play(bag, layout, player, frames, bar, rate=rate, answer_timeout_s=answer_timeout_s)
         bar.close()
@@ -245,14 +271,27 @@ def replay_bag(bag: Path, layout: BagLayout, backend: str | None, out_dir: Path,
     wall = (max(answered) - frames[0].sent_at) if answered else 0.0
     counters = None
     if counters_before is not None and counters_after is not None:
-        counters = {key: value - counters_before.get(key, 0.0) for key, value in counters_after.items()
-                    if key in ("sent", "received", "lost", "lost_in_transport", "ignored", "processed", "superseded",
-                               "rejected", "failed")}
+        counters = {
+            key: value - counters_before.get(key, 0.0)
+            for key, value in counters_after.items()
+            if key
+            in (
+                "sent",
+                "received",
+                "lost",
+                "lost_in_transport",
+                "ignored",
+                "processed",
+                "superseded",
+                "rejected",
+                "failed",
+            )
+        }
     return ReplayOutcome(frames, ground_truth, wall, node.log(), exit_code, counters, realtime)
 
 
 def _send_frame(player: BagPlayer, layout: BagLayout, frames: list[FrameRecord], raw: bytes) -> FrameRecord:
-    frame = deserialize_message(raw, _message_class(layout.image_type))
+    frame: Any = deserialize_message(raw, _message_class(layout.image_type))
     record = FrameRecord(len(frames), _stamp_ns(frame), time.monotonic())
     if len(frames) < KEPT_IMAGES:
         try:
@@ -264,8 +303,15 @@ def _send_frame(player: BagPlayer, layout: BagLayout, frames: list[FrameRecord],
     return record
 
 
-def _play_realtime(bag: Path, layout: BagLayout, player: BagPlayer, frames: list[FrameRecord], bar: tqdm,
-                   rate: float, answer_timeout_s: float) -> None:
+def _play_realtime(
+    bag: Path,
+    layout: BagLayout,
+    player: BagPlayer,
+    frames: list[FrameRecord],
+    bar: tqdm,
+    rate: float,
+    answer_timeout_s: float,
+) -> None:
     first_log_ns, start = None, time.monotonic()
     for topic, log_ns, raw in bag_messages(bag, layout.playback_topics):
         first_log_ns = log_ns if first_log_ns is None else first_log_ns
@@ -276,14 +322,21 @@ def _play_realtime(bag: Path, layout: BagLayout, player: BagPlayer, frames: list
             if len(frames) == 1:
                 # The clock starts at the first answer: the node's first frame from a publisher sets its
                 # baseline for counting lost frames, and start-up jitter is not a camera's.
-                player.spin_until(time.monotonic() + answer_timeout_s, lambda: record.stamp_ns in player.answers)
+                player.spin_until(time.monotonic() + answer_timeout_s, lambda r=record: r.stamp_ns in player.answers)
                 first_log_ns, start = log_ns, time.monotonic()
         else:
             player.publisher_for(topic, _topic_type(layout, topic)).publish(raw)
 
 
-def _play_paced(bag: Path, layout: BagLayout, player: BagPlayer, frames: list[FrameRecord], bar: tqdm,
-                rate: float, answer_timeout_s: float) -> None:
+def _play_paced(
+    bag: Path,
+    layout: BagLayout,
+    player: BagPlayer,
+    frames: list[FrameRecord],
+    bar: tqdm,
+    rate: float,
+    answer_timeout_s: float,
+) -> None:
     """Each frame goes out with the depth and camera_info recorded before the next frame (the node
     matches them by stamp), after the previous frame was answered."""
     companions: list[tuple[str, bytes]] = []
@@ -298,8 +351,10 @@ def _play_paced(bag: Path, layout: BagLayout, player: BagPlayer, frames: list[Fr
         given_up = player.given_up_on()
         record = _send_frame(player, layout, frames, pending)
         # Answered, or the node said it rejected or failed on it (its /diagnostics), or timed out.
-        player.spin_until(time.monotonic() + answer_timeout_s,
-                          lambda: record.stamp_ns in player.answers or player.given_up_on() > given_up)
+        player.spin_until(
+            time.monotonic() + answer_timeout_s,
+            lambda: record.stamp_ns in player.answers or player.given_up_on() > given_up,
+        )
         bar.update()
 
     for topic, _, raw in bag_messages(bag, layout.playback_topics):

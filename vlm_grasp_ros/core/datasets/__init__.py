@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from vlm_grasp_ros.core.datasets.base import GraspDataset
@@ -20,8 +21,13 @@ def open_dataset(name: str, root: str | Path, allow_pickle: bool = False) -> Gra
     """Open a dataset by its ``--dataset`` name; raises a one-line error for bad names or roots."""
     if name == "seed-pickle":
         return SeedAnnotationDataset(root, allow_pickle=allow_pickle)
-    classes = {"cornell": CornellDataset, "jacquard": JacquardDataset, "synthetic": JacquardDataset,
-               "ocid": OcidGraspDataset, "graspnet": GraspNetRectDataset}
+    classes: dict[str, Callable[[str | Path], GraspDataset]] = {
+        "cornell": CornellDataset,
+        "jacquard": JacquardDataset,
+        "synthetic": JacquardDataset,
+        "ocid": OcidGraspDataset,
+        "graspnet": GraspNetRectDataset,
+    }
     if name not in classes:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASET_NAMES)}")
     return classes[name](root)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import abc
 import logging
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar, Generic, Iterator, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 import numpy as np
 

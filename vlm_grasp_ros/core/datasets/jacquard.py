@@ -8,8 +8,8 @@ on reading and on writing. The synthetic generator writes this layout too.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from vlm_grasp_ros.core.datasets.base import GraspDataset, parse_float_fields
 from vlm_grasp_ros.core.datasets.sample import GraspSample, read_depth_metres, read_label_mask, read_rgb
@@ -55,6 +55,4 @@ def read_jacquard_grasps(path: Path) -> list[Grasp]:
 
 def format_jacquard_grasps(grasps: Iterable[Grasp]) -> str:
     """The inverse of :func:`read_jacquard_grasps` (angle negated back to Jacquard's sense)."""
-    return "".join(
-        f"{g.cx:.3f};{g.cy:.3f};{-g.theta_deg:.3f};{g.width:.3f};{g.height:.3f}\n" for g in grasps
-    )
+    return "".join(f"{g.cx:.3f};{g.cy:.3f};{-g.theta_deg:.3f};{g.width:.3f};{g.height:.3f}\n" for g in grasps)

@@ -80,8 +80,9 @@ class SeedAnnotationDataset(GraspDataset[_Entry]):
                 records = _PlainDataUnpickler(handle).load()
             except (pickle.UnpicklingError, EOFError) as error:
                 raise DatasetFormatError(path, f"not a plain-data annotation pickle: {error}") from None
-        if not isinstance(records, list) or not all(isinstance(r, dict) and "image" in r and "grasps" in r
-                                                    for r in records):
+        if not isinstance(records, list) or not all(
+            isinstance(r, dict) and "image" in r and "grasps" in r for r in records
+        ):
             raise DatasetFormatError(path, "expected a list of dicts with 'image' and 'grasps' keys")
         return [_Entry(path, i, r) for i, r in enumerate(records)]
 

@@ -60,7 +60,10 @@ def read_config(folder: str | Path) -> tuple[DenseModelConfig, dict]:
         found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
         raise CheckpointError(f"{path}: not a dense grasp checkpoint (format {found!r}, expected {FORMAT!r})")
     try:
-        return DenseModelConfig(**raw["model"]), raw
+        model = dict(raw["model"])
+        if "peaks" in model:  # checkpoints written before the rules were named postprocess (jaw ratio 0.5)
+            model["postprocess"] = model.pop("peaks")
+        return DenseModelConfig(**model), raw
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: bad model config: {exc}") from None
 
@@ -84,17 +87,29 @@ def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> D
         raise CheckpointError(f"{folder / CONFIG_NAME}: {exc}") from None
     recorded = raw.get("preprocessing")
     if recorded is not None and _as_lists(recorded) != _as_lists(asdict(model.preprocessing)):
-        raise CheckpointError(f"{folder / CONFIG_NAME}: its preprocessing {recorded} is not what the "
-                              f"{config.encoder.name} encoder uses ({asdict(model.preprocessing)})")
+        raise CheckpointError(
+            f"{folder / CONFIG_NAME}: its preprocessing {recorded} is not what the "
+            f"{config.encoder.name} encoder uses ({asdict(model.preprocessing)})"
+        )
     expected = model.decoder.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong = [f"{name} {tuple(state[name].shape)} != {tuple(expected[name].shape)}"
-             for name in sorted(set(state) & set(expected)) if state[name].shape != expected[name].shape]
+    wrong = [
+        f"{name} {tuple(state[name].shape)} != {tuple(expected[name].shape)}"
+        for name in sorted(set(state) & set(expected))
+        if state[name].shape != expected[name].shape
+    ]
     if missing or unexpected or wrong:
-        details = "; ".join(filter(None, [
-            f"missing {missing[:3]}" if missing else "", f"unexpected {unexpected[:3]}" if unexpected else "",
-            f"shape mismatch {wrong[:3]}" if wrong else ""]))
+        details = "; ".join(
+            filter(
+                None,
+                [
+                    f"missing {missing[:3]}" if missing else "",
+                    f"unexpected {unexpected[:3]}" if unexpected else "",
+                    f"shape mismatch {wrong[:3]}" if wrong else "",
+                ],
+            )
+        )
         raise CheckpointError(f"{weights}: does not match the decoder in {CONFIG_NAME}: {details}")
     model.decoder.load_state_dict(state, strict=True)
     return model.to(device).eval()

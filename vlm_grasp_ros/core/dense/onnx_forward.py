@@ -51,8 +51,9 @@ class OnnxForward:
 
     def __init__(self, model: nn.Module, threads: int, max_sizes: int = 4, fall_back_to_torch: bool = False) -> None:
         if not onnxruntime_available():
-            raise OnnxRuntimeUnavailable("runtime onnxruntime needs the packages onnxruntime and onnx "
-                                         "(requirements/core.txt)")
+            raise OnnxRuntimeUnavailable(
+                "runtime onnxruntime needs the packages onnxruntime and onnx (requirements/core.txt)"
+            )
         self._model = model
         self._threads = max(1, threads)
         self._max_sizes = max_sizes
@@ -81,11 +82,15 @@ class OnnxForward:
     def _build_or_fall_back(self, images: np.ndarray) -> object | None:
         try:
             return self._build(images)
-        except Exception as error:  # noqa: BLE001 (export and runtime errors have many types)
+        except Exception as error:
             if not self._fall_back:
                 raise
-            LOG.warning("ONNX Runtime unusable for input %s (%s: %s); torch runs it", tuple(images.shape),
-                        type(error).__name__, error)
+            LOG.warning(
+                "ONNX Runtime unusable for input %s (%s: %s); torch runs it",
+                tuple(images.shape),
+                type(error).__name__,
+                error,
+            )
             return None
 
     def _build(self, images: np.ndarray) -> object:
@@ -98,8 +103,15 @@ class OnnxForward:
             # The tracer warns that the encoder's padding is fixed to this size: that is why there is
             # one graph per size.
             warnings.simplefilter("ignore")
-            torch.onnx.export(self._model, (example,), buffer, input_names=["images"], output_names=["maps"],
-                              dynamo=False, opset_version=17)
+            torch.onnx.export(
+                self._model,
+                (example,),
+                buffer,  # type: ignore[arg-type]  # torch writes to any binary file object
+                input_names=["images"],
+                output_names=["maps"],
+                dynamo=False,
+                opset_version=17,
+            )
             expected = self._model(example).numpy()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self._threads
@@ -114,8 +126,14 @@ class OnnxForward:
         got = session.run(None, {"images": images})[0]
         difference = float(np.abs(got - expected).max())
         if not np.isfinite(difference) or difference > TOLERANCE:
-            raise RuntimeError(f"the ONNX Runtime graph differs from torch by {difference:.2e} "
-                               f"(> {TOLERANCE}) for input {tuple(images.shape)}")
-        LOG.info("ONNX Runtime graph for input %s built in %.0f ms (max difference from torch %.1e)",
-                 tuple(images.shape), (time.perf_counter() - start) * 1000.0, difference)
+            raise RuntimeError(
+                f"the ONNX Runtime graph differs from torch by {difference:.2e} "
+                f"(> {TOLERANCE}) for input {tuple(images.shape)}"
+            )
+        LOG.info(
+            "ONNX Runtime graph for input %s built in %.0f ms (max difference from torch %.1e)",
+            tuple(images.shape),
+            (time.perf_counter() - start) * 1000.0,
+            difference,
+        )
         return session

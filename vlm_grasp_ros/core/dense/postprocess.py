@@ -16,17 +16,27 @@ import numpy as np
 
 from vlm_grasp_ros.core.dense.grasp_maps import GraspMaps
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.synthetic.shapes import jaw_height
 
 
 @dataclass(frozen=True)
 class PostprocessConfig:
-    width_scale: float  # the width map times this = opening in pixels (from the model's config)
+    """Post-processing rules, in model pixels; saved in each checkpoint's config (``postprocess``)."""
+
     min_quality: float = 0.2  # peaks below this are not grasps
-    min_distance_px: int = 10  # no two grasps' centres closer than this
+    min_distance_px: int = 6  # no two grasps' centres closer than this
     smoothing_sigma_px: float = 2.0  # Gaussian blur of the quality map before peak finding (GG-CNN)
     mask_threshold: float = 0.5  # peaks where the mask map is below this are off-object
     use_mask: bool = True
+    #: Jaw (finger) size = this x the opening: the maps carry no jaw size, so the rule the training
+    #: labels follow is part of the model (the synthetic labels' is 0.5).
+    jaw_ratio: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.min_distance_px < 1 or self.smoothing_sigma_px < 0 or not 0 < self.jaw_ratio <= 10:
+            raise ValueError(
+                f"postprocess: min_distance_px must be >= 1, smoothing_sigma_px >= 0 and jaw_ratio in "
+                f"(0, 10], got {self.min_distance_px}, {self.smoothing_sigma_px}, {self.jaw_ratio}"
+            )
 
 
 PLATEAU_TOLERANCE = 1e-4  # values this close to the neighbourhood maximum count as the maximum
@@ -49,22 +59,24 @@ def find_peaks(quality: np.ndarray, min_distance: int, min_value: float) -> list
     peak_values = np.zeros(count, np.float64)
     inside = is_peak.astype(bool)
     np.maximum.at(peak_values, labels[inside], quality[inside])  # one pass, however many peaks
-    candidates = [(float(centroids[label][1]), float(centroids[label][0]), float(peak_values[label]))
-                  for label in range(1, count)]
+    candidates = [
+        (float(centroids[label][1]), float(centroids[label][0]), float(peak_values[label])) for label in range(1, count)
+    ]
     candidates.sort(key=lambda peak: -peak[2])
     kept: list[tuple[float, float, float]] = []
     for row, col, value in candidates:
-        if all((row - r) ** 2 + (col - c) ** 2 >= min_distance ** 2 for r, c, _ in kept):
+        if all((row - r) ** 2 + (col - c) ** 2 >= min_distance**2 for r, c, _ in kept):
             kept.append((row, col, value))
     return kept
 
 
-def maps_to_grasps(maps: GraspMaps, config: PostprocessConfig, max_grasps: int | None = None) -> list[Grasp]:
+def maps_to_grasps(
+    maps: GraspMaps, config: PostprocessConfig, width_scale: float, max_grasps: int | None = None
+) -> list[Grasp]:
     """Ranked grasps from one image's maps (in that image's pixels), best first.
 
-    Angle: half the angle of (cos2, sin2) at the peak. Width: the width map x width_scale.
-    Height (jaw size), which the maps do not carry: half the opening, the rule the synthetic
-    labels follow (``shapes.jaw_height``).
+    Angle: half the angle of (cos2, sin2) at the peak. Width: the width map x ``width_scale``
+    (the model's). Height (jaw size), which the maps do not carry: ``config.jaw_ratio`` x the opening.
     """
     quality = _smoothed(maps.quality.astype(np.float32), config.smoothing_sigma_px)
     peaks = find_peaks(quality, config.min_distance_px, config.min_quality)
@@ -74,8 +86,8 @@ def maps_to_grasps(maps: GraspMaps, config: PostprocessConfig, max_grasps: int |
         if config.use_mask and maps.mask[pixel] < config.mask_threshold:
             continue
         theta = 0.5 * math.atan2(float(maps.sin2[pixel]), float(maps.cos2[pixel]))
-        opening = max(1.0, float(maps.width[pixel]) * config.width_scale)
-        grasps.append(Grasp(col, row, theta, opening, jaw_height(opening), score=min(1.0, max(0.0, value))))
+        opening = max(1.0, float(maps.width[pixel]) * width_scale)
+        grasps.append(Grasp(col, row, theta, opening, config.jaw_ratio * opening, score=min(1.0, max(0.0, value))))
         if max_grasps is not None and len(grasps) >= max_grasps:
             break
     return grasps

@@ -26,19 +26,34 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
 from torch import nn
 
 #: Original InternViT config field -> InternVLVisionConfig field (where the name differs).
-_INTERNVIT_CONFIG_FIELDS = {"qkv_bias": "attention_bias", "qk_normalization": "use_qk_norm",
-                            "dropout": "hidden_dropout_prob"}
-_INTERNVIT_COPIED_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                            "hidden_act", "layer_norm_eps", "norm_type", "num_channels", "attention_dropout",
-                            "initializer_factor", "image_size", "patch_size")
+_INTERNVIT_CONFIG_FIELDS = {
+    "qkv_bias": "attention_bias",
+    "qk_normalization": "use_qk_norm",
+    "dropout": "hidden_dropout_prob",
+}
+_INTERNVIT_COPIED_FIELDS = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "layer_norm_eps",
+    "norm_type",
+    "num_channels",
+    "attention_dropout",
+    "initializer_factor",
+    "image_size",
+    "patch_size",
+)
 #: Original InternViT key (after its prefix) -> transformers key, by regular expression.
 _INTERNVIT_KEYS = (
     (r"^embeddings\.class_embedding$", "embeddings.cls_token"),
@@ -78,8 +93,10 @@ def read_weights(folder: Path, keep: Callable[[str], bool] = lambda key: True) -
     """The tensors whose keys ``keep`` accepts, from every weights file of a checkpoint folder
     (an index lists the shards; only shards holding wanted keys are read). Returns them with
     the name of the file(s) they came from, for error messages."""
-    for index_name, single_name in (("model.safetensors.index.json", "model.safetensors"),
-                                    ("pytorch_model.bin.index.json", "pytorch_model.bin")):
+    for index_name, single_name in (
+        ("model.safetensors.index.json", "model.safetensors"),
+        ("pytorch_model.bin.index.json", "pytorch_model.bin"),
+    ):
         index = folder / index_name
         if index.is_file():
             weight_map = read_json(index).get("weight_map")
@@ -99,22 +116,38 @@ def read_weights(folder: Path, keep: Callable[[str], bool] = lambda key: True) -
             raise VisionCheckpointError(f"{path}: listed in the index but missing")
         try:
             # A .bin is a pickle: weights_only refuses anything but tensors and containers.
-            shard = load_file(str(path)) if path.suffix == ".safetensors" else torch.load(
-                path, map_location="cpu", weights_only=True)
-        except Exception as error:  # noqa: BLE001 (safetensors and torch raise several types)
+            shard = (
+                load_file(str(path))
+                if path.suffix == ".safetensors"
+                else torch.load(path, map_location="cpu", weights_only=True)
+            )
+        except Exception as error:
             raise VisionCheckpointError(f"{path}: unreadable weights: {type(error).__name__}: {error}") from None
         tensors.update({key: value for key, value in shard.items() if keep(key)})
     return tensors, ", ".join(p.name for p in files)
 
 
 def _strip(prefix: str) -> Callable[[str], str | None]:
-    return lambda key: key[len(prefix):] if key.startswith(prefix) else None
+    return lambda key: key[len(prefix) :] if key.startswith(prefix) else None
 
 
 def _internvit_config_from_original(fields: dict[str, Any]) -> dict[str, Any]:
     config = {name: fields[name] for name in _INTERNVIT_COPIED_FIELDS if name in fields}
-    missing = [name for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                                 "image_size", "patch_size", "qkv_bias", "qk_normalization", "norm_type") if name not in fields]
+    missing = [
+        name
+        for name in (
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "image_size",
+            "patch_size",
+            "qkv_bias",
+            "qk_normalization",
+            "norm_type",
+        )
+        if name not in fields
+    ]
     if missing:
         # The remote code's defaults are the 6B's, not the 300M's: never guess them.
         raise VisionCheckpointError(f"the InternViT config lacks {', '.join(missing)}")
@@ -162,12 +195,14 @@ def load_internvit(folder: str | Path) -> nn.Module:
         native_config = _internvit_config_from_original(fields["vision_config"])
         rename, original_names = _strip("vision_model."), True
     else:
-        raise VisionCheckpointError(f"{config_path}: model_type {model_type!r} is not an InternViT or InternVL model "
-                                    "(intern_vit_6b, internvl_vision, internvl, internvl_chat)")
+        raise VisionCheckpointError(
+            f"{config_path}: model_type {model_type!r} is not an InternViT or InternVL model "
+            "(intern_vit_6b, internvl_vision, internvl, internvl_chat)"
+        )
     known = set(InternVLVisionConfig().to_dict())
     config = InternVLVisionConfig(**{k: v for k, v in native_config.items() if k in known and k != "model_type"})
     raw, source = read_weights(folder, lambda key: rename(key) is not None)
-    tensors = {rename(key): value for key, value in raw.items()}  # type: ignore[misc]
+    tensors = {name: value for key, value in raw.items() if (name := rename(key)) is not None}
     if original_names:
         tensors = _internvit_keys_from_original(tensors, config.hidden_size)
     model = InternVLVisionModel(config)
@@ -207,15 +242,18 @@ def _load_strict(model: nn.Module, tensors: dict[str, torch.Tensor], source: Pat
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
-        what = (f"{len(missing)} missing, first {missing[0]!r}" if missing else "") + \
-               ("; " if missing and unexpected else "") + \
-               (f"{len(unexpected)} not in {type(model).__name__}, first {unexpected[0]!r}" if unexpected else "")
+        what = (
+            (f"{len(missing)} missing, first {missing[0]!r}" if missing else "")
+            + ("; " if missing and unexpected else "")
+            + (f"{len(unexpected)} not in {type(model).__name__}, first {unexpected[0]!r}" if unexpected else "")
+        )
         raise VisionCheckpointError(f"{source}: the weights do not fit {type(model).__name__} ({what}){note}")
     wrong = [key for key, value in tensors.items() if tuple(value.shape) != tuple(expected[key].shape)]
     if wrong:
         key = wrong[0]
-        raise VisionCheckpointError(f"{source}: {key} has shape {tuple(tensors[key].shape)}, the config gives "
-                                    f"{tuple(expected[key].shape)}")
+        raise VisionCheckpointError(
+            f"{source}: {key} has shape {tuple(tensors[key].shape)}, the config gives {tuple(expected[key].shape)}"
+        )
     model.load_state_dict({key: value.to(expected[key].dtype) for key, value in tensors.items()}, strict=True)
 
 
@@ -238,12 +276,17 @@ def load_qwen2vl_vision(folder: str | Path) -> nn.Module:
     elif model_type == "qwen2_vl_vision":
         vision, rename = fields, _strip("")
     else:
-        raise VisionCheckpointError(f"{config_path}: model_type {model_type!r} is not a Qwen2-VL model "
-                                    "(qwen2_vl with a vision_config, or qwen2_vl_vision)")
+        raise VisionCheckpointError(
+            f"{config_path}: model_type {model_type!r} is not a Qwen2-VL model "
+            "(qwen2_vl with a vision_config, or qwen2_vl_vision)"
+        )
     known = set(Qwen2VLVisionConfig().to_dict())
     config = Qwen2VLVisionConfig(**{k: v for k, v in vision.items() if k in known and k != "model_type"})
     raw, source = read_weights(folder, lambda key: rename(key) is not None)
     model = Qwen2VisionTransformerPretrainedModel(config)
-    _load_strict(model, {rename(key): value for key, value in raw.items()},  # type: ignore[misc]
-                 folder / source if "," not in source else folder)
+    _load_strict(
+        model,
+        {rename(key): value for key, value in raw.items()},  # type: ignore[misc]
+        folder / source if "," not in source else folder,
+    )
     return model.float().eval()

@@ -33,7 +33,7 @@ class GraspPredictor(abc.ABC):
         """The checkpoint or model behind the backend ("" for classical baselines)."""
         return ""
 
-    def release(self) -> None:
+    def release(self) -> None:  # noqa: B027 (optional: backends without a model have nothing to free)
         """Free the model's memory (GPU included); the predictor is not used afterwards."""
 
     @abc.abstractmethod
@@ -51,8 +51,9 @@ class GraspPredictor(abc.ABC):
         segmentation.
         """
 
-    def predict_batch(self, images: list[np.ndarray], prompts: list[str | None] | None = None,
-                      max_grasps: int | None = None) -> list[ImagePrediction]:
+    def predict_batch(
+        self, images: list[np.ndarray], prompts: list[str | None] | None = None, max_grasps: int | None = None
+    ) -> list[ImagePrediction]:
         """Several images at once; this default runs them one by one (an error ends the batch)."""
         prompts = prompts or [None] * len(images)
         return [ImagePrediction(self.predict(image, prompt, max_grasps)) for image, prompt in zip(images, prompts)]

@@ -8,7 +8,8 @@
 
 Objects come from the given label mask, or from :func:`segment_foreground`. Grasps are
 ranked by object area (largest first), the score being the area relative to the largest.
-Widths follow the synthetic labels' rule (opening = extent x 1.15 + 6 px, jaw = opening / 2).
+Sizes follow :class:`BaselineOptions` (by default the synthetic labels' rule: opening = extent
+x 1.15 + 6 px, jaw = opening / 2).
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ import numpy as np
 
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.predictors.base import GraspPredictor, check_rgb_image
+from vlm_grasp_ros.core.predictors.baseline_options import BaselineOptions, RandomBaselineOptions
 from vlm_grasp_ros.core.predictors.segmentation import segment_foreground
-from vlm_grasp_ros.core.synthetic.shapes import jaw_height, opening_for
 
 
 class MaskBaseline(GraspPredictor):
     """Shared loop: objects from the mask, one grasp each, ranked by area."""
 
-    def predict(self, image, prompt=None, max_grasps=None, mask=None):  # noqa: D102 (documented on the base)
+    def __init__(self, options: BaselineOptions | None = None) -> None:
+        self.options = options or BaselineOptions()
+
+    def predict(self, image, prompt=None, max_grasps=None, mask=None):
         check_rgb_image(image)
         labels = segment_foreground(image) if mask is None else np.asarray(mask)
         if labels.shape != image.shape[:2]:
@@ -45,10 +49,9 @@ class MaskBaseline(GraspPredictor):
     def grasp_for_object(self, points: np.ndarray) -> Grasp | None:
         raise NotImplementedError
 
-
-def _grasp_across(center: np.ndarray, theta: float, extent: float) -> Grasp:
-    opening = opening_for(extent)
-    return Grasp(float(center[0]), float(center[1]), theta, opening, jaw_height(opening))
+    def _grasp_across(self, center: np.ndarray, theta: float, extent: float) -> Grasp:
+        opening = extent * self.options.opening_factor + self.options.opening_margin_px
+        return Grasp(float(center[0]), float(center[1]), theta, opening, self.options.jaw_ratio * opening)
 
 
 class PcaBaseline(MaskBaseline):
@@ -62,7 +65,7 @@ class PcaBaseline(MaskBaseline):
         minor = eigenvectors[:, 0]  # eigh sorts ascending: the first has the smallest variance
         projection = (points - centroid) @ minor
         extent = float(projection.max() - projection.min() + 1.0)  # +1: pixel centres to edges
-        return _grasp_across(centroid, math.atan2(-minor[1], minor[0]), extent)
+        return self._grasp_across(centroid, math.atan2(-minor[1], minor[0]), extent)
 
 
 class MinAreaRectBaseline(MaskBaseline):
@@ -77,17 +80,18 @@ class MinAreaRectBaseline(MaskBaseline):
         short = min(edges, key=lambda e: float(np.hypot(*e)))
         # Pixel centres span one pixel less than the object's edges.
         extent = float(np.hypot(*short)) + 1.0
-        return _grasp_across(np.array([cx, cy]), math.atan2(-short[1], short[0]), extent)
+        return self._grasp_across(np.array([cx, cy]), math.atan2(-short[1], short[0]), extent)
 
 
 class RandomBaseline(MaskBaseline):
     name = "random"
 
-    def __init__(self, seed: int = 0) -> None:
-        self._rng = np.random.default_rng(seed)
+    def __init__(self, options: RandomBaselineOptions | None = None) -> None:
+        super().__init__(options or RandomBaselineOptions())
+        self._rng = np.random.default_rng(getattr(self.options, "seed", 0))
 
     def grasp_for_object(self, points: np.ndarray) -> Grasp | None:
         if len(points) == 0:
             return None
         center = points[self._rng.integers(len(points))]
-        return _grasp_across(center, self._rng.uniform(-math.pi / 2, math.pi / 2), self._rng.uniform(10, 100))
+        return self._grasp_across(center, self._rng.uniform(-math.pi / 2, math.pi / 2), self._rng.uniform(10, 100))

@@ -11,20 +11,31 @@ EfficientNet encoder on a CPU (falling back to torch if a graph cannot be built)
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from vlm_grasp_ros.core.device import resolve_device
 from vlm_grasp_ros.core.dense.checkpoint import load_checkpoint
 from vlm_grasp_ros.core.dense.model import ArrayForward, DenseGraspModel
 from vlm_grasp_ros.core.dense.onnx_forward import OnnxForward, onnxruntime_available
+from vlm_grasp_ros.core.device import resolve_device
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.predictors.base import GraspPredictor, check_rgb_image
+from vlm_grasp_ros.core.predictors.dense_options import RUNTIMES, DenseOptions
 
 EMBEDDED_MODEL = Path(__file__).resolve().parents[2] / "models" / "dense_lite0_synthetic"
-RUNTIMES = ("auto", "torch", "onnxruntime")
+#: The default's cap on CPU threads: a model this small gains little from more (not measured past 2 cores).
+DEFAULT_MAX_THREADS = 4
+
+
+def inference_threads(requested: int) -> int:
+    """CPU threads for inference: ``requested``, or by default every core up to four. On the
+    2-core test machine two ONNX Runtime threads (which sleep when idle) gave a 16.7 ms median
+    end to end at 30 Hz (18.1 ms in a second 5-run measurement) against 20.5 ms with one, at the
+    same p95 and with no frame lost (benchmarks/node_latency.py, 5 runs each)."""
+    return requested or min(DEFAULT_MAX_THREADS, os.cpu_count() or 1)
 
 
 class DensePredictor(GraspPredictor):
@@ -36,8 +47,18 @@ class DensePredictor(GraspPredictor):
         self._forward = forward
 
     @classmethod
-    def from_path(cls, model_path: str = "", device: str = "auto", runtime: str = "auto",
-                  threads: int = 0) -> "DensePredictor":
+    def from_options(cls, options: DenseOptions) -> DensePredictor:
+        """The backend as the registry builds it: CPU threads resolved (0 = every core up to 4)
+        and torch's own capped to the same number."""
+        threads = inference_threads(options.cpu_threads)
+        predictor = cls.from_path(options.model_path, options.device, options.runtime, threads)
+        torch.set_num_threads(threads)
+        return predictor
+
+    @classmethod
+    def from_path(
+        cls, model_path: str = "", device: str = "auto", runtime: str = "auto", threads: int = 0
+    ) -> DensePredictor:
         """``threads``: CPU threads for ONNX Runtime (0 = as many as torch uses)."""
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
@@ -47,10 +68,17 @@ class DensePredictor(GraspPredictor):
             raise ValueError(f"runtime onnxruntime runs on the CPU only; device {device!r} resolved to {resolved}")
         model = load_checkpoint(folder, resolved)
         # auto: ONNX Runtime where it was measured faster (the convolutional encoder on a CPU).
-        auto_onnx = (runtime == "auto" and resolved.type == "cpu" and model.config.encoder.name == "efficientnet_lite0"
-                     and onnxruntime_available())
-        forward = (OnnxForward(model, threads or torch.get_num_threads(), fall_back_to_torch=auto_onnx)
-                   if runtime == "onnxruntime" or auto_onnx else None)
+        auto_onnx = (
+            runtime == "auto"
+            and resolved.type == "cpu"
+            and model.config.encoder.name == "efficientnet_lite0"
+            and onnxruntime_available()
+        )
+        forward = (
+            OnnxForward(model, threads or torch.get_num_threads(), fall_back_to_torch=auto_onnx)
+            if runtime == "onnxruntime" or auto_onnx
+            else None
+        )
         return cls(model, model_id=str(folder) if model_path else f"embedded:{folder.name}", forward=forward)
 
     @property
@@ -61,8 +89,13 @@ class DensePredictor(GraspPredictor):
     def model_id(self) -> str:
         return self._model_id
 
-    def predict(self, image: np.ndarray, prompt: str | None = None, max_grasps: int | None = None,
-                mask: np.ndarray | None = None) -> list[Grasp]:
+    def predict(
+        self,
+        image: np.ndarray,
+        prompt: str | None = None,
+        max_grasps: int | None = None,
+        mask: np.ndarray | None = None,
+    ) -> list[Grasp]:
         """``prompt`` is ignored (no language); ``mask`` too: the model predicts its own."""
         check_rgb_image(image)
         return self.model.predict(image, max_grasps, self._forward)

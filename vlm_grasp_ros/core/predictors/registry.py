@@ -1,65 +1,93 @@
-"""Backend names -> predictors. The CLIs and the node create backends only through here."""
+"""Backend names -> predictors, each with its options dataclass. The CLIs and the node create
+backends only through here, and build their flags and parameters from :data:`BACKENDS`.
+
+Adding a backend, or an option to one, touches only the backend's own files: its options
+class (``core.predictors.<name>_options``) and its entry below.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
+from vlm_grasp_ros.core.options import build_options
 from vlm_grasp_ros.core.predictors.base import GraspPredictor
-from vlm_grasp_ros.core.predictors.baselines import MinAreaRectBaseline, PcaBaseline, RandomBaseline
+from vlm_grasp_ros.core.predictors.baseline_options import BaselineOptions, RandomBaselineOptions
+from vlm_grasp_ros.core.predictors.dense_options import DenseOptions
+from vlm_grasp_ros.core.predictors.vlm_options import VlmOptions
 
 
 @dataclass(frozen=True)
-class BackendOptions:
-    """What a backend may need to load; each backend reads the fields it uses."""
-
-    model_path: str = ""  # "" = the backend's default model
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    runtime: str = "auto"  # dense: auto | torch | onnxruntime
-    cpu_threads: int = 0  # CPU inference threads (0 = the framework's own choice)
-    ensemble_size: int = 1
-    seed: int = 0
-    adapter_path: str = ""  # vlm: a LoRA adapter folder
-    quantization: str = "none"  # vlm: none | nf4
-    num_grasps: int = 1  # vlm: distinct grasps per image
-    max_pixels: int = 0  # vlm: image pixel budget (fewer image tokens); 0 = the model folder's own
-    constrained: bool = True  # vlm: decode with the answer grammar
+class Backend:
+    name: str
+    summary: str
+    options: type  # a dataclass of core.options.option fields
+    create: Callable[[Any], GraspPredictor]
 
 
-_FACTORIES: dict[str, Callable[[BackendOptions], GraspPredictor]] = {
-    "min_area_rect": lambda options: MinAreaRectBaseline(),
-    "pca": lambda options: PcaBaseline(),
-    "random": lambda options: RandomBaseline(seed=options.seed),
-    "dense": lambda options: _dense(options),
-    "vlm": lambda options: _vlm(options),
+def _dense(options: DenseOptions) -> GraspPredictor:
+    from vlm_grasp_ros.core.predictors.dense import DensePredictor  # torch loads only when asked for
+
+    return DensePredictor.from_options(options)
+
+
+def _vlm(options: VlmOptions) -> GraspPredictor:
+    from vlm_grasp_ros.core.predictors.vlm import VlmPredictor
+
+    return VlmPredictor.from_options(options)
+
+
+def _baseline(kind: str) -> Callable[[Any], GraspPredictor]:
+    def create(options: Any) -> GraspPredictor:
+        from vlm_grasp_ros.core.predictors import baselines
+
+        return {
+            "min_area_rect": baselines.MinAreaRectBaseline,
+            "pca": baselines.PcaBaseline,
+            "random": baselines.RandomBaseline,
+        }[kind](options)
+
+    return create
+
+
+BACKENDS: dict[str, Backend] = {
+    backend.name: backend
+    for backend in (
+        Backend("dense", "frozen encoder + FPN decoder (the embedded model by default)", DenseOptions, _dense),
+        Backend("vlm", "Qwen3-VL (+ LoRA) writing a grasp as five integers", VlmOptions, _vlm),
+        Backend(
+            "min_area_rect",
+            "classical: minimum-area rectangle of each segmented object",
+            BaselineOptions,
+            _baseline("min_area_rect"),
+        ),
+        Backend("pca", "classical: across each segmented object's principal axis", BaselineOptions, _baseline("pca")),
+        Backend(
+            "random", "classical: a random grasp on each segmented object", RandomBaselineOptions, _baseline("random")
+        ),
+    )
 }
 
 
-def _dense(options: BackendOptions) -> GraspPredictor:
-    from vlm_grasp_ros.core.predictors.dense import DensePredictor  # torch loads only when asked for
-
-    return DensePredictor.from_path(options.model_path, options.device, options.runtime, options.cpu_threads)
-
-
-def _vlm(options: BackendOptions) -> GraspPredictor:
-    from vlm_grasp_ros.core.predictors.vlm import VlmPredictor, VlmSettings
-    from vlm_grasp_ros.core.vlm.model import VlmLoadOptions
-
-    load = VlmLoadOptions(model_path=options.model_path, adapter_path=options.adapter_path,
-                          quantization=options.quantization, device=options.device,
-                          max_pixels=options.max_pixels or None)
-    return VlmPredictor.load(load, VlmSettings(ensemble_size=options.ensemble_size, num_grasps=options.num_grasps,
-                                                 constrained=options.constrained))
-
-
 def backend_names() -> list[str]:
-    return sorted(_FACTORIES)
+    return sorted(BACKENDS)
 
 
-def create_predictor(name: str, options: BackendOptions | None = None) -> GraspPredictor:
-    """Build a backend by name; unknown names get an error listing the known ones."""
+def backend(name: str) -> Backend:
+    """The registered backend; unknown names get an error listing the known ones."""
     try:
-        factory = _FACTORIES[name]
+        return BACKENDS[name]
     except KeyError:
         raise ValueError(f"unknown backend {name!r}; known backends: {', '.join(backend_names())}") from None
-    return factory(options or BackendOptions())
+
+
+def create_predictor(name: str, options: Any | Mapping[str, Any] | None = None) -> GraspPredictor:
+    """Build a backend from its options object, or a mapping of option values (checked; unset
+    ones keep their defaults)."""
+    spec = backend(name)
+    if options is None or isinstance(options, Mapping):
+        options = build_options(spec.options, options or {}, where=f"backend {name}")
+    elif not isinstance(options, spec.options):
+        raise TypeError(f"backend {name} takes {spec.options.__name__}, got {type(options).__name__}")
+    return spec.create(options)

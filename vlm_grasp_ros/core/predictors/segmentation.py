@@ -24,14 +24,20 @@ def segment_foreground(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
     band = min(BORDER_PX, h // 4, w // 4) or 1
-    border = np.concatenate([lab[:band].reshape(-1, 3), lab[-band:].reshape(-1, 3),
-                             lab[:, :band].reshape(-1, 3), lab[:, -band:].reshape(-1, 3)])
+    border = np.concatenate(
+        [
+            lab[:band].reshape(-1, 3),
+            lab[-band:].reshape(-1, 3),
+            lab[:, :band].reshape(-1, 3),
+            lab[:, -band:].reshape(-1, 3),
+        ]
+    )
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0)
     clusters = min(TABLE_COLOURS, len(border))
     cv2.setRNGSeed(0)  # k-means initialisation: keep the baselines deterministic
-    _, _, centres = cv2.kmeans(border, clusters, None, criteria, 3, cv2.KMEANS_PP_CENTERS)
+    _, _, centres = cv2.kmeans(border, clusters, None, criteria, 3, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
     distance = np.min(np.linalg.norm(lab[:, :, None, :] - centres[None, None], axis=-1), axis=-1)
-    scaled = cv2.normalize(distance, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    scaled = cv2.normalize(distance, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)  # type: ignore[call-overload]
     _, foreground = cv2.threshold(scaled, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     foreground = cv2.morphologyEx(cv2.morphologyEx(foreground, cv2.MORPH_OPEN, kernel), cv2.MORPH_CLOSE, kernel)

@@ -8,6 +8,7 @@ import numpy as np
 
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.predictors.base import GraspPredictor, ImagePrediction, check_rgb_image
+from vlm_grasp_ros.core.predictors.vlm_options import VlmOptions
 from vlm_grasp_ros.core.quantizer import GraspQuantizer, GraspTextError
 from vlm_grasp_ros.core.vlm.ensemble import View, make_views, merge_answers
 from vlm_grasp_ros.core.vlm.model import Answer, QwenGraspModel, VlmLoadOptions
@@ -38,22 +39,45 @@ class VlmPredictor(GraspPredictor):
     name = "vlm"
     batches = True
 
-    def __init__(self, model: QwenGraspModel, settings: VlmSettings = VlmSettings(),
-                 quantizer: GraspQuantizer = GraspQuantizer()) -> None:
+    def __init__(
+        self, model: QwenGraspModel, settings: VlmSettings = VlmSettings(), quantizer: GraspQuantizer = GraspQuantizer()
+    ) -> None:
         self.model = model
         self.settings = settings
         self.quantizer = quantizer
 
     @classmethod
-    def load(cls, options: VlmLoadOptions, settings: VlmSettings = VlmSettings()) -> "VlmPredictor":
+    def load(cls, options: VlmLoadOptions, settings: VlmSettings = VlmSettings()) -> VlmPredictor:
         return cls(QwenGraspModel.load(options), settings)
+
+    @classmethod
+    def from_options(cls, options: VlmOptions) -> VlmPredictor:
+        """The backend as the registry builds it."""
+        load = VlmLoadOptions(
+            model_path=options.model_path,
+            adapter_path=options.adapter_path,
+            quantization=options.quantization,
+            device=options.device,
+            max_pixels=options.max_pixels or None,
+        )
+        return cls.load(
+            load,
+            VlmSettings(
+                ensemble_size=options.ensemble_size, num_grasps=options.num_grasps, constrained=options.constrained
+            ),
+        )
 
     @property
     def model_id(self) -> str:
         return self.model.model_id
 
-    def predict(self, image: np.ndarray, prompt: str | None = None, max_grasps: int | None = None,
-                mask: np.ndarray | None = None) -> list[Grasp]:
+    def predict(
+        self,
+        image: np.ndarray,
+        prompt: str | None = None,
+        max_grasps: int | None = None,
+        mask: np.ndarray | None = None,
+    ) -> list[Grasp]:
         """Raises :class:`GraspTextError` when no answer for the image parses (only possible
         with ``constrained`` off, or an answer cut off at the length cap)."""
         result = self.predict_batch([image], [prompt], max_grasps)[0]
@@ -61,8 +85,9 @@ class VlmPredictor(GraspPredictor):
             raise GraspTextError(f"no valid answer among {len(result.invalid)}: first was {result.invalid[0]!r}")
         return result.grasps
 
-    def predict_batch(self, images: list[np.ndarray], prompts: list[str | None] | None = None,
-                      max_grasps: int | None = None) -> list[ImagePrediction]:
+    def predict_batch(
+        self, images: list[np.ndarray], prompts: list[str | None] | None = None, max_grasps: int | None = None
+    ) -> list[ImagePrediction]:
         """Every view of every image in as few generate calls as ``max_batch_rows`` allows."""
         prompts = prompts or [None] * len(images)
         if len(prompts) != len(images):
@@ -71,14 +96,20 @@ class VlmPredictor(GraspPredictor):
         for index, image in enumerate(images):
             check_rgb_image(image)
             height, width = image.shape[:2]
-            rows += [(index, view) for view in make_views(width, height, self.settings.ensemble_size, self.settings.view_shift)]
+            rows += [
+                (index, view)
+                for view in make_views(width, height, self.settings.ensemble_size, self.settings.view_shift)
+            ]
         answers: list[list[Answer]] = []
         num_answers = self.settings.num_grasps * self.settings.beams_per_grasp if self.settings.num_grasps > 1 else 1
         for start in range(0, len(rows), self.settings.max_batch_rows):
-            chunk = rows[start:start + self.settings.max_batch_rows]
-            answers += self.model.generate([view.crop(images[index]) for index, view in chunk],
-                                           [prompts[index] for index, _view in chunk],
-                                           constrained=self.settings.constrained, num_answers=num_answers)
+            chunk = rows[start : start + self.settings.max_batch_rows]
+            answers += self.model.generate(
+                [view.crop(images[index]) for index, view in chunk],
+                [prompts[index] for index, _view in chunk],
+                constrained=self.settings.constrained,
+                num_answers=num_answers,
+            )
         results = [ImagePrediction(grasps=[]) for _ in images]
         per_view: list[list[list[Grasp]]] = [[] for _ in images]
         for (index, view), view_answers in zip(rows, answers):

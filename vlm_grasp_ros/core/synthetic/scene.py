@@ -47,7 +47,9 @@ def _random_shape(rng: np.random.Generator, config: SceneConfig) -> Shape:
     margin = length / 2 + 4
     cx = rng.uniform(margin, config.width - margin) if config.width > 2 * margin else config.width / 2
     cy = rng.uniform(margin, config.height - margin) if config.height > 2 * margin else config.height / 2
-    return Shape(kind, float(cx), float(cy), float(rng.uniform(-math.pi / 2, math.pi / 2)), float(length), float(breadth))
+    return Shape(
+        kind, float(cx), float(cy), float(rng.uniform(-math.pi / 2, math.pi / 2)), float(length), float(breadth)
+    )
 
 
 def _smooth_noise(rng: np.random.Generator, height: int, width: int, cell: int) -> np.ndarray:
@@ -57,7 +59,7 @@ def _smooth_noise(rng: np.random.Generator, height: int, width: int, cell: int) 
 
 
 def _random_colour(rng: np.random.Generator, low: float = 0.0, high: float = 1.0) -> np.ndarray:
-    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(40, 256), int(255 * rng.uniform(low, high))]]])
+    hsv = np.array([[[rng.integers(0, 180), rng.integers(40, 256), int(255 * rng.uniform(low, high))]]], np.uint8)
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32) / 255.0
 
 
@@ -85,7 +87,9 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     elif style == 4:  # woven cloth: fine crossing threads
         period = rng.uniform(2.5, 6)
         weave = 0.5 + 0.25 * (np.sin(xx / period) + np.sin(yy / period))
-        image = base * (0.75 + 0.35 * weave[..., None]) * (0.85 + 0.3 * _smooth_noise(rng, height, width, 90)[..., None])
+        image = (
+            base * (0.75 + 0.35 * weave[..., None]) * (0.85 + 0.3 * _smooth_noise(rng, height, width, 90)[..., None])
+        )
     else:  # a cluttered surface: large soft patches of other colours (mats, paper, stains)
         image = np.broadcast_to(base, (height, width, 3)).copy()
         for _ in range(int(rng.integers(2, 6))):
@@ -147,12 +151,12 @@ def render_scene(seed: int, index: int, config: SceneConfig = SceneConfig()) -> 
         if not solid.any() or not shape_grasps or (occupied[solid] > 0).any():
             continue
         placed += 1
-        occupied |= cv2.dilate(solid.astype(np.uint8), kernel)
+        occupied |= cv2.dilate(solid.astype(np.uint8), kernel).astype(bool)
         labels[solid] = placed
         depth[solid] -= rng.uniform(*config.object_height_m)
         # A soft shadow away from the light, then the object with a shading gradient.
         offset = -light * rng.uniform(2, 8)
-        shadow = cv2.warpAffine(coverage, np.float32([[1, 0, offset[0]], [0, 1, offset[1]]]), (w, h))
+        shadow = cv2.warpAffine(coverage, np.array([[1, 0, offset[0]], [0, 1, offset[1]]], np.float32), (w, h))
         shadow = cv2.GaussianBlur(shadow, (0, 0), 3)
         image *= (1 - 0.45 * shadow)[..., None]
         ys, xs = np.nonzero(coverage > 0)

@@ -54,18 +54,41 @@ class Shape:
         along, across = self._axes()
         if self.kind in ("disc", "ellipse"):
             axes = (int(round(self.length / 2 * scale)), int(round(self.breadth / 2 * scale)))
-            cv2.ellipse(canvas, tuple(int(round(v * scale)) for v in center), axes,
-                        -math.degrees(self.angle), 0, 360, 255, -1, cv2.LINE_AA, shift)
+            cv2.ellipse(
+                canvas,
+                tuple(int(round(v * scale)) for v in center),
+                axes,
+                -math.degrees(self.angle),
+                0,
+                360,
+                255,
+                -1,
+                cv2.LINE_AA,
+                shift,
+            )
         else:
             half_len = self.length / 2 - (self.breadth / 2 if self.kind == "capsule" else 0.0)
             half_br = self.breadth / 2
-            corners = np.stack([center - along * half_len - across * half_br, center + along * half_len - across * half_br,
-                                center + along * half_len + across * half_br, center - along * half_len + across * half_br])
+            corners = np.stack(
+                [
+                    center - along * half_len - across * half_br,
+                    center + along * half_len - across * half_br,
+                    center + along * half_len + across * half_br,
+                    center - along * half_len + across * half_br,
+                ]
+            )
             cv2.fillPoly(canvas, [np.round(corners * scale).astype(np.int32)], 255, cv2.LINE_AA, shift)
             if self.kind == "capsule":
                 for end in (center - along * half_len, center + along * half_len):
-                    cv2.circle(canvas, tuple(int(round(v * scale)) for v in end), int(round(half_br * scale)), 255, -1,
-                               cv2.LINE_AA, shift)
+                    cv2.circle(
+                        canvas,
+                        tuple(int(round(v * scale)) for v in end),
+                        int(round(half_br * scale)),
+                        255,
+                        -1,
+                        cv2.LINE_AA,
+                        shift,
+                    )
         return canvas.astype(np.float32) / 255.0
 
     def grasps(self, max_opening: float) -> list[Grasp]:

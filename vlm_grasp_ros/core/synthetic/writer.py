@@ -20,6 +20,7 @@ def write_synthetic_dataset(
     for index in tqdm(range(count), desc="synthetic scenes", unit="scene", disable=not progress):
         sample = render_scene(seed, index, config)
         stem = out_dir / f"{index:05d}_s{seed}"
+        assert sample.mask is not None and sample.depth is not None  # rendered scenes have both
         rgb_path = Path(f"{stem}_RGB.png")
         cv2.imwrite(str(rgb_path), cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR))
         cv2.imwrite(f"{stem}_mask.png", sample.mask.astype("uint8"))

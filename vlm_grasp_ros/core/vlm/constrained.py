@@ -10,6 +10,7 @@ dependency for a 12-token language: this stays in a few lines here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from transformers import LogitsProcessor
@@ -28,13 +29,15 @@ class AnswerTokens:
     end: int
 
     @classmethod
-    def from_tokenizer(cls, tokenizer) -> "AnswerTokens":
+    def from_tokenizer(cls, tokenizer) -> AnswerTokens:
         digits = []
         for char in "0123456789 ":
             ids = tokenizer.encode(char, add_special_tokens=False)
             if len(ids) != 1:
-                raise ValueError(f"the tokenizer writes {char!r} as {len(ids)} tokens; constrained decoding needs "
-                                 "one token per digit and for the space (as Qwen's tokenizer does)")
+                raise ValueError(
+                    f"the tokenizer writes {char!r} as {len(ids)} tokens; constrained decoding needs "
+                    "one token per digit and for the space (as Qwen's tokenizer does)"
+                )
             digits.append(ids[0])
         end = tokenizer.convert_tokens_to_ids("<|im_end|>")
         if end is None or end == tokenizer.unk_token_id:
@@ -72,8 +75,11 @@ class GraspGrammar:
             field, digits = state
             allowed: list[int] = []
             if digits != "0":  # no leading zeros: "0" is a whole number
-                allowed += [token for value, token in enumerate(self.tokens.digits)
-                            if int(digits + str(value)) <= self.maxima[field]]
+                allowed += [
+                    token
+                    for value, token in enumerate(self.tokens.digits)
+                    if int(digits + str(value)) <= self.maxima[field]
+                ]
             if digits:
                 allowed.append(self.tokens.space if field < FIELD_COUNT - 1 else self.tokens.end)
             self._cache[state] = tuple(allowed)
@@ -88,7 +94,7 @@ class GraspLogitsProcessor(LogitsProcessor):
         self.prompt_length = prompt_length
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        generated = input_ids[:, self.prompt_length:].tolist()
+        generated = input_ids[:, self.prompt_length :].tolist()
         mask = torch.full_like(scores, float("-inf"))
         for row, tokens in enumerate(generated):
             allowed = self.grammar.allowed(tokens)
@@ -96,7 +102,7 @@ class GraspLogitsProcessor(LogitsProcessor):
                 mask[row, list(allowed)] = 0.0
             else:  # finished (generate pads it) or, unconstrained before, broken: leave as is
                 mask[row] = 0.0
-        return scores + mask
+        return cast(torch.FloatTensor, scores + mask)
 
 
 def longest_answer_tokens(quantizer: GraspQuantizer = GraspQuantizer()) -> int:

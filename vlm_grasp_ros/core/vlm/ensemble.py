@@ -10,8 +10,8 @@ angle (a grasp at 179 deg and one at 1 deg average to 0 deg, not 90).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -31,7 +31,7 @@ class View:
     height: int
 
     def crop(self, image: np.ndarray) -> np.ndarray:
-        return image[self.top:self.top + self.height, self.left:self.left + self.width]
+        return image[self.top : self.top + self.height, self.left : self.left + self.width]
 
     def to_image(self, grasp: Grasp) -> Grasp:
         """A grasp found in this view, in the whole image's pixels."""
@@ -48,7 +48,9 @@ def make_views(width: int, height: int, count: int, shift: float = 0.06) -> list
     crop_width, crop_height = max(1, round(width * (1 - shift))), max(1, round(height * (1 - shift)))
     for index in range(1, count):
         fx, fy = _OFFSETS[(index - 1) % len(_OFFSETS)]
-        views.append(View(round(fx * (width - crop_width)), round(fy * (height - crop_height)), crop_width, crop_height))
+        views.append(
+            View(round(fx * (width - crop_width)), round(fy * (height - crop_height)), crop_width, crop_height)
+        )
     return views
 
 
@@ -59,8 +61,11 @@ def mean_grasp(grasps: Sequence[Grasp], score: float | None = None) -> Grasp:
     doubled = np.array([2.0 * g.theta for g in grasps])
     theta = 0.5 * math.atan2(float(np.sin(doubled).mean()), float(np.cos(doubled).mean()))
     return Grasp(
-        cx=float(np.mean([g.cx for g in grasps])), cy=float(np.mean([g.cy for g in grasps])), theta=theta,
-        width=float(np.mean([g.width for g in grasps])), height=float(np.mean([g.height for g in grasps])),
+        cx=float(np.mean([g.cx for g in grasps])),
+        cy=float(np.mean([g.cy for g in grasps])),
+        theta=theta,
+        width=float(np.mean([g.width for g in grasps])),
+        height=float(np.mean([g.height for g in grasps])),
         score=float(np.mean([g.score for g in grasps])) if score is None else score,
     )
 
@@ -81,8 +86,9 @@ def merge_answers(per_view: Sequence[Sequence[Grasp]], max_grasps: int) -> list[
     view_count = len(per_view)
     if view_count == 0:
         return []
-    candidates = sorted(((grasp, view) for view, grasps in enumerate(per_view) for grasp in grasps),
-                        key=lambda item: -item[0].score)
+    candidates = sorted(
+        ((grasp, view) for view, grasps in enumerate(per_view) for grasp in grasps), key=lambda item: -item[0].score
+    )
     clusters: list[list[tuple[Grasp, int]]] = []
     for grasp, view in candidates:
         for cluster in clusters:

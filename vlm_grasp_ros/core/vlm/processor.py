@@ -23,8 +23,13 @@ class ImageOnlyQwen3VLProcessor(Qwen3VLProcessor):
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs) -> None:
         # Bypass the parent's three-part check: call it with video_processor=None but keep
         # only the two attributes above, so ProcessorMixin never validates a video processor.
-        super().__init__(image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
-                         chat_template=chat_template, **kwargs)
+        super().__init__(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            video_processor=None,
+            chat_template=chat_template,
+            **kwargs,
+        )
 
 
 def load_processor(folder: str | Path, max_pixels: int | None = None) -> ImageOnlyQwen3VLProcessor:
@@ -36,12 +41,16 @@ def load_processor(folder: str | Path, max_pixels: int | None = None) -> ImageOn
     # A released checkpoint keeps the image settings in preprocessor_config.json; a folder that
     # transformers 5 wrote keeps them in processor_config.json. Both load below.
     if not any((folder / name).is_file() for name in ("preprocessor_config.json", "processor_config.json")):
-        raise FileNotFoundError(f"{folder} has neither preprocessor_config.json nor processor_config.json: "
-                                "not a Qwen3-VL model or processor folder")
+        raise FileNotFoundError(
+            f"{folder} has neither preprocessor_config.json nor processor_config.json: "
+            "not a Qwen3-VL model or processor folder"
+        )
     image_processor = Qwen2VLImageProcessorPil.from_pretrained(folder, local_files_only=True)
     if max_pixels is not None:  # the processor's size is a pixel budget: shortest/longest_edge = min/max pixels
-        image_processor.size = {"shortest_edge": min(image_processor.size.shortest_edge, max_pixels),
-                                "longest_edge": max_pixels}
+        image_processor.size = {
+            "shortest_edge": min(image_processor.size.shortest_edge, max_pixels),  # type: ignore[attr-defined]
+            "longest_edge": max_pixels,
+        }
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
     tokenizer.padding_side = "left"  # generation appends to the right of every row
     template = _read_chat_template(folder) or tokenizer.chat_template

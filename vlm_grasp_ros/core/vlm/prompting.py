@@ -31,7 +31,7 @@ class PromptConfig:
         # "grasp the red mug" and "the red mug" both name the target.
         for verb in ("grasp ", "pick up ", "pick "):
             if target.lower().startswith(verb):
-                target = target[len(verb):].strip()
+                target = target[len(verb) :].strip()
                 break
         return self.targeted_instruction.replace("{target}", target)
 
@@ -51,7 +51,7 @@ class PromptConfig:
         return path
 
     @classmethod
-    def load(cls, folder: str | Path) -> "PromptConfig":
+    def load(cls, folder: str | Path) -> PromptConfig:
         """The prompt saved in ``folder``, or the defaults if it has none."""
         path = Path(folder) / PROMPT_FILE
         if not path.is_file():

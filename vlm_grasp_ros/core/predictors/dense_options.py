@@ -1,0 +1,32 @@
+"""The ``dense`` backend's options (read by :mod:`core.predictors.dense`); kept free of torch so
+that the CLI and the node can list them without loading a model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vlm_grasp_ros.core.options import DEVICE_HELP, check_device, option
+
+RUNTIMES = ("auto", "torch", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class DenseOptions:
+    model_path: str = option(
+        "", "dense checkpoint folder (config.json + model.safetensors); empty = the embedded model", load_time=True
+    )
+    device: str = option("auto", DEVICE_HELP, check=check_device, load_time=True)
+    runtime: str = option(
+        "auto",
+        "what runs the network: auto (ONNX Runtime for the EfficientNet encoder on a CPU, "
+        "else torch), torch, or onnxruntime (CPU only)",
+        choices=RUNTIMES,
+        load_time=True,
+    )
+    cpu_threads: int = option(
+        0,
+        "CPU threads for inference (torch or ONNX Runtime); 0 = every core, up to 4",
+        low=0,
+        high=1024,
+        load_time=True,
+    )
