@@ -24,9 +24,6 @@ setup(
     install_requires=["setuptools"],
     zip_safe=False,
     entry_points={
-        "console_scripts": [
-            "vlm-grasp = vlm_grasp_ros.cli.main:main",
-            "grasp_node = vlm_grasp_ros.ros.grasp_node:main",
-        ],
+        "console_scripts": ["vlm-grasp = vlm_grasp_ros.cli.main:main", "grasp_node = vlm_grasp_ros.ros.grasp_node:main"]
     },
 )

@@ -12,12 +12,12 @@ graph), maps (activations, crop), post-processing (peaks -> grasps), and the who
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from arguments import benchmark_parser, parse_benchmark_arguments  # benchmarks/ is the script's folder
 from machine import cpu_name  # benchmarks/ is the script's folder
 
 from vlm_grasp_ros.core.dense.model import maps_from_outputs, resize_to_model
@@ -32,18 +32,13 @@ def _sync(device: torch.device) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--model-path", default="", help="a dense checkpoint folder (default: the embedded model)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--runtime", default="auto", choices=("auto", "torch", "onnxruntime"))
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
-    parser.add_argument("--out", default=None, help="also write the table to this Markdown file")
-    args = parser.parse_args()
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_benchmark_arguments(parser)
     predictor = DensePredictor.from_path(args.model_path, args.device, args.runtime, args.threads)
     onnx_forward = predictor._forward
     model = predictor.model

@@ -23,46 +23,10 @@ from safetensors.torch import save_file
 from vlm_grasp_ros.core.dense.decoder import DecoderConfig, parameter_count
 from vlm_grasp_ros.core.dense.encoders import EncoderConfig
 from vlm_grasp_ros.core.dense.model import DenseGraspModel, DenseModelConfig
+from vlm_grasp_ros.core.dense.vision_checkpoints import internvit_config_from_original
 
-#: InternViT-300M-448px, the vision config of InternVL3-1B-hf (see shared notes).
-INTERNVIT_300M = dict(
-    hidden_size=1024,
-    num_hidden_layers=24,
-    num_attention_heads=16,
-    intermediate_size=4096,
-    attention_bias=True,
-    use_qk_norm=False,
-    layer_norm_eps=1e-6,
-    hidden_act="gelu",
-    image_size=[448, 448],
-    patch_size=[14, 14],
-    layer_scale_init_value=0.1,
-    use_absolute_position_embeddings=True,
-)
-
-
-#: The same, in the released config's own field names (InternVL's remote-code InternVisionConfig).
-RELEASED_CONFIG = dict(
-    architectures=["InternVisionModel"],
-    model_type="intern_vit_6b",
-    hidden_size=1024,
-    num_hidden_layers=24,
-    num_attention_heads=16,
-    intermediate_size=4096,
-    qkv_bias=True,
-    qk_normalization=False,
-    norm_type="layer_norm",
-    layer_norm_eps=1e-6,
-    hidden_act="gelu",
-    image_size=448,
-    patch_size=14,
-    num_channels=3,
-    dropout=0.0,
-    attention_dropout=0.0,
-    drop_path_rate=0.0,
-    initializer_factor=0.1,
-    torch_dtype="bfloat16",
-)
+#: The config.json of OpenGVLab/InternViT-300M-448px as released (InternVL's remote-code field names).
+RELEASED_CONFIG_PATH = Path(__file__).parent / "configs" / "InternViT-300M-448px.config.json"
 _RELEASED_NAMES = (
     ("embeddings.cls_token", "embeddings.class_embedding"),
     ("embeddings.position_embeddings", "embeddings.position_embedding"),
@@ -88,7 +52,7 @@ def write_released_layout(native: dict[str, torch.Tensor], folder: Path) -> None
         for old, new in _RELEASED_NAMES:
             key = key.replace(old, new)
         released[key] = value.to(torch.bfloat16).contiguous()
-    (folder / "config.json").write_text(json.dumps(RELEASED_CONFIG, indent=2))
+    (folder / "config.json").write_text(RELEASED_CONFIG_PATH.read_text())
     save_file(released, str(folder / "model.safetensors"), metadata={"format": "pt"})
 
 
@@ -110,7 +74,8 @@ def main() -> None:
     dtype = getattr(torch, args.dtype)
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as folder:
-        tower = InternVLVisionModel(InternVLVisionConfig(**INTERNVIT_300M))  # type: ignore[arg-type]
+        native_fields = internvit_config_from_original(json.loads(RELEASED_CONFIG_PATH.read_text()))
+        tower = InternVLVisionModel(InternVLVisionConfig(**native_fields))
         if args.layout == "original":
             write_released_layout(tower.state_dict(), Path(folder))
         else:

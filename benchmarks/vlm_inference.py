@@ -14,7 +14,6 @@ with the machine's description.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import statistics
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from arguments import benchmark_parser, parse_benchmark_arguments  # benchmarks/ is the script's folder
 from machine import cpu_name  # benchmarks/ is the script's folder
 
 from vlm_grasp_ros.core.device import resolve_device
@@ -113,18 +113,14 @@ def _time(function, device: torch.device, repeats: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--preset", choices=("tiny", "8b"), default="tiny")
     parser.add_argument("--model-path", default="", help="a local Qwen3-VL folder instead of a preset")
     parser.add_argument("--adapter-path", default="")
     parser.add_argument("--quantization", default="none", choices=QUANTIZATIONS)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    parser.add_argument("--out", default=None, help="also write the table to this Markdown file")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_benchmark_arguments(parser)
     device = resolve_device(args.device)
     if args.model_path:
         model = QwenGraspModel.load(VlmLoadOptions(args.model_path, args.adapter_path, args.quantization, str(device)))

@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 import random
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.helpers.ros_probe import RosProbe
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,3 +36,13 @@ def subprocess_env() -> dict[str, str]:
 @pytest.fixture
 def ros_subprocess_env() -> dict[str, str]:
     return subprocess_env()
+
+
+@pytest.fixture(scope="module")
+def probe(request: pytest.FixtureRequest, node: object) -> Iterator[RosProbe]:
+    """A test-side ROS node for a module whose ``node`` fixture starts the grasp node (the probe
+    comes up after it and goes before it stops)."""
+    from tests.helpers.ros_probe import RosProbe
+
+    with RosProbe(f"{request.module.__name__.rsplit('.', 1)[-1]}_probe") as probe:
+        yield probe

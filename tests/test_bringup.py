@@ -11,17 +11,15 @@ import types
 from pathlib import Path
 
 import pytest
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image
 
 from tests.conftest import subprocess_env
-from tests.helpers.ros_probe import RosProbe, synthetic_frame, wait_for_stamp, warm_up
-from vlm_grasp_msgs.msg import Grasp2DArray
+from tests.helpers.ros_probe import CameraLink, RosProbe, synthetic_frame
 from vlm_grasp_ros.bringup import ARGUMENT_NAMES, node_launch
-from vlm_grasp_ros.ros.image_conversion import rgb_to_image
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO / "launch" / "bringup.launch.py"
+
+CLI = [sys.executable, "-m", "vlm_grasp_ros.cli.main"]
 
 
 class Recorder:
@@ -82,21 +80,7 @@ def test_launch_file_and_cli_give_the_node_the_same_start(monkeypatch: pytest.Mo
     assert remaps["image"] == "/cam/rgb" and remaps["depth"].endswith("aligned_depth_to_color/image_raw")
 
     cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vlm_grasp_ros.cli.main",
-            "bringup",
-            "--backend",
-            "pca",
-            "--namespace",
-            "robot1",
-            "--image-topic",
-            "/cam/rgb",
-            "--use-depth",
-            "true",
-            "--dry-run",
-        ],
+        [*CLI, *"bringup --backend pca --namespace robot1 --image-topic /cam/rgb --use-depth true --dry-run".split()],
         capture_output=True,
         text=True,
         env=subprocess_env(),
@@ -124,18 +108,7 @@ def test_bad_launch_values_are_named() -> None:
 
 def test_vlm_grasp_bringup_serves_grasps_under_its_namespace_and_remap() -> None:
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vlm_grasp_ros.cli.main",
-            "bringup",
-            "--backend",
-            "pca",
-            "--image-topic",
-            "/bringup_test/image_raw",
-            "--namespace",
-            "robot7",
-        ],
+        [*CLI, *"bringup --backend pca --image-topic /bringup_test/image_raw --namespace robot7".split()],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -143,13 +116,8 @@ def test_vlm_grasp_bringup_serves_grasps_under_its_namespace_and_remap() -> None
     )
     probe = RosProbe("test_bringup_probe")
     try:
-        publisher = probe.publisher(Image, "/bringup_test/image_raw", qos_profile_sensor_data)
-        grasps = probe.collect(Grasp2DArray, "/robot7/grasps")
-        probe.wait_matched(publisher)
-        warm_up(probe, publisher, grasps)
-        header = probe.next_header()
-        publisher.publish(rgb_to_image(synthetic_frame(seed=41, width=320, height=240), header))
-        assert wait_for_stamp(probe, grasps, header).backend == "pca"
+        camera = CameraLink(probe, "/bringup_test/image_raw", "/robot7/grasps")
+        assert camera.ask(synthetic_frame(seed=41, width=320, height=240)).backend == "pca"
     finally:
         probe.close()
         process.send_signal(signal.SIGINT)

@@ -9,18 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image
 
-from tests.conftest import subprocess_env
-from tests.helpers.ros_probe import GraspNodeProcess, RosProbe, wait_for_stamp, warm_up
-from vlm_grasp_msgs.msg import Grasp2DArray
+from tests.helpers.ros_probe import CameraLink, RosProbe, running_node
 from vlm_grasp_ros.core.dense.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from vlm_grasp_ros.core.metrics import top_k_hit
 from vlm_grasp_ros.core.predictors.dense import EMBEDDED_MODEL
 from vlm_grasp_ros.core.predictors.registry import create_predictor
 from vlm_grasp_ros.core.synthetic.scene import render_scene
-from vlm_grasp_ros.ros.image_conversion import rgb_to_image
+from vlm_grasp_ros.ros.node_process import GraspNodeProcess
 
 HELD_OUT_SEED = 1000  # the README's test set; training used seeds 1 (train) and 2 (validation)
 
@@ -71,23 +67,15 @@ def test_a_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def dense_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraspNodeProcess]:
-    log = tmp_path_factory.mktemp("dense_node") / "node.log"
-    process = GraspNodeProcess(subprocess_env(), log, "-p", "backend:=dense", "-p", "dense.device:=cpu")
-    yield process
-    assert process.stop() == 0, process.log()
+    with running_node(tmp_path_factory.mktemp("dense_node"), {"backend": "dense", "dense.device": "cpu"}) as process:
+        yield process
 
 
 def test_the_node_serves_the_dense_models_grasps(dense_node: GraspNodeProcess, predictor) -> None:
     probe = RosProbe("test_dense_probe")
     try:
-        image_pub = probe.publisher(Image, "image", qos_profile_sensor_data)
-        grasps = probe.collect(Grasp2DArray, "grasps")
-        probe.wait_matched(image_pub)
-        warm_up(probe, image_pub, grasps)
         rgb = render_scene(HELD_OUT_SEED, 3).image
-        header = probe.next_header()
-        image_pub.publish(rgb_to_image(rgb, header))
-        result = wait_for_stamp(probe, grasps, header)
+        result = CameraLink(probe).ask(rgb)
         expected = predictor.predict(rgb, max_grasps=10)
         assert (result.backend, result.model) == ("dense", "embedded:dense_lite0_synthetic")
         assert len(result.grasps) == len(expected) > 0

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers.tiny_vits import tiny_internvit, tiny_qwen2vl_tower
 from vlm_grasp_ros.core.dense.checkpoint import WEIGHTS_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from vlm_grasp_ros.core.dense.decoder import DecoderConfig
 from vlm_grasp_ros.core.dense.encoders import EncoderConfig, Qwen2VlVitEncoder, build_encoder
@@ -20,32 +21,9 @@ SMALL_DECODER = DecoderConfig(channels=16, head_channels=8, context_blocks=1)
 @pytest.fixture(scope="module")
 def vit_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Tiny InternViT and Qwen2-VL vision towers, saved as real from_pretrained folders."""
-    from transformers import InternVLVisionConfig, InternVLVisionModel
-    from transformers.models.qwen2_vl.configuration_qwen2_vl import Qwen2VLVisionConfig
-    from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VisionTransformerPretrainedModel
-
     root = tmp_path_factory.mktemp("vits")
-    torch.manual_seed(0)
-    internvit = InternVLVisionConfig(
-        hidden_size=32,
-        num_hidden_layers=3,
-        num_attention_heads=2,
-        intermediate_size=64,
-        image_size=[56, 56],
-        patch_size=[14, 14],
-    )
-    InternVLVisionModel(internvit).save_pretrained(root / "internvit")
-    qwen = Qwen2VLVisionConfig(
-        depth=2,
-        embed_dim=32,
-        hidden_size=32,
-        num_heads=2,
-        mlp_ratio=2,
-        patch_size=14,
-        spatial_merge_size=2,
-        temporal_patch_size=2,
-    )
-    Qwen2VisionTransformerPretrainedModel(qwen).save_pretrained(root / "qwen2vl")
+    tiny_internvit(seed=0).save_pretrained(root / "internvit")
+    tiny_qwen2vl_tower(seed=0).save_pretrained(root / "qwen2vl")
     return {"internvit": root / "internvit", "qwen2vl_vit": root / "qwen2vl"}
 
 

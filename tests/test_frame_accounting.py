@@ -11,11 +11,10 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from tests.conftest import subprocess_env
-from tests.helpers.ros_probe import GraspNodeProcess, RosProbe, same_stamp, synthetic_frame, wait_for_stamp, warm_up
+from tests.helpers.ros_probe import RosProbe, running_node, same_stamp, synthetic_frame, wait_for_stamp, warm_up
 from vlm_grasp_msgs.msg import Grasp2DArray
 from vlm_grasp_ros.ros.image_conversion import rgb_to_image
-from vlm_grasp_ros.ros.node_process import frame_counters
+from vlm_grasp_ros.ros.node_process import GraspNodeProcess, frame_counters
 
 NODE = "/counted_grasps"
 BURST = 40
@@ -23,22 +22,10 @@ BURST = 40
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraspNodeProcess]:
-    log = tmp_path_factory.mktemp("accounting") / "node.log"
     # min_area_rect takes tens of ms a frame, so a burst at ~200 Hz must be superseded or lost in part.
-    process = GraspNodeProcess(
-        subprocess_env(),
-        log,
-        "-r",
-        "__node:=counted_grasps",
-        "-p",
-        "backend:=min_area_rect",
-        "-p",
-        "diagnostics_period_s:=0.2",
-        "-p",
-        "stats_period_s:=0.5",
-    )
-    yield process
-    process.stop()
+    parameters = {"backend": "min_area_rect", "diagnostics_period_s": 0.2, "stats_period_s": 0.5}
+    with running_node(tmp_path_factory.mktemp("accounting"), parameters, "counted_grasps") as process:
+        yield process
 
 
 def test_the_node_accounts_for_every_frame_sent(node: GraspNodeProcess, tmp_path: Path) -> None:

@@ -20,14 +20,15 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
 from tests.conftest import subprocess_env
-from tests.helpers.ros_probe import GraspNodeProcess, RosProbe, synthetic_frame, wait_for_stamp
+from tests.helpers.ros_probe import RosProbe, running_node, synthetic_frame, wait_for_stamp
 from vlm_grasp_msgs.msg import Grasp2DArray
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.predictors import registry
-from vlm_grasp_ros.core.predictors.base import GraspPredictor
+from vlm_grasp_ros.core.predictors.base import GraspPredictor, GraspQuery
 from vlm_grasp_ros.core.predictors.registry import create_predictor
 from vlm_grasp_ros.ros.grasp_node import GraspNode
 from vlm_grasp_ros.ros.image_conversion import rgb_to_image
+from vlm_grasp_ros.ros.node_process import GraspNodeProcess
 
 
 def compressed(rgb: np.ndarray, header, extension: str = ".jpg") -> CompressedImage:
@@ -40,24 +41,13 @@ def compressed(rgb: np.ndarray, header, extension: str = ".jpg") -> CompressedIm
 
 @pytest.fixture(scope="module")
 def compressed_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraspNodeProcess]:
-    log = tmp_path_factory.mktemp("compressed") / "node.log"
     # The raw topic is remapped: the compressed one must follow it (image_transport's naming).
-    process = GraspNodeProcess(
-        subprocess_env(),
-        log,
-        "-p",
-        "backend:=min_area_rect",
-        "-p",
-        "image_transport:=compressed",
-        "-p",
-        "stats_period_s:=0.3",
-        "-r",
-        "image:=/camera/color/image_raw",
-        "-r",
-        "__node:=compressed_grasps",
-    )
-    yield process
-    process.stop()
+    parameters = {"backend": "min_area_rect", "image_transport": "compressed", "stats_period_s": 0.3}
+    remappings = (("image", "/camera/color/image_raw"),)
+    with running_node(
+        tmp_path_factory.mktemp("compressed"), parameters, "compressed_grasps", remappings=remappings
+    ) as process:
+        yield process
 
 
 def test_compressed_frames_are_decoded_and_corrupt_ones_skipped(compressed_node: GraspNodeProcess) -> None:
@@ -108,7 +98,7 @@ class FlakyBackend(GraspPredictor):
     def __init__(self) -> None:
         self.calls = 0
 
-    def predict(self, image, prompt=None, max_grasps=None, mask=None) -> list[Grasp]:
+    def _predict(self, image: np.ndarray, query: GraspQuery) -> list[Grasp]:
         self.calls += 1
         if self.calls % 2 == 0:
             raise RuntimeError("CUDA error: an illegal memory access was encountered")

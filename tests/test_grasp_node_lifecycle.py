@@ -14,28 +14,18 @@ from rcl_interfaces.srv import SetParameters
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from tests.conftest import subprocess_env
-from tests.helpers.ros_probe import GraspNodeProcess, RosProbe, synthetic_frame, wait_for_stamp, warm_up
+from tests.helpers.ros_probe import RosProbe, running_node, synthetic_frame, wait_for_stamp, warm_up
 from vlm_grasp_msgs.msg import Grasp2DArray
 from vlm_grasp_msgs.srv import PredictGrasps
 from vlm_grasp_ros.ros.image_conversion import rgb_to_image
+from vlm_grasp_ros.ros.node_process import GraspNodeProcess
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraspNodeProcess]:
-    log = tmp_path_factory.mktemp("lifecycle") / "node.log"
-    process = GraspNodeProcess(
-        subprocess_env(), log, "-r", "__node:=managed_grasps", "-p", "autostart:=false", "-p", "stats_period_s:=0.0"
-    )
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="module")
-def probe(node: GraspNodeProcess) -> Iterator[RosProbe]:
-    probe = RosProbe("test_lifecycle_probe")
-    yield probe
-    probe.close()
+    parameters = {"autostart": False, "stats_period_s": 0.0}
+    with running_node(tmp_path_factory.mktemp("lifecycle"), parameters, "managed_grasps", clean_exit=False) as process:
+        yield process
 
 
 def state(probe: RosProbe) -> str:
@@ -118,29 +108,18 @@ def test_lifecycle_transitions_gate_the_node(probe: RosProbe, node: GraspNodePro
 def test_a_burst_of_service_calls_is_answered_in_full(tmp_path) -> None:
     """20 callers at once: every one gets its grasps (the default queue of 10 dropped the rest)."""
     # A namespace of its own: the module's managed node (finalized, still running) serves predict_grasps too.
-    node = GraspNodeProcess(
-        subprocess_env(),
-        tmp_path / "node.log",
-        "-r",
-        "__node:=busy_grasps",
-        "-r",
-        "__ns:=/burst",
-        "-p",
-        "backend:=min_area_rect",
-        "-p",
-        "diagnostics_period_s:=0.0",
-    )
-    probe = RosProbe("test_burst_probe")
-    try:
-        image = rgb_to_image(synthetic_frame(seed=23, width=320, height=240), probe.next_header())
-        clients = [probe.node.create_client(PredictGrasps, "/burst/predict_grasps") for _ in range(20)]
-        assert probe.spin_until(lambda: all(c.service_is_ready() for c in clients), 30.0), node.log()
-        assert probe.spin_until(lambda: "active: publishing grasps" in node.log(), 30.0), node.log()
-        futures = [client.call_async(PredictGrasps.Request(image=image)) for client in clients]
-        assert probe.spin_until(lambda: all(f.done() for f in futures), 60.0), (
-            f"{sum(f.done() for f in futures)} of 20 answered"
-        )
-        assert all(f.result().success and f.result().result.grasps for f in futures)
-    finally:
-        probe.close()
-        node.stop()
+    parameters = {"backend": "min_area_rect", "diagnostics_period_s": 0.0}
+    with running_node(tmp_path, parameters, "busy_grasps", namespace="/burst") as node:
+        probe = RosProbe("test_burst_probe")
+        try:
+            image = rgb_to_image(synthetic_frame(seed=23, width=320, height=240), probe.next_header())
+            clients = [probe.node.create_client(PredictGrasps, "/burst/predict_grasps") for _ in range(20)]
+            assert probe.spin_until(lambda: all(c.service_is_ready() for c in clients), 30.0), node.log()
+            assert probe.spin_until(lambda: "active: publishing grasps" in node.log(), 30.0), node.log()
+            futures = [client.call_async(PredictGrasps.Request(image=image)) for client in clients]
+            assert probe.spin_until(lambda: all(f.done() for f in futures), 60.0), (
+                f"{sum(f.done() for f in futures)} of 20 answered"
+            )
+            assert all(f.result().success and f.result().result.grasps for f in futures)
+        finally:
+            probe.close()

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import subprocess_env
-from tests.helpers.ros_probe import GraspNodeProcess, RosProbe, synthetic_frame
+from tests.helpers.ros_probe import RosProbe, running_node, synthetic_frame
 from vlm_grasp_msgs.srv import PredictGrasps
 from vlm_grasp_ros.core.predictors.vlm import VlmPredictor, VlmSettings
 from vlm_grasp_ros.core.vlm.model import VlmLoadOptions
 from vlm_grasp_ros.core.vlm.tiny import save_tiny_model
 from vlm_grasp_ros.ros.image_conversion import rgb_to_image
+from vlm_grasp_ros.ros.node_process import GraspNodeProcess
 
 
 @pytest.fixture(scope="module")
@@ -24,32 +24,16 @@ def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory, tiny_folder: Path) -> Iterator[GraspNodeProcess]:
-    log = tmp_path_factory.mktemp("grasp_node_vlm") / "node.log"
-    process = GraspNodeProcess(
-        subprocess_env(),
-        log,
-        "-p",
-        "backend:=vlm",
-        "-p",
-        f"vlm.model_path:={tiny_folder}",
-        "-p",
-        "vlm.device:=cpu",
-        "-p",
-        "vlm.ensemble_size:=2",
-        "-p",
-        "vlm.num_grasps:=2",
-        "-p",
-        "prompt:=the blue box",
-    )
-    yield process
-    assert process.stop() == 0, process.log()
-
-
-@pytest.fixture(scope="module")
-def probe(node: GraspNodeProcess) -> Iterator[RosProbe]:
-    probe = RosProbe("test_grasp_node_vlm_probe")
-    yield probe
-    probe.close()
+    parameters = {
+        "backend": "vlm",
+        "vlm.model_path": tiny_folder,
+        "vlm.device": "cpu",
+        "vlm.ensemble_size": 2,
+        "vlm.num_grasps": 2,
+        "prompt": "the blue box",
+    }
+    with running_node(tmp_path_factory.mktemp("grasp_node_vlm"), parameters) as process:
+        yield process
 
 
 def test_service_prompt_reaches_the_model(probe: RosProbe, node: GraspNodeProcess, tiny_folder: Path) -> None:

@@ -141,17 +141,18 @@ def test_replay_when_the_node_dies_midway_scores_what_came_and_says_why(
     bag = tmp_path / "bag"
     write_dataset_bag(open_dataset("synthetic", scenes), bag, rate_hz=2.0, with_depth=False)
     started = []
-    start_node, send_frame = replay_module.start_node, replay_module._send_frame
+    start_node, send_frame = replay_module.start_node, replay_module._Playback.send_frame
     monkeypatch.setattr(replay_module, "start_node", lambda *a, **k: started.append(start_node(*a, **k)) or started[-1])
 
-    def send_then_kill(player, layout, frames, raw):  # the node is killed once its 2nd frame is answered
+    def send_then_kill(playback, raw):  # the node is killed once its 2nd frame is answered
+        frames, player = playback.frames, playback.player
         if len(frames) == 2:
             player.spin_until(time.monotonic() + 10.0, lambda: frames[1].stamp_ns in player.answers)
             started[0].process.kill()
             started[0].process.wait()
-        return send_frame(player, layout, frames, raw)
+        return send_frame(playback, raw)
 
-    monkeypatch.setattr(replay_module, "_send_frame", send_then_kill)
+    monkeypatch.setattr(replay_module._Playback, "send_frame", send_then_kill)
     code = main(
         [
             "replay",
@@ -160,10 +161,7 @@ def test_replay_when_the_node_dies_midway_scores_what_came_and_says_why(
             "pca",
             "--out",
             str(tmp_path / "out"),
-            "--answer-timeout",
-            "1",
-            "--drain",
-            "1",
+            *"--answer-timeout 1 --drain 1".split(),
         ]
     )
     assert code == 0

@@ -11,10 +11,17 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from tests.helpers.tiny_vits import (
+    INTERNVIT_HIDDEN,
+    INTERNVIT_LAYERS,
+    TINY_INTERNVIT,
+    tiny_internvit,
+    tiny_qwen2vl_tower,
+)
 from vlm_grasp_ros.core.dense.encoders import EncoderConfig, build_encoder
 from vlm_grasp_ros.core.dense.vision_checkpoints import VisionCheckpointError, load_internvit
 
-HIDDEN, LAYERS = 32, 3
+HIDDEN, LAYERS = INTERNVIT_HIDDEN, INTERNVIT_LAYERS
 # The released InternViT-300M-448px key names (shared/reference/InternViT-300M-448px/keys.txt).
 RELEASED_EMBEDDING_KEYS = {
     "embeddings.class_embedding",
@@ -109,23 +116,11 @@ def write_sharded(folder: Path, tensors: dict[str, torch.Tensor]) -> None:
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from transformers import InternVLVisionConfig, InternVLVisionModel
+    from transformers import InternVLVisionConfig
 
     root = tmp_path_factory.mktemp("internvit_layouts")
-    torch.manual_seed(0)
-    native_config = InternVLVisionConfig(
-        hidden_size=HIDDEN,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=2,
-        intermediate_size=64,
-        image_size=[56, 56],
-        patch_size=[14, 14],
-        attention_bias=True,
-    )
-    model = InternVLVisionModel(native_config)
-    with torch.no_grad():  # layer scales start at 0.1 and norms at 1: make every weight matter
-        for parameter in model.parameters():
-            parameter.add_(torch.randn_like(parameter) * 0.05)
+    native_config = InternVLVisionConfig(**TINY_INTERNVIT, attention_bias=True)
+    model = tiny_internvit(seed=0, jitter=0.05, attention_bias=True)
     model.save_pretrained(root / "native")
     state = model.state_dict()
     released = original_keys(state)
@@ -203,25 +198,9 @@ def test_every_layout_gives_the_native_models_features(folders: dict[str, Path],
 
 def test_the_6b_variants_layout_rms_norm_and_qk_norm_loads_too(tmp_path: Path) -> None:
     """InternViT-6B: RMSNorm (weights only), q/k normalisation over the whole width, no qkv bias."""
-    from transformers import InternVLVisionConfig, InternVLVisionModel
-
-    torch.manual_seed(2)
-    native = InternVLVisionModel(
-        InternVLVisionConfig(
-            hidden_size=HIDDEN,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            image_size=[56, 56],
-            patch_size=[14, 14],
-            attention_bias=False,
-            use_qk_norm=True,
-            norm_type="rms_norm",
-        )
-    ).eval()
-    with torch.no_grad():
-        for parameter in native.parameters():
-            parameter.add_(torch.randn_like(parameter) * 0.05)
+    native = tiny_internvit(
+        seed=2, jitter=0.05, num_hidden_layers=2, attention_bias=False, use_qk_norm=True, norm_type="rms_norm"
+    )
     released = original_keys(native.state_dict())
     assert "encoder.layers.0.attn.q_norm.weight" in released and "encoder.layers.0.norm1.bias" not in released
     (tmp_path / "config.json").write_text(
@@ -290,23 +269,8 @@ QWEN2VL_RELEASED_VISION_CONFIG = {
 
 @pytest.fixture(scope="module")
 def qwen2vl_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from transformers.models.qwen2_vl.configuration_qwen2_vl import Qwen2VLVisionConfig
-    from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VisionTransformerPretrainedModel
-
     root = tmp_path_factory.mktemp("qwen2vl_layouts")
-    torch.manual_seed(1)
-    tower = Qwen2VisionTransformerPretrainedModel(
-        Qwen2VLVisionConfig(
-            depth=2,
-            embed_dim=32,
-            hidden_size=48,
-            num_heads=2,
-            mlp_ratio=2,
-            patch_size=14,
-            spatial_merge_size=2,
-            temporal_patch_size=2,
-        )
-    )
+    tower = tiny_qwen2vl_tower(seed=1, hidden_size=48)
     tower.save_pretrained(root / "vision_only")
     folders = {"vision_only": root / "vision_only"}
     # The released config.json (shrunk), with the language model beside the tower.

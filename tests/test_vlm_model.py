@@ -80,7 +80,9 @@ def test_constrained_answers_always_parse_where_free_ones_do_not(tiny_model: Qwe
         VlmPredictor(tiny_model, VlmSettings(constrained=False)).predict(scenes[0])
 
 
-def test_views_and_images_go_through_one_generate_call(tiny_model: QwenGraspModel, scenes, monkeypatch) -> None:
+@pytest.fixture
+def generate_calls(tiny_model: QwenGraspModel, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of prompt rows of each generate call the test makes."""
     calls: list[int] = []
     original = tiny_model.generate
 
@@ -89,13 +91,32 @@ def test_views_and_images_go_through_one_generate_call(tiny_model: QwenGraspMode
         return original(images, *args, **kwargs)
 
     monkeypatch.setattr(tiny_model, "generate", counting)
+    return calls
+
+
+def test_views_and_images_go_through_one_generate_call(tiny_model: QwenGraspModel, scenes, generate_calls) -> None:
     predictor = VlmPredictor(tiny_model, VlmSettings(ensemble_size=3))
     results = predictor.predict_batch(scenes, ["the red mug", None])
-    assert calls == [6]  # 2 images x 3 views, one batch
+    assert generate_calls == [6]  # 2 images x 3 views, one batch
     for image, result in zip(scenes, results):
         assert len(result.answers) == 3 and not result.invalid
         [grasp] = result.grasps
         assert 0 <= grasp.cx <= image.shape[1] and 0 <= grasp.cy <= image.shape[0]
+
+
+def test_max_batch_rows_splits_the_rows_and_keeps_each_images_answers(
+    tiny_model: QwenGraspModel, scenes, generate_calls
+) -> None:
+    prompts = ["the red mug", None]
+    whole = VlmPredictor(tiny_model, VlmSettings(ensemble_size=3)).predict_batch(scenes, prompts)
+    generate_calls.clear()
+    chunked = VlmPredictor(tiny_model, VlmSettings(ensemble_size=3, max_batch_rows=4)).predict_batch(scenes, prompts)
+    assert generate_calls == [4, 2]  # 6 rows (2 images x 3 views) in batches of at most 4
+    # The second image's views straddle the two batches; each answer still lands on its image.
+    assert [r.answers for r in chunked] == [r.answers for r in whole]
+    for got, want in zip(chunked, whole):  # scores: the same up to float rounding of another batch shape
+        assert [g.with_score(0.0) for g in got.grasps] == [g.with_score(0.0) for g in want.grasps]
+        assert [g.score for g in got.grasps] == pytest.approx([g.score for g in want.grasps], rel=1e-4)
 
 
 def test_top_k_grasps_are_distinct_and_ranked(tiny_model: QwenGraspModel, scenes) -> None:

@@ -91,12 +91,34 @@ def model_frame_targets(
     return image, maps.stacked()
 
 
-class GraspMapDataset(Dataset):
-    """Items: {"image": (H, W, 3) uint8, "targets": (5, H, W) float16, "index": int}.
+class AugmentedSamples(Dataset):
+    """A source's samples, each augmented with a generator seeded by (seed, index, epoch): set
+    ``epoch`` before each epoch for new draws; with ``fixed_augmentation`` an index gets the same
+    augmentation in every epoch (needed when features are cached)."""
 
-    With ``fixed_augmentation`` an index always gets the same augmentation (needed when
-    features are cached); otherwise each epoch draws anew.
-    """
+    def __init__(
+        self, samples: SampleSource, augment_config: AugmentConfig | None, seed: int, fixed_augmentation: bool = False
+    ) -> None:
+        self.samples = samples
+        self.augment_config = augment_config
+        self.seed = seed
+        self.fixed_augmentation = fixed_augmentation
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def augmented(self, index: int) -> tuple[GraspSample, np.random.Generator]:
+        """Sample ``index`` as augmented this epoch, and the generator to draw anything else from."""
+        rng = np.random.default_rng([self.seed, index, 0 if self.fixed_augmentation else self.epoch])
+        sample = self.samples[index]
+        if self.augment_config is not None:
+            sample = augment_sample(sample, rng, self.augment_config)
+        return sample, rng
+
+
+class GraspMapDataset(AugmentedSamples):
+    """Items: {"image": (H, W, 3) uint8, "targets": (5, H, W) float16, "index": int}."""
 
     def __init__(
         self,
@@ -108,23 +130,13 @@ class GraspMapDataset(Dataset):
         fixed_augmentation: bool,
         targets: TargetConfig = TargetConfig(),
     ) -> None:
-        self.samples = SampleSource(source)
+        super().__init__(SampleSource(source), augment_config, seed, fixed_augmentation)
         self.model = model
         self.preprocessing = preprocessing
-        self.augment = augment_config
-        self.seed = seed
-        self.fixed = fixed_augmentation
         self.targets = targets
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return len(self.samples)
 
     def __getitem__(self, index: int) -> dict[str, object]:
-        sample = self.samples[index]
-        if self.augment is not None:
-            rng = np.random.default_rng([self.seed, index, 0 if self.fixed else self.epoch])
-            sample = augment_sample(sample, rng, self.augment)
+        sample, _ = self.augmented(index)
         image, targets = model_frame_targets(sample, self.model, self.preprocessing, self.targets)
         return {
             "image": torch.from_numpy(image),

@@ -1,8 +1,14 @@
-"""The training run's report: loss and validation curves, a per-epoch table and the best
-epoch's validation overlays, rewritten after every epoch."""
+"""A training run's report, for both trainers: loss and validation curves, one table row per
+validation and the best validation's overlays; rewritten after every validation.
+
+Each trainer describes its report with a :class:`ReportLayout` (which history columns to plot
+and tabulate); the drawing and the Markdown are the same for both.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -10,57 +16,76 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from training.config import TrainConfig
 from vlm_grasp_ros.core.report import overlay_grid
 
-LOSS_NAMES = ("total", "quality", "angle", "width", "mask")
+OVERLAYS_NAME = "overlays_best_val.png"
 
 
-def _curves(history: list[dict], out_dir: Path) -> str:
-    epochs = [r["epoch"] for r in history]
+@dataclass(frozen=True)
+class Column:
+    """A history key shown in the table with a format spec (``.1%``, ``.4f``); missing: ``-``."""
+
+    header: str
+    key: str = ""  # "": the header
+    spec: str = ""
+
+    def cell(self, row: dict) -> str:
+        value = row.get(self.key or self.header)
+        return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, self.spec)
+
+
+#: Where the run was at each row, and the validation figures both trainers report.
+PROGRESS_COLUMNS = (Column("epoch"), Column("step"), Column("seconds"))
+TOP1_COLUMN, IOU_COLUMN = Column("val top-1", "val_accuracy_top1", ".1%"), Column("val IoU", "val_mean_iou", ".3f")
+
+
+@dataclass(frozen=True)
+class ReportLayout:
+    title: str
+    #: The line under the title (where the results are, the run's settings).
+    summary: str
+    #: The history key on the curves' x axis (``epoch`` or ``step``) and its label.
+    x_key: str
+    x_label: str
+    loss_label: str
+    #: (history key, legend) of the training losses, drawn on a log scale.
+    losses: tuple[tuple[str, str], ...]
+    #: (history key, legend) of validation rates in [0, 1], drawn as percentages.
+    rates: tuple[tuple[str, str], ...]
+    columns: tuple[Column, ...]
+
+
+def _curves(layout: ReportLayout, history: list[dict], out_dir: Path) -> str:
+    x = [r[layout.x_key] for r in history]
     figure, (loss_axis, val_axis) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for name in LOSS_NAMES:
-        loss_axis.plot(epochs, [r[f"train_{name}"] for r in history], marker="o", label=name)
+    for key, label in layout.losses:
+        loss_axis.plot(x, [r[key] for r in history], marker="o", label=label)
     loss_axis.set_yscale("log")
-    loss_axis.set(xlabel="epoch", ylabel="training loss", title="losses")
-    loss_axis.legend()
-    val_axis.plot(epochs, [100 * r["val_accuracy_top1"] for r in history], marker="o", label="top-1")
-    val_axis.plot(epochs, [100 * r["val_accuracy_top5"] for r in history], marker="o", label="top-5")
-    val_axis.set(xlabel="epoch", ylabel="%", title="validation, rectangle metric", ylim=(0, 100))
-    val_axis.legend()
+    loss_axis.set(xlabel=layout.x_label, ylabel=layout.loss_label, title="training")
+    for key, label in layout.rates:
+        if all(key in r for r in history):
+            val_axis.plot(x, [100 * r[key] for r in history], marker="o", label=label)
+    val_axis.set(xlabel=layout.x_label, ylabel="%", title="validation, rectangle metric", ylim=(-2, 102))
+    for axis in (loss_axis, val_axis):
+        axis.legend()
     figure.tight_layout()
     figure.savefig(out_dir / "curves.png", dpi=90)
     plt.close(figure)
     return "curves.png"
 
 
-def write_training_report(out_dir: Path, history: list[dict], best_shown: list | None, config: TrainConfig) -> Path:
+def write_run_report(out_dir: Path, layout: ReportLayout, history: list[dict], best_shown: list | None) -> Path:
+    """``report.md`` and its pictures in ``out_dir``; the overlays are redrawn only when
+    ``best_shown`` is given (the best validation changed)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    if best_shown is not None:  # only redrawn when the best epoch changes
-        overlay_grid(best_shown, out_dir / "overlays_best_val.png")
-    lines = [
-        f"# Training: {config.model.encoder.name} decoder",
-        "",
-        f"Output: `{out_dir}`; best checkpoint `best/`, resumable state `last/`.",
-        "",
-        f"![curves]({_curves(history, out_dir)})",
-        "",
-        "| epoch | seconds | loss | quality | angle | width | mask | val top-1 | val top-5 | val IoU | val ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in history:
-        lines.append(
-            f"| {r['epoch']} | {r['seconds']} | {r['train_total']:.4f} | {r['train_quality']:.4f} | "
-            f"{r['train_angle']:.4f} | {r['train_width']:.4f} | {r['train_mask']:.4f} | {r['val_accuracy_top1']:.1%} | "
-            f"{r['val_accuracy_top5']:.1%} | {r['val_mean_iou']:.3f} | {r['val_latency_ms']:.1f} |"
-        )
-    if (out_dir / "overlays_best_val.png").is_file():
-        lines += [
-            "",
-            "Best epoch on validation images: labels and the top 5 predictions (see `vlm-grasp eval` reports):",
-            "",
-            "![overlays](overlays_best_val.png)",
-        ]
+    if best_shown is not None:
+        overlay_grid(best_shown, out_dir / OVERLAYS_NAME)
+    lines = [f"# {layout.title}", "", layout.summary, "", f"![curves]({_curves(layout, history, out_dir)})", ""]
+    lines.append("| " + " | ".join(c.header for c in layout.columns) + " |")
+    lines.append("|" + "---|" * len(layout.columns))
+    lines += ["| " + " | ".join(c.cell(r) for c in layout.columns) + " |" for r in history]
+    if (out_dir / OVERLAYS_NAME).is_file():
+        lines += ["", "Best validation: labels and the top predictions.", "", f"![overlays]({OVERLAYS_NAME})"]
     path = out_dir / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

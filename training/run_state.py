@@ -67,8 +67,10 @@ class RunState:
     best: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
 
-    def record(self, record: dict[str, Any]) -> bool:
-        """Append a validation record; True when it is the new best."""
+    def record(self, progress: dict[str, Any], metrics: dict[str, Any]) -> bool:
+        """Append a history row (``progress``: step, losses, ...; then the validation ``metrics``
+        as ``val_<key>`` columns); True when it is the new best."""
+        record = progress | validation_record(metrics)
         self.history.append(record)
         improved = self.best is None or ranking(record) > ranking(self.best)
         if improved:

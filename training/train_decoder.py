@@ -28,15 +28,8 @@ from tqdm import tqdm
 from training.config import TrainConfig, load_train_config
 from training.data import GraspMapDataset, SampleSource, collate_padded
 from training.losses import grasp_map_losses
-from training.report import write_training_report
-from training.run_state import (
-    RunState,
-    resumable,
-    run_trainer_main,
-    seed_everything,
-    validate_predictor,
-    validation_record,
-)
+from training.report import IOU_COLUMN, PROGRESS_COLUMNS, TOP1_COLUMN, Column, ReportLayout, write_run_report
+from training.run_state import RunState, resumable, run_trainer_main, seed_everything, validate_predictor
 from vlm_grasp_ros.core.dense.checkpoint import WEIGHTS_NAME, read_config, save_checkpoint
 from vlm_grasp_ros.core.dense.model import DenseGraspModel
 from vlm_grasp_ros.core.predictors.dense import DensePredictor
@@ -92,6 +85,29 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+LOSS_NAMES = ("total", "quality", "angle", "width", "mask")
+
+
+def _report_layout(config: TrainConfig, out_dir: Path) -> ReportLayout:
+    return ReportLayout(
+        title=f"Training: {config.model.encoder.name} decoder",
+        summary=f"Output: `{out_dir}`; best checkpoint `best/`, resumable state `last/`.",
+        x_key="epoch",
+        x_label="epoch",
+        loss_label="training loss",
+        losses=tuple((f"train_{name}", name) for name in LOSS_NAMES),
+        rates=(("val_accuracy_top1", "top-1"), ("val_accuracy_top5", "top-5")),
+        columns=(
+            *PROGRESS_COLUMNS,
+            *(Column("loss" if name == "total" else name, f"train_{name}", ".4f") for name in LOSS_NAMES),
+            TOP1_COLUMN,
+            Column("val top-5", "val_accuracy_top5", ".1%"),
+            IOU_COLUMN,
+            Column("val ms", "val_latency_ms", ".1f"),
+        ),
+    )
 
 
 def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None, progress: bool = True) -> dict:
@@ -193,15 +209,15 @@ def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None
             metrics, shown = validate_predictor(
                 DensePredictor(model, model_id="training"), val_samples, config.val_overlays, progress=show
             )
-            record.update(validation_record(metrics))
-            improved = run.record(record)
+            improved = run.record(record, metrics)
+            record = run.history[-1]  # with the val_ columns
             run.epoch, run.step = epoch + 1, step
             if improved:
                 save_checkpoint(model, best_dir, extra={"training": {"config": _plain(config), "metrics": record}})
             save_checkpoint(model, last_dir, extra={"training": {"config": _plain(config)}})
             run.save(last_dir, optimizer, scheduler)
             run.write_history(out_dir)
-            write_training_report(out_dir, run.history, shown if improved else None, config)
+            write_run_report(out_dir, _report_layout(config, out_dir), run.history, shown if improved else None)
             if show:
                 print(
                     f"epoch {epoch + 1}: loss {record['train_total']:.4f}  val top-1 "

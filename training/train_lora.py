@@ -27,14 +27,8 @@ from tqdm import tqdm
 
 from training.data import SampleSource
 from training.lora_config import LoraTrainConfig, load_lora_config
-from training.run_state import (
-    RunState,
-    resumable,
-    run_trainer_main,
-    seed_everything,
-    validate_predictor,
-    validation_record,
-)
+from training.report import IOU_COLUMN, PROGRESS_COLUMNS, TOP1_COLUMN, Column, ReportLayout, write_run_report
+from training.run_state import RunState, resumable, run_trainer_main, seed_everything, validate_predictor
 from training.vlm_data import AnswerDataset, build_training_batch
 from vlm_grasp_ros.core.evaluation import evaluate_predictor
 from vlm_grasp_ros.core.metrics import summarize
@@ -111,6 +105,33 @@ def save_adapter(model, processor, config: LoraTrainConfig, folder: Path) -> Non
     (folder / "train_config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False), encoding="utf-8")
 
 
+def _report_layout(config: LoraTrainConfig, out_dir: Path) -> ReportLayout:
+    lora = config.lora
+    return ReportLayout(
+        title=f"LoRA training on {config.base_model}",
+        summary=f"Output: `{out_dir}`; best adapter `best/`, resumable state `last/`. LoRA r={lora.r}, "
+        f"alpha={lora.alpha}, dropout={lora.dropout}, quantization {config.quantization}.",
+        x_key="step",
+        x_label="optimiser step",
+        loss_label="answer-token loss",
+        losses=(("train_loss", "loss"),),
+        rates=(
+            ("val_accuracy_top1", "top-1 (constrained)"),
+            ("val_invalid_answer_rate", "invalid, constrained"),
+            ("val_invalid_answer_rate_unconstrained", "invalid, unconstrained"),
+        ),
+        columns=(
+            *PROGRESS_COLUMNS,
+            Column("loss", "train_loss", ".4f"),
+            Column("lr", "learning_rate", ".2e"),
+            TOP1_COLUMN,
+            IOU_COLUMN,
+            Column("invalid", "val_invalid_answer_rate", ".1%"),
+            Column("invalid, unconstrained", "val_invalid_answer_rate_unconstrained", ".1%"),
+        ),
+    )
+
+
 def train(config: LoraTrainConfig, fresh: bool = False, max_steps: int | None = None, progress: bool = True) -> dict:
     from accelerate import Accelerator
 
@@ -172,18 +193,15 @@ def train(config: LoraTrainConfig, fresh: bool = False, max_steps: int | None = 
             "seconds": round(time.perf_counter() - began, 1),
             "train_loss": float(np.mean(losses)) if losses else math.nan,
             "learning_rate": scheduler.get_last_lr()[0],
-            **validation_record(metrics),
         }
-        improved = run.record(record)
+        improved = run.record(record, metrics)
         run.epoch, run.step = epoch, step
         if improved:
             save_adapter(unwrapped, processor, config, out_dir / "best")
         save_adapter(unwrapped, processor, config, last)
         run.save(last, optimizer, scheduler)
         run.write_history(out_dir)
-        from training.lora_report import write_lora_report
-
-        write_lora_report(out_dir, run.history, shown if improved else None, config)
+        write_run_report(out_dir, _report_layout(config, out_dir), run.history, shown if improved else None)
         accelerator.print(
             f"step {step}: loss {record['train_loss']:.4f}, val top-1 {metrics['accuracy_top1']:.1%}, "
             f"invalid {metrics['invalid_answer_rate']:.1%}"

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from training.config import AugmentConfig
-from training.data import SampleSource, augment_sample
+from training.data import AugmentedSamples, SampleSource
 from training.lora_config import AnswerNoise
 from vlm_grasp_ros.core import augment
 from vlm_grasp_ros.core.quantizer import GraspQuantizer
@@ -27,7 +26,7 @@ class AnswerItem:
     masked_field: int | None = None  # answer field (0..4) left out of the loss
 
 
-class AnswerDataset(Dataset):
+class AnswerDataset(AugmentedSamples):
     """Samples with one labelled grasp each as the answer, augmented anew each epoch."""
 
     def __init__(
@@ -39,22 +38,13 @@ class AnswerDataset(Dataset):
         seed: int,
         quantizer: GraspQuantizer = GraspQuantizer(),
     ) -> None:
-        self.source = source
-        self.augment_config = augment_config
+        super().__init__(source, augment_config, seed)
         self.noise = noise
         self.answer_grasp = answer_grasp
-        self.seed = seed
-        self.epoch = 0
         self.quantizer = quantizer
 
-    def __len__(self) -> int:
-        return len(self.source)
-
     def __getitem__(self, index: int) -> AnswerItem:
-        rng = np.random.default_rng((self.seed, self.epoch, index))
-        sample = self.source[index]
-        if self.augment_config is not None:
-            sample = augment_sample(sample, rng, self.augment_config)
+        sample, rng = self.augmented(index)
         if not sample.grasps:
             raise ValueError(f"{sample.name}: no grasp labels (left after augmentation) to train on")
         grasp = (

@@ -3,11 +3,9 @@ separate process. Both stay on this machine (see tests/conftest.py)."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,11 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 from std_msgs.msg import Header
+
+from vlm_grasp_ros.bringup import NodeLaunch
+from vlm_grasp_ros.ros.node_process import GraspNodeProcess
+
+SHIPPED_PARAMETERS = Path(__file__).resolve().parents[2] / "config" / "grasp_node.yaml"
 
 
 class RosProbe:
@@ -75,6 +78,12 @@ class RosProbe:
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
 
+    def __enter__(self) -> RosProbe:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 def same_stamp(a: Header, b: Header) -> bool:
     return (a.stamp.sec, a.stamp.nanosec) == (b.stamp.sec, b.stamp.nanosec)
@@ -107,32 +116,53 @@ def warm_up(probe: RosProbe, image_publisher: Any, grasps: list[Any], timeout_s:
     raise AssertionError(f"the grasp node did not answer within {timeout_s} s")
 
 
-class GraspNodeProcess:
-    """`python -m vlm_grasp_ros.ros.grasp_node --ros-args ...` with its log in a file."""
+class CameraLink:
+    """A camera's side of the node: raw frames out on ``image_topic``, the node's grasps back,
+    matched and warmed up (the node has answered once) when built."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, *ros_args: str) -> None:
-        self.log_path = log_path
-        self._log_file = open(log_path, "w", encoding="utf-8")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "vlm_grasp_ros.ros.grasp_node", "--ros-args", *ros_args],
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    def __init__(self, probe: RosProbe, image_topic: str = "image", grasps_topic: str = "grasps") -> None:
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import Image
 
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8")
+        from vlm_grasp_msgs.msg import Grasp2DArray
 
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log_file.close()
-        return self.process.returncode
+        self.probe = probe
+        self.images = probe.publisher(Image, image_topic, qos_profile_sensor_data)
+        self.grasps: list[Any] = probe.collect(Grasp2DArray, grasps_topic)
+        probe.wait_matched(self.images)
+        warm_up(probe, self.images, self.grasps)
+
+    def ask(self, rgb: np.ndarray) -> Any:
+        """Publish one frame; the node's Grasp2DArray for it."""
+        from vlm_grasp_ros.ros.image_conversion import rgb_to_image
+
+        header = self.probe.next_header()
+        self.images.publish(rgb_to_image(rgb, header))
+        return wait_for_stamp(self.probe, self.grasps, header)
+
+
+@contextmanager
+def running_node(
+    log_dir: Path,
+    parameters: dict[str, object],
+    node_name: str = "",
+    namespace: str = "",
+    remappings: tuple[tuple[str, str], ...] = (),
+    clean_exit: bool = True,
+) -> Iterator[GraspNodeProcess]:
+    """The grasp node in its own process, started as bringup starts it (the shipped parameters
+    file, then ``parameters``), stopped with SIGINT on exit; with ``clean_exit`` it must end with 0."""
+    from tests.conftest import subprocess_env
+
+    if node_name:
+        remappings = (("__node", node_name), *remappings)
+    launch = NodeLaunch(str(SHIPPED_PARAMETERS), dict(parameters), remappings, namespace)
+    process = GraspNodeProcess(launch, log_dir / "node.log", subprocess_env())
+    try:
+        yield process
+    finally:
+        code = process.stop()
+    assert code == 0 or not clean_exit, process.log()
 
 
 def synthetic_frame(seed: int = 11, index: int = 0, width: int = 640, height: int = 480) -> np.ndarray:

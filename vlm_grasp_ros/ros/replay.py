@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from vlm_grasp_msgs.msg import Grasp2DArray, GraspLabels
 from vlm_grasp_ros.bags.bag_reader import GRASP_LABELS, BagLayout, bag_messages
 from vlm_grasp_ros.bags.typestore import BAG_VERSION, grasp_typestore, message_type_name
 from vlm_grasp_ros.bringup import installed_params_file, node_launch
+from vlm_grasp_ros.ros.frame_stats import COUNTERS
 from vlm_grasp_ros.ros.image_conversion import ImageConversionError, frame_to_rgb
 from vlm_grasp_ros.ros.node_process import GraspNodeProcess, frame_counters
 
@@ -246,22 +247,22 @@ def replay_bag(
         raise FileExistsError(f"{output_bag} exists; choose another --out or remove it")
     node = start_node(layout, backend, out_dir / "node.log", params_file)
     player = BagPlayer(layout, output_bag)
-    frames: list[FrameRecord] = []
+    bar = tqdm(
+        total=layout.frame_count, desc=f"replay {backend or 'default backend'}", unit="frame", disable=not progress
+    )
+    playback = _Playback(bag, player, bar, rate, answer_timeout_s)
+    frames = playback.frames
     counters_before = counters_after = None
     try:
         wait_until_serving(player, node, startup_timeout_s)
         counters_before = player.fresh_counters()
-        bar = tqdm(
-            total=layout.frame_count, desc=f"replay {backend or 'default backend'}", unit="frame", disable=not progress
-        )
-        play = _play_realtime if realtime else _play_paced
-        play(bag, layout, player, frames, bar, rate=rate, answer_timeout_s=answer_timeout_s)
-        bar.close()
+        (_play_realtime if realtime else _play_paced)(playback)
         player.spin_until(time.monotonic() + drain_s, lambda: all(f.stamp_ns in player.answers for f in frames))
         exit_code = node.process.poll()  # before stop(): only an early end counts
         if exit_code is None:
             counters_after = player.fresh_counters()
     finally:
+        bar.close()
         player.close()
         node.stop()
     for frame in frames:
@@ -274,91 +275,84 @@ def replay_bag(
         counters = {
             key: value - counters_before.get(key, 0.0)
             for key, value in counters_after.items()
-            if key
-            in (
-                "sent",
-                "received",
-                "lost",
-                "lost_in_transport",
-                "ignored",
-                "processed",
-                "superseded",
-                "rejected",
-                "failed",
-            )
+            if key in ("sent", *COUNTERS)
         }
     return ReplayOutcome(frames, ground_truth, wall, node.log(), exit_code, counters, realtime)
 
 
-def _send_frame(player: BagPlayer, layout: BagLayout, frames: list[FrameRecord], raw: bytes) -> FrameRecord:
-    frame: Any = deserialize_message(raw, _message_class(layout.image_type))
-    record = FrameRecord(len(frames), _stamp_ns(frame), time.monotonic())
-    if len(frames) < KEPT_IMAGES:
-        try:
-            record.image = frame_to_rgb(frame)
-        except ImageConversionError:
-            record.image = None  # the node will reject it too; the report shows no overlay
-    frames.append(record)
-    player.publisher_for(layout.image_topic, layout.image_type).publish(raw)
-    return record
+@dataclass
+class _Playback:
+    """One replay in progress: where frames come from, go to, and what was sent."""
+
+    bag: Path
+    player: BagPlayer
+    bar: tqdm
+    rate: float
+    answer_timeout_s: float
+    frames: list[FrameRecord] = field(default_factory=list)
+
+    @property
+    def layout(self) -> BagLayout:
+        return self.player.layout
+
+    def send_frame(self, raw: bytes) -> FrameRecord:
+        frame: Any = deserialize_message(raw, _message_class(self.layout.image_type))
+        record = FrameRecord(len(self.frames), _stamp_ns(frame), time.monotonic())
+        if len(self.frames) < KEPT_IMAGES:
+            try:
+                record.image = frame_to_rgb(frame)
+            except ImageConversionError:
+                record.image = None  # the node will reject it too; the report shows no overlay
+        self.frames.append(record)
+        self.player.publisher_for(self.layout.image_topic, self.layout.image_type).publish(raw)
+        self.bar.update()
+        return record
+
+    def send_other(self, topic: str, raw: bytes) -> None:
+        self.player.publisher_for(topic, _topic_type(self.layout, topic)).publish(raw)
 
 
-def _play_realtime(
-    bag: Path,
-    layout: BagLayout,
-    player: BagPlayer,
-    frames: list[FrameRecord],
-    bar: tqdm,
-    rate: float,
-    answer_timeout_s: float,
-) -> None:
+def _play_realtime(playback: _Playback) -> None:
+    player, layout = playback.player, playback.layout
     first_log_ns, start = None, time.monotonic()
-    for topic, log_ns, raw in bag_messages(bag, layout.playback_topics):
+    for topic, log_ns, raw in bag_messages(playback.bag, layout.playback_topics):
         first_log_ns = log_ns if first_log_ns is None else first_log_ns
-        player.spin_until(start + (log_ns - first_log_ns) / 1e9 / rate)
-        if topic == layout.image_topic:
-            record = _send_frame(player, layout, frames, raw)
-            bar.update()
-            if len(frames) == 1:
-                # The clock starts at the first answer: the node's first frame from a publisher sets its
-                # baseline for counting lost frames, and start-up jitter is not a camera's.
-                player.spin_until(time.monotonic() + answer_timeout_s, lambda r=record: r.stamp_ns in player.answers)
-                first_log_ns, start = log_ns, time.monotonic()
-        else:
-            player.publisher_for(topic, _topic_type(layout, topic)).publish(raw)
+        player.spin_until(start + (log_ns - first_log_ns) / 1e9 / playback.rate)
+        if topic != layout.image_topic:
+            playback.send_other(topic, raw)
+            continue
+        record = playback.send_frame(raw)
+        if len(playback.frames) == 1:
+            # The clock starts at the first answer: the node's first frame from a publisher sets its
+            # baseline for counting lost frames, and start-up jitter is not a camera's.
+            deadline = time.monotonic() + playback.answer_timeout_s
+            player.spin_until(deadline, lambda r=record: r.stamp_ns in player.answers)
+            first_log_ns, start = log_ns, time.monotonic()
 
 
-def _play_paced(
-    bag: Path,
-    layout: BagLayout,
-    player: BagPlayer,
-    frames: list[FrameRecord],
-    bar: tqdm,
-    rate: float,
-    answer_timeout_s: float,
-) -> None:
+def _play_paced(playback: _Playback) -> None:
     """Each frame goes out with the depth and camera_info recorded before the next frame (the node
     matches them by stamp), after the previous frame was answered."""
+    player = playback.player
     companions: list[tuple[str, bytes]] = []
     pending: bytes | None = None
 
     def send_pending() -> None:
         for topic, raw in companions:
-            player.publisher_for(topic, _topic_type(layout, topic)).publish(raw)
+            playback.send_other(topic, raw)
         companions.clear()
         if pending is None:
             return
         given_up = player.given_up_on()
-        record = _send_frame(player, layout, frames, pending)
+        record = playback.send_frame(pending)
         # Answered, or the node said it rejected or failed on it (its /diagnostics), or timed out.
         player.spin_until(
-            time.monotonic() + answer_timeout_s,
+            time.monotonic() + playback.answer_timeout_s,
             lambda: record.stamp_ns in player.answers or player.given_up_on() > given_up,
         )
-        bar.update()
 
-    for topic, _, raw in bag_messages(bag, layout.playback_topics):
-        if topic == layout.image_topic:
+    for topic, _, raw in bag_messages(playback.bag, playback.layout.playback_topics):
+        if topic == playback.layout.image_topic:
             send_pending()
             pending = raw
         else:

@@ -131,7 +131,8 @@ def _strip(prefix: str) -> Callable[[str], str | None]:
     return lambda key: key[len(prefix) :] if key.startswith(prefix) else None
 
 
-def _internvit_config_from_original(fields: dict[str, Any]) -> dict[str, Any]:
+def internvit_config_from_original(fields: dict[str, Any]) -> dict[str, Any]:
+    """An original InternViT config.json's fields -> InternVLVisionConfig's (names, sizes as pairs)."""
     config = {name: fields[name] for name in _INTERNVIT_COPIED_FIELDS if name in fields}
     missing = [
         name
@@ -187,27 +188,25 @@ def load_internvit(folder: str | Path) -> nn.Module:
     if model_type == "internvl_vision":
         native_config, rename, original_names = fields, _strip(""), False
     elif model_type == "intern_vit_6b":
-        native_config, rename, original_names = _internvit_config_from_original(fields), _strip(""), True
+        native_config, rename, original_names = internvit_config_from_original(fields), _strip(""), True
     elif model_type == "internvl" and isinstance(fields.get("vision_config"), dict):
         prefix = _vision_prefix(folder, ("model.vision_tower.", "vision_tower."))
         native_config, rename, original_names = fields["vision_config"], _strip(prefix), False
     elif model_type == "internvl_chat" and isinstance(fields.get("vision_config"), dict):
-        native_config = _internvit_config_from_original(fields["vision_config"])
+        native_config = internvit_config_from_original(fields["vision_config"])
         rename, original_names = _strip("vision_model."), True
     else:
         raise VisionCheckpointError(
             f"{config_path}: model_type {model_type!r} is not an InternViT or InternVL model "
             "(intern_vit_6b, internvl_vision, internvl, internvl_chat)"
         )
-    known = set(InternVLVisionConfig().to_dict())
-    config = InternVLVisionConfig(**{k: v for k, v in native_config.items() if k in known and k != "model_type"})
-    raw, source = read_weights(folder, lambda key: rename(key) is not None)
-    tensors = {name: value for key, value in raw.items() if (name := rename(key)) is not None}
+    config = _config_of(InternVLVisionConfig, native_config)
+    tensors, source = _renamed_weights(folder, rename)
     if original_names:
         tensors = _internvit_keys_from_original(tensors, config.hidden_size)
     model = InternVLVisionModel(config)
     note = " (keys in transformers' names: InternViT's attn.qkv is q_proj, k_proj, v_proj)" if original_names else ""
-    _load_strict(model, tensors, folder / source if "," not in source else folder, note)
+    _load_strict(model, tensors, source, note)
     return model.float().eval()
 
 
@@ -235,6 +234,19 @@ def _vision_prefix(folder: Path, candidates: tuple[str, ...]) -> str:
         if any(key.startswith(prefix) for key in keys):
             return prefix
     raise VisionCheckpointError(f"{folder}: no weights under {' or '.join(candidates)}")
+
+
+def _config_of(config_class: Any, fields: dict[str, Any]) -> Any:
+    """``config_class`` from the fields it knows (released configs carry others: architectures, ...)."""
+    known = set(config_class().to_dict())
+    return config_class(**{k: v for k, v in fields.items() if k in known and k != "model_type"})
+
+
+def _renamed_weights(folder: Path, rename: Callable[[str], str | None]) -> tuple[dict[str, torch.Tensor], Path]:
+    """The tensors ``rename`` keeps, under their new names, and the file (or folder) they came from."""
+    raw, source = read_weights(folder, lambda key: rename(key) is not None)
+    tensors = {name: value for key, value in raw.items() if (name := rename(key)) is not None}
+    return tensors, folder / source if "," not in source else folder
 
 
 def _load_strict(model: nn.Module, tensors: dict[str, torch.Tensor], source: Path, note: str = "") -> None:
@@ -280,13 +292,6 @@ def load_qwen2vl_vision(folder: str | Path) -> nn.Module:
             f"{config_path}: model_type {model_type!r} is not a Qwen2-VL model "
             "(qwen2_vl with a vision_config, or qwen2_vl_vision)"
         )
-    known = set(Qwen2VLVisionConfig().to_dict())
-    config = Qwen2VLVisionConfig(**{k: v for k, v in vision.items() if k in known and k != "model_type"})
-    raw, source = read_weights(folder, lambda key: rename(key) is not None)
-    model = Qwen2VisionTransformerPretrainedModel(config)
-    _load_strict(
-        model,
-        {rename(key): value for key, value in raw.items()},  # type: ignore[misc]
-        folder / source if "," not in source else folder,
-    )
+    model = Qwen2VisionTransformerPretrainedModel(_config_of(Qwen2VLVisionConfig, vision))
+    _load_strict(model, *_renamed_weights(folder, rename))
     return model.float().eval()

@@ -20,6 +20,15 @@ class ImagePrediction:
     invalid: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class GraspQuery:
+    """What :meth:`GraspPredictor.predict` is asked besides the image (see there)."""
+
+    prompt: str | None = None
+    max_grasps: int | None = None
+    mask: np.ndarray | None = None
+
+
 class GraspPredictor(abc.ABC):
     """Image -> list of grasps, best first. Backends never see ROS types."""
 
@@ -36,7 +45,6 @@ class GraspPredictor(abc.ABC):
     def release(self) -> None:  # noqa: B027 (optional: backends without a model have nothing to free)
         """Free the model's memory (GPU included); the predictor is not used afterwards."""
 
-    @abc.abstractmethod
     def predict(
         self,
         image: np.ndarray,
@@ -44,12 +52,23 @@ class GraspPredictor(abc.ABC):
         max_grasps: int | None = None,
         mask: np.ndarray | None = None,
     ) -> list[Grasp]:
-        """Grasps for one (H, W, 3) uint8 RGB image, sorted by score, best first.
+        """Grasps for one (H, W, 3) uint8 RGB image, sorted by score, best first, at most
+        ``max_grasps`` (None: all the backend finds).
 
         ``prompt`` names what to grasp (backends without language ignore it); ``mask`` is an
         optional (H, W) object-label image that backends may use instead of their own
-        segmentation.
+        segmentation. Bad arguments raise ``ValueError`` before the backend runs.
         """
+        check_rgb_image(image)
+        if max_grasps is not None and max_grasps < 1:
+            raise ValueError(f"max_grasps must be at least 1 (or None for all), got {max_grasps}")
+        if mask is not None and np.shape(mask) != image.shape[:2]:
+            raise ValueError(f"mask shape {np.shape(mask)} does not match image shape {image.shape[:2]}")
+        return self._predict(image, GraspQuery(prompt, max_grasps, mask))
+
+    @abc.abstractmethod
+    def _predict(self, image: np.ndarray, query: GraspQuery) -> list[Grasp]:
+        """:meth:`predict` for a checked image and query."""
 
     def predict_batch(
         self, images: list[np.ndarray], prompts: list[str | None] | None = None, max_grasps: int | None = None

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.predictors.base import GraspPredictor, check_rgb_image
+from vlm_grasp_ros.core.predictors.base import GraspPredictor, GraspQuery
 from vlm_grasp_ros.core.predictors.baseline_options import BaselineOptions, RandomBaselineOptions
 from vlm_grasp_ros.core.predictors.segmentation import segment_foreground
 
@@ -31,11 +31,8 @@ class MaskBaseline(GraspPredictor):
     def __init__(self, options: BaselineOptions | None = None) -> None:
         self.options = options or BaselineOptions()
 
-    def predict(self, image, prompt=None, max_grasps=None, mask=None):
-        check_rgb_image(image)
-        labels = segment_foreground(image) if mask is None else np.asarray(mask)
-        if labels.shape != image.shape[:2]:
-            raise ValueError(f"mask shape {labels.shape} does not match image shape {image.shape[:2]}")
+    def _predict(self, image: np.ndarray, query: GraspQuery) -> list[Grasp]:
+        labels = segment_foreground(image) if query.mask is None else np.asarray(query.mask)
         object_ids, areas = np.unique(labels[labels > 0], return_counts=True)
         grasps = []
         for object_id, area in zip(object_ids, areas):
@@ -44,7 +41,7 @@ class MaskBaseline(GraspPredictor):
             if grasp is not None:
                 grasps.append(grasp.with_score(float(area / areas.max())))
         grasps.sort(key=lambda g: g.score, reverse=True)
-        return grasps[:max_grasps] if max_grasps else grasps
+        return grasps[: query.max_grasps]
 
     def grasp_for_object(self, points: np.ndarray) -> Grasp | None:
         raise NotImplementedError

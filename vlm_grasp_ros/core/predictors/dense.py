@@ -22,7 +22,7 @@ from vlm_grasp_ros.core.dense.model import ArrayForward, DenseGraspModel
 from vlm_grasp_ros.core.dense.onnx_forward import OnnxForward, onnxruntime_available
 from vlm_grasp_ros.core.device import resolve_device
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.predictors.base import GraspPredictor, check_rgb_image
+from vlm_grasp_ros.core.predictors.base import GraspPredictor, GraspQuery
 from vlm_grasp_ros.core.predictors.dense_options import RUNTIMES, DenseOptions
 
 EMBEDDED_MODEL = Path(__file__).resolve().parents[2] / "models" / "dense_lite0_synthetic"
@@ -89,16 +89,9 @@ class DensePredictor(GraspPredictor):
     def model_id(self) -> str:
         return self._model_id
 
-    def predict(
-        self,
-        image: np.ndarray,
-        prompt: str | None = None,
-        max_grasps: int | None = None,
-        mask: np.ndarray | None = None,
-    ) -> list[Grasp]:
-        """``prompt`` is ignored (no language); ``mask`` too: the model predicts its own."""
-        check_rgb_image(image)
-        return self.model.predict(image, max_grasps, self._forward)
+    def _predict(self, image: np.ndarray, query: GraspQuery) -> list[Grasp]:
+        # No language: the prompt is ignored; the mask too: the model segments for itself.
+        return self.model.predict(image, query.max_grasps, self._forward)
 
     def release(self) -> None:
         self._forward = None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.predictors.base import GraspPredictor, ImagePrediction, check_rgb_image
+from vlm_grasp_ros.core.predictors.base import GraspPredictor, GraspQuery, ImagePrediction, check_rgb_image
 from vlm_grasp_ros.core.predictors.vlm_options import VlmOptions
 from vlm_grasp_ros.core.quantizer import GraspQuantizer, GraspTextError
 from vlm_grasp_ros.core.vlm.ensemble import View, make_views, merge_answers
@@ -71,16 +71,10 @@ class VlmPredictor(GraspPredictor):
     def model_id(self) -> str:
         return self.model.model_id
 
-    def predict(
-        self,
-        image: np.ndarray,
-        prompt: str | None = None,
-        max_grasps: int | None = None,
-        mask: np.ndarray | None = None,
-    ) -> list[Grasp]:
+    def _predict(self, image: np.ndarray, query: GraspQuery) -> list[Grasp]:
         """Raises :class:`GraspTextError` when no answer for the image parses (only possible
         with ``constrained`` off, or an answer cut off at the length cap)."""
-        result = self.predict_batch([image], [prompt], max_grasps)[0]
+        result = self.predict_batch([image], [query.prompt], query.max_grasps)[0]
         if not result.grasps and result.invalid:
             raise GraspTextError(f"no valid answer among {len(result.invalid)}: first was {result.invalid[0]!r}")
         return result.grasps

@@ -1,0 +1,113 @@
+"""The core pipeline without DDS: threshold and count, backend failures, and poses from depth
+with every way the depth or the intrinsics can be unusable."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vlm_grasp_ros.core.grasp import Grasp
+from vlm_grasp_ros.core.pipeline import BackendError, GraspPipeline, GraspRequest
+from vlm_grasp_ros.core.predictors.base import GraspPredictor, GraspQuery
+from vlm_grasp_ros.core.projection import PinholeCamera
+
+CAMERA = PinholeCamera(fx=600.0, fy=600.0, cx=320.0, cy=240.0, width=640, height=480)
+RGB = np.zeros((480, 640, 3), np.uint8)
+
+
+class ScriptedPredictor(GraspPredictor):
+    """Answers with fixed grasps (in the given order, as a backend ranks them), or raises."""
+
+    name = "scripted"
+
+    def __init__(self, grasps: list[Grasp], error: Exception | None = None) -> None:
+        self.grasps, self.error = grasps, error
+        self.queries: list[GraspQuery] = []
+
+    def _predict(self, image: np.ndarray, query: GraspQuery) -> list[Grasp]:
+        self.queries.append(query)
+        if self.error is not None:
+            raise self.error
+        return self.grasps[: query.max_grasps]
+
+
+def grasp_at(x: float, y: float, score: float) -> Grasp:
+    return Grasp(x, y, 0.0, 60.0, 30.0, score)
+
+
+def test_score_threshold_and_max_grasps_filter_without_reordering() -> None:
+    ranked = [grasp_at(100, 100, 0.9), grasp_at(200, 100, 0.6), grasp_at(300, 100, 0.3), grasp_at(400, 100, 0.55)]
+    pipeline = GraspPipeline(ScriptedPredictor(ranked))
+    grasps, _ = pipeline.predict(RGB, GraspRequest(score_threshold=0.5))
+    assert [g.score for g in grasps] == [0.9, 0.6, 0.55]  # 0.3 dropped; the backend's order kept
+    grasps, _ = pipeline.predict(RGB, GraspRequest(score_threshold=0.5, max_grasps=2))
+    assert [g.score for g in grasps] == [0.9, 0.6]
+    grasps, _ = pipeline.predict(RGB, GraspRequest(score_threshold=0.95))
+    assert grasps == []
+
+
+def test_the_prompt_and_count_reach_the_backend() -> None:
+    predictor = ScriptedPredictor([grasp_at(100, 100, 0.9)])
+    GraspPipeline(predictor).predict(RGB, GraspRequest(max_grasps=3, prompt="the red mug"))
+    GraspPipeline(predictor).predict(RGB, GraspRequest(max_grasps=3, prompt=""))
+    assert [(q.prompt, q.max_grasps) for q in predictor.queries] == [("the red mug", 3), (None, 3)]
+
+
+def test_a_backend_exception_becomes_a_backend_error_naming_the_backend() -> None:
+    pipeline = GraspPipeline(ScriptedPredictor([], RuntimeError("CUDA error: illegal memory access")))
+    with pytest.raises(BackendError, match="backend 'scripted' failed: RuntimeError: CUDA error: illegal memory"):
+        pipeline.predict(RGB, GraspRequest())
+
+
+def test_without_depth_there_are_no_poses_and_no_problems() -> None:
+    result = GraspPipeline(ScriptedPredictor([grasp_at(100, 100, 0.9)])).run(RGB, None, CAMERA, GraspRequest())
+    assert result.poses is None and result.problems == [] and len(result.grasps) == 1
+
+
+def test_flat_depth_places_each_grasp_where_it_projects() -> None:
+    grasps = [grasp_at(100, 120, 0.9), grasp_at(500, 300, 0.8)]
+    depth = np.full((480, 640), 0.75, np.float32)
+    result = GraspPipeline(ScriptedPredictor(grasps)).run(RGB, depth, CAMERA, GraspRequest())
+    assert result.problems == [] and result.poses is not None
+    for grasp, pose in zip(grasps, result.poses):
+        assert pose is not None
+        x, y, z = pose.position
+        assert z == pytest.approx(0.75)
+        assert (CAMERA.fx * x / z + CAMERA.cx, CAMERA.fy * y / z + CAMERA.cy) == pytest.approx((grasp.cx, grasp.cy))
+        assert pose.width_m == pytest.approx(grasp.width * 0.75 / CAMERA.fx)
+
+
+@pytest.mark.parametrize(
+    "camera, problem",
+    [
+        (PinholeCamera(600.0, 600.0, math.nan, 240.0, 640, 480), "camera intrinsics not finite"),
+        (PinholeCamera(600.0, 600.0, 900.0, 240.0, 640, 480), "principal point (900.0, 240.0) outside"),
+        (PinholeCamera(1e-300, 600.0, 320.0, 240.0, 640, 480), "focal lengths fx=1e-300"),
+        (PinholeCamera(600.0, 600.0, 320.0, 240.0, 640, 640), "camera_info is 640x640, not the shape of the 640x480"),
+    ],
+)
+def test_unusable_intrinsics_leave_every_pose_out_and_say_why(camera: PinholeCamera, problem: str) -> None:
+    depth = np.full((480, 640), 0.75, np.float32)
+    result = GraspPipeline(ScriptedPredictor([grasp_at(100, 120, 0.9)])).run(RGB, depth, camera, GraspRequest())
+    assert result.poses == [None] and len(result.problems) == 1
+    assert problem in result.problems[0]
+
+
+@pytest.mark.parametrize("fill", [math.nan, 0.0, -1.0, 1e30, 0.01])
+def test_depth_outside_the_range_gives_no_pose(fill: float) -> None:
+    depth = np.full((480, 640), fill, np.float32)
+    result = GraspPipeline(ScriptedPredictor([grasp_at(100, 120, 0.9)])).run(RGB, depth, CAMERA, GraspRequest())
+    assert result.poses == [None]
+    assert result.problems == ["1 of 1 grasps without a pose: no depth within [0.05, 10] m at their centres"]
+
+
+def test_holes_under_one_grasp_leave_only_that_pose_out() -> None:
+    depth = np.full((480, 640), 0.75, np.float32)
+    depth[40:200, 20:180] = 0.0  # a hole wider than the widest patch around the first grasp only
+    grasps = [grasp_at(100, 120, 0.9), grasp_at(500, 300, 0.8)]
+    request = GraspRequest(min_depth_m=0.3, max_depth_m=2.0)
+    result = GraspPipeline(ScriptedPredictor(grasps)).run(RGB, depth, CAMERA, request)
+    assert result.poses is not None and result.poses[0] is None and result.poses[1] is not None
+    assert result.problems == ["1 of 2 grasps without a pose: no depth within [0.3, 2] m at their centres"]
