@@ -117,10 +117,26 @@ def test_predict_writes_json_and_overlay(tmp_path: Path) -> None:
             "unknown backend 'nope'",
         ),
         (["predict", "/nonexistent/a.png", "--out", "o"], "no such image file"),
+        (["synth", "--out", "o", "--n", "2", "--width", "0"], "argument --width: must be at least 1, got 0"),
+        (
+            ["eval", "--dataset", "synthetic", "--root", "{tmp}", "--backend", "pca", "--out", "o", "--max-grasps=-3"],
+            "argument --max-grasps: must be at least 1, got -3",
+        ),
+        (
+            ["eval", "--dataset", "synthetic", "--root", "{tmp}", "--backend", "pca", "--out", "{tmp}/a_file/sub"],
+            "a_file/sub: {tmp}/a_file is a file, not a folder",
+        ),
+        (
+            ["bag", "--dataset", "synthetic", "--root", "{tmp}", "--out", "{tmp}/a_file"],
+            "a_file: exists and is not a folder",
+        ),
+        (["replay", "{tmp}/nothing", "--out", "{tmp}/a_file/r"], "a_file is a file, not a folder"),
     ],
 )
 def test_errors_are_one_clear_line(argv: list[str], message: str, tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("not a folder")
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    message = message.replace("{tmp}", str(tmp_path))
     result = subprocess.run(
         [sys.executable, "-m", "vlm_grasp_ros.cli.main", *argv], capture_output=True, text=True, cwd=tmp_path
     )

@@ -14,12 +14,14 @@ from vlm_grasp_ros.cli.model_arguments import backend_options
 from vlm_grasp_ros.core.datasets import open_dataset
 from vlm_grasp_ros.core.evaluation import evaluate_predictor
 from vlm_grasp_ros.core.evaluation_files import EvaluationRun, RunDescription, write_evaluation
+from vlm_grasp_ros.core.output_folder import check_output_folder, staged_output
 from vlm_grasp_ros.core.predictors.registry import create_predictor
 from vlm_grasp_ros.core.report import metrics_table
 
 
 def run(args: argparse.Namespace) -> int:
     options = backend_options(args, args.backend)  # bad names and values fail before any work
+    check_output_folder(Path(args.out), args.overwrite)
     predictors = [create_predictor(name, options[name]) for name in args.backend]
     dataset = open_dataset(args.dataset, args.root, allow_pickle=args.allow_pickle)
     runs = []
@@ -33,9 +35,10 @@ def run(args: argparse.Namespace) -> int:
             evaluation.add(result, sample)
         runs.append(evaluation)
     mask_note = "oracle masks" if args.oracle_mask else "own segmentation"
-    report = write_evaluation(
-        runs, Path(args.out), f"{args.dataset}: {len(runs[0].results)} images, {mask_note}", command_line("eval")
-    )
+    title = f"{args.dataset}: {len(runs[0].results)} images, {mask_note}"
+    with staged_output(Path(args.out), args.overwrite) as folder:  # a failed run leaves --out as it was
+        write_evaluation(runs, folder, title, command_line("eval"))
+    report = Path(args.out) / "report.md"
     print(metrics_table(runs))
     print(f"report: {report}")
     return 0

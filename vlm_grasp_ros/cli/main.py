@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import NoReturn
 
 from vlm_grasp_ros.cli import (
     bag_command,
@@ -42,8 +43,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse prints the usage block before a bad argument's error; here the error is one
+    line (with where to read the usage), like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vlm-grasp", description=__doc__)
+    parser = OneLineErrorParser(prog="vlm-grasp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     backends_help = f"one of: {', '.join(backend_names())}"
 
@@ -61,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--root", required=True, help="the dataset's root folder")
     evaluate.add_argument("--backend", nargs="+", default=["dense"], help=backends_help)
     add_model_arguments(evaluate)
-    evaluate.add_argument("--out", required=True)
+    add_output_arguments(evaluate, "the results folder (metrics.json, predictions.jsonl, report.md)")
     evaluate.add_argument("--limit", type=positive_int, default=None, help="only the first N images")
     evaluate.add_argument("--max-grasps", type=positive_int, default=10)
     evaluate.add_argument(
@@ -79,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=eval_command.run)
 
     synth = commands.add_parser("synth", help="write synthetic tabletop scenes in the Jacquard layout")
-    synth.add_argument("--out", required=True)
+    add_output_arguments(synth, "the dataset folder to write")
     synth.add_argument("--n", type=positive_int, required=True, help="number of scenes")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--width", type=positive_int, default=640)
@@ -101,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     bag = commands.add_parser("bag", help="write a dataset as a rosbag2 of camera frames with labels on /grasps_gt")
     bag.add_argument("--dataset", required=True, choices=DATASET_NAMES)
     bag.add_argument("--root", required=True)
-    bag.add_argument("--out", required=True, help="the rosbag2 folder to create")
+    add_output_arguments(bag, "the rosbag2 folder to write")
     bag.add_argument("--storage", default="mcap", choices=["mcap", "sqlite3"], help="mcap (.mcap) or sqlite3 (.db3)")
     bag.add_argument("--rate", type=positive_float, default=5.0, help="frames per second of recorded time")
     bag.add_argument("--limit", type=positive_int, default=None)
@@ -118,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="play a bag through a live grasp_node and score what it answers")
     replay.add_argument("bag", help="a rosbag2 folder (from vlm-grasp bag or ros2 bag record)")
     replay.add_argument("--backend", default=None, help=backends_help + " (default: the one in the params file)")
-    replay.add_argument("--out", required=True)
+    add_output_arguments(replay, "the results folder (metrics, report, node.log, node_output_bag)")
     replay.add_argument(
         "--realtime",
         action="store_true",
@@ -152,12 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_output_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--out", required=True, help=f"{what}; written in full or not at all")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists and is not empty")
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, RuntimeError, DatasetFormatError) as error:
+    except (ValueError, OSError, RuntimeError, DatasetFormatError) as error:  # OSError's text names the path
         print(f"vlm-grasp {args.command}: error: {error}", file=sys.stderr)
         return 2
 

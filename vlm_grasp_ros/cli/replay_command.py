@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vlm_grasp_ros.bags.bag_reader import inspect_bag
+from vlm_grasp_ros.bags.bag_reader import BagLayout, inspect_bag
+from vlm_grasp_ros.bags.mcap_integrity import verify_bag
 from vlm_grasp_ros.cli.command_line import command_line
 from vlm_grasp_ros.core.datasets import GraspSample
 from vlm_grasp_ros.core.evaluation import score_image
 from vlm_grasp_ros.core.evaluation_files import EvaluationRun, RunDescription, write_evaluation
 from vlm_grasp_ros.core.grasp_json import grasps_to_json
+from vlm_grasp_ros.core.output_folder import check_output_folder, staged_output
 from vlm_grasp_ros.core.report import metrics_table
 
 if TYPE_CHECKING:
@@ -122,29 +124,15 @@ def scored_run(outcome: ReplayOutcome, description: RunDescription) -> Evaluatio
     return evaluation
 
 
-def run(args: argparse.Namespace) -> int:
+def _replay_into(args: argparse.Namespace, bag: Path, layout: BagLayout, staging: Path, out_dir: Path) -> Path:
+    """Play, score and write the results into ``staging`` (renamed to ``out_dir`` after)."""
     from vlm_grasp_ros.ros.replay import replay_bag  # rclpy only for this command
 
-    bag, out_dir = Path(args.bag), Path(args.out)
-    layout = inspect_bag(
-        bag,
-        args.image_topic,
-        args.depth_topic,
-        args.camera_info_topic,
-        args.ground_truth_topic,
-        use_depth=not args.no_depth,
-    )
-    print(
-        f"replay: {layout.frame_count} frames on {layout.image_topic} ({layout.duration_s:.1f} s)"
-        f"{', depth ' + layout.depth_topic if layout.depth_topic else ''}"
-        f"{', labels ' + layout.ground_truth_topic if layout.ground_truth_topic else ', no labels'}",
-        flush=True,
-    )
     outcome = replay_bag(
         bag,
         layout,
         args.backend,
-        out_dir,
+        staging,
         rate=args.rate,
         drain_s=args.drain,
         startup_timeout_s=args.startup_timeout,
@@ -168,9 +156,32 @@ def run(args: argparse.Namespace) -> int:
     title = f"Replay of {bag.name} through grasp_node ({backend})"
     if not evaluation.results:
         title += ": no labelled frames, transport only"
-    report = write_evaluation([evaluation], out_dir, title, command_line("replay"), transport_section)
+    write_evaluation([evaluation], staging, title, command_line("replay"), transport_section)
     if evaluation.results:
         print(metrics_table([evaluation]))
     print(transport_section)
+    return out_dir / "report.md"
+
+
+def run(args: argparse.Namespace) -> int:
+    bag, out_dir = Path(args.bag), Path(args.out)
+    check_output_folder(out_dir, args.overwrite)
+    verify_bag(bag)  # a corrupt bag is refused with its path, never scored
+    layout = inspect_bag(
+        bag,
+        args.image_topic,
+        args.depth_topic,
+        args.camera_info_topic,
+        args.ground_truth_topic,
+        use_depth=not args.no_depth,
+    )
+    print(
+        f"replay: {layout.frame_count} frames on {layout.image_topic} ({layout.duration_s:.1f} s)"
+        f"{', depth ' + layout.depth_topic if layout.depth_topic else ''}"
+        f"{', labels ' + layout.ground_truth_topic if layout.ground_truth_topic else ', no labels'}",
+        flush=True,
+    )
+    with staged_output(out_dir, args.overwrite, keep_failed=True) as staging:  # a failed run keeps <out>.failed
+        report = _replay_into(args, bag, layout, staging, out_dir)
     print(f"report: {report}\nnode output bag: {out_dir / 'node_output_bag'}\nnode log: {out_dir / 'node.log'}")
     return 0

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vlm_grasp_ros.core.output_folder import staged_output
 from vlm_grasp_ros.core.synthetic.scene import SceneConfig
 from vlm_grasp_ros.core.synthetic.writer import write_synthetic_dataset
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.n <= 0:
-        raise ValueError(f"--n must be positive, got {args.n}")
     config = SceneConfig(width=args.width, height=args.height)
-    paths = write_synthetic_dataset(Path(args.out), args.n, args.seed, config)
+    with staged_output(Path(args.out), args.overwrite) as folder:
+        paths = write_synthetic_dataset(folder, args.n, args.seed, config)
     print(f"wrote {len(paths)} scenes (seed {args.seed}) to {args.out}; read them with --dataset synthetic")
     return 0

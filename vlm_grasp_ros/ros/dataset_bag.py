@@ -22,6 +22,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from tqdm import tqdm
 
+from vlm_grasp_ros.bags.mcap_integrity import add_crcs, mcap_files
 from vlm_grasp_ros.bags.typestore import BAG_VERSION, grasp_typestore, message_type_name
 from vlm_grasp_ros.bringup import DEFAULTS
 from vlm_grasp_ros.core.datasets import GraspDataset
@@ -115,4 +116,6 @@ def write_dataset_bag(
                 else _compressed(sample.image, header, image_format)
             )
             write(image_topic, frame, stamp_ns)
+    for path in mcap_files(out):
+        add_crcs(path)
     return count

@@ -35,6 +35,7 @@ from visualization_msgs.msg import MarkerArray
 
 from vlm_grasp_msgs.msg import Grasp2DArray, GraspLabels
 from vlm_grasp_ros.bags.bag_reader import GRASP_LABELS, BagLayout, bag_messages
+from vlm_grasp_ros.bags.mcap_integrity import add_crcs, mcap_files
 from vlm_grasp_ros.bags.typestore import BAG_VERSION, grasp_typestore, message_type_name
 from vlm_grasp_ros.bringup import installed_params_file, node_launch
 from vlm_grasp_ros.ros.frame_stats import COUNTERS
@@ -112,6 +113,7 @@ class BagPlayer:
         self.answers: dict[int, tuple[Grasp2DArray, float]] = {}
         self.counters: dict[str, float] | None = None  # the node's, from its latest /diagnostics
         self._publishers: dict[str, Any] = {}
+        self.out_bag = out_bag
         self._writer = Writer(out_bag, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
         store = grasp_typestore()
@@ -189,6 +191,8 @@ class BagPlayer:
 
     def close(self) -> None:
         self._writer.close()
+        for path in mcap_files(self.out_bag):
+            add_crcs(path)
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)

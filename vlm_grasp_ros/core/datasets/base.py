@@ -11,7 +11,7 @@ from typing import ClassVar, Generic, TypeVar
 
 import numpy as np
 
-from vlm_grasp_ros.core.datasets.sample import DatasetFormatError, GraspSample
+from vlm_grasp_ros.core.datasets.sample import DatasetFormatError, GraspSample, text_lines
 from vlm_grasp_ros.core.grasp import Grasp
 
 LOG = logging.getLogger(__name__)
@@ -62,18 +62,17 @@ def parse_corner_file(path: Path, allow_nan_rectangles: bool = True) -> list[Gra
     warning; any other malformed line raises :class:`DatasetFormatError` naming the line.
     """
     rows: list[tuple[int, float, float]] = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            parts = line.split()
-            if len(parts) != 2:
-                raise DatasetFormatError(path, f"expected 'x y', got {line.strip()!r}", line_number)
-            try:
-                x, y = float(parts[0]), float(parts[1])
-            except ValueError:
-                raise DatasetFormatError(path, f"not two numbers: {line.strip()!r}", line_number) from None
-            rows.append((line_number, x, y))
+    for line_number, line in text_lines(path):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2:
+            raise DatasetFormatError(path, f"expected 'x y', got {line.strip()!r}", line_number)
+        try:
+            x, y = float(parts[0]), float(parts[1])
+        except ValueError:
+            raise DatasetFormatError(path, f"not two numbers: {line.strip()!r}", line_number) from None
+        rows.append((line_number, x, y))
     if len(rows) % 4:
         raise DatasetFormatError(path, f"{len(rows)} corner lines is not a multiple of 4", rows[-1][0])
     grasps: list[Grasp] = []

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vlm_grasp_ros.core.datasets.base import GraspDataset, parse_float_fields
-from vlm_grasp_ros.core.datasets.sample import GraspSample, read_depth_metres, read_label_mask, read_rgb
+from vlm_grasp_ros.core.datasets.sample import GraspSample, read_depth_metres, read_label_mask, read_rgb, text_lines
 from vlm_grasp_ros.core.grasp import Grasp
 
 RGB_SUFFIX = "_RGB.png"
@@ -44,12 +44,11 @@ def _sibling(image_path: Path, suffix: str) -> Path:
 
 def read_jacquard_grasps(path: Path) -> list[Grasp]:
     grasps = []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            x, y, theta_deg, opening, jaw = parse_float_fields(path, line, line_number, 5, ";")
-            grasps.append(Grasp(cx=x, cy=y, theta=math.radians(-theta_deg), width=opening, height=jaw))
+    for line_number, line in text_lines(path):
+        if not line.strip():
+            continue
+        x, y, theta_deg, opening, jaw = parse_float_fields(path, line, line_number, 5, ";")
+        grasps.append(Grasp(cx=x, cy=y, theta=math.radians(-theta_deg), width=opening, height=jaw))
     return grasps
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,19 @@ class DatasetFormatError(ValueError):
         super().__init__(f"{where}: {reason}")
         self.path = Path(path)
         self.line = line
+
+
+def text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 text file; bytes that are not UTF-8 raise
+    :class:`DatasetFormatError` naming the file and the line (a plain decode error names neither)."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DatasetFormatError(
+                    path, f"not UTF-8 text (byte 0x{raw[error.start]:02x} at column {error.start + 1})", number
+                ) from None
 
 
 def read_rgb(path: Path) -> np.ndarray:
