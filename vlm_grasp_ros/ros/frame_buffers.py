@@ -55,6 +55,12 @@ class LatestSlot(Generic[T]):
         finally:
             busy.clear()
 
+    def clear(self) -> bool:
+        """Drop the item waiting, if any; True when there was one."""
+        with self._ready:
+            dropped, self._item = self._item is not None, None
+            return dropped
+
     def occupied(self) -> bool:
         with self._ready:
             return self._item is not None
