@@ -18,20 +18,19 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rclpy
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from node_latency import Observer  # benchmarks/ is the script's folder
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
-from soak import resident_mb  # benchmarks/ is the script's folder
+from soak import resident_mb
 from std_msgs.msg import Header
 
-from vlm_grasp_msgs.msg import Grasp2DArray
 from vlm_grasp_ros.bringup import NodeLaunch, installed_params_file
 from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
 from vlm_grasp_ros.ros.image_conversion import rgb_to_image
@@ -40,27 +39,17 @@ from vlm_grasp_ros.ros.node_process import GraspNodeProcess
 NODE = "cycled_grasps"
 
 
-class Client:
-    """Lifecycle transitions, frames out and grasps back, from this process."""
+class Client(Observer):
+    """The benchmark's observer, plus lifecycle transitions and frames out from this process."""
 
     def __init__(self) -> None:
-        rclpy.init()
-        self.node = rclpy.create_node("lifecycle_memory_benchmark")
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(self.node)
+        super().__init__()
         self.change_state: Any = self.node.create_client(ChangeState, f"/{NODE}/change_state")
         self.images = self.node.create_publisher(Image, "/image", qos_profile_sensor_data)
-        self.answered: set[int] = set()
-        self.node.create_subscription(Grasp2DArray, "/grasps", self._on_grasps, QoSProfile(depth=10))
         self.stamp = 0
 
-    def _on_grasps(self, msg: Grasp2DArray) -> None:
-        self.answered.add(msg.header.stamp.sec)
-
-    def spin_until(self, done, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while not done() and time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=0.01)
+    def spin_until(self, done: Callable[[], bool], timeout_s: float) -> bool:
+        self.spin_while(lambda: not done(), timeout_s)
         return bool(done())
 
     def transition(self, transition_id: int) -> None:
@@ -80,14 +69,9 @@ class Client:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self.images.publish(image)
-            if self.spin_until(lambda: self.stamp in self.answered, 0.5):
+            if self.spin_until(lambda: self.stamp * 1_000_000_000 in self.arrivals, 0.5):
                 return
         raise RuntimeError(f"no grasps for frame {self.stamp} within {timeout_s} s")
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.shutdown()
 
 
 def main() -> int:

@@ -113,6 +113,15 @@ class Observer:
         rclpy.shutdown()
 
 
+def wait_active(observer: Observer, node: GraspNodeProcess, timeout_s: float = 300.0) -> str:
+    """Until the node says "active" on /diagnostics; returns its "configured: ..." log line."""
+    observer.spin_while(lambda: not observer.node_state.startswith("active") and node.alive(), timeout_s)
+    if not observer.node_state.startswith("active"):
+        raise RuntimeError(f"the node did not become active; its log:\n{node.log()[-3000:]}")
+    configured = next((line for line in node.log().splitlines() if "configured:" in line), "")
+    return configured.split("]: ", 1)[-1]
+
+
 def camera(topic: str, rate: float, duration: float) -> subprocess.Popen:
     return subprocess.Popen(
         [
@@ -243,11 +252,7 @@ def main() -> int:
         node = GraspNodeProcess(launch, Path(work) / "node.log")
         observer = Observer()
         try:
-            observer.spin_while(lambda: not observer.node_state.startswith("active") and node.alive(), 300.0)
-            if not observer.node_state.startswith("active"):
-                raise RuntimeError(f"the node did not become active; its log:\n{node.log()[-3000:]}")
-            configured = next((line for line in node.log().splitlines() if "configured:" in line), "")
-            node_line = configured.split("]: ", 1)[-1]
+            node_line = wait_active(observer, node)
             for index in range(args.repeats):
                 print(f"run {index + 1}/{args.repeats}: transport floor ...", flush=True)
                 floor_median, floor_p95, floor_received, floor_sent = transport_floor(

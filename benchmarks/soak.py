@@ -30,7 +30,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from machine import cpu_name  # benchmarks/ is the script's folder
-from node_latency import CAMERA_TOPIC, HERE, Observer, camera, camera_summary
+from node_latency import CAMERA_TOPIC, HERE, Observer, camera, camera_summary, wait_active
 
 from vlm_grasp_ros.bringup import installed_params_file, node_launch
 from vlm_grasp_ros.ros.node_process import GraspNodeProcess
@@ -110,11 +110,7 @@ def main() -> int:
         node = GraspNodeProcess(launch, Path(work) / "node.log")
         observer = Observer()
         try:
-            observer.spin_while(lambda: not observer.node_state.startswith("active") and node.alive(), 300.0)
-            if not observer.node_state.startswith("active"):
-                raise RuntimeError(f"the node did not become active; its log:\n{node.log()[-3000:]}")
-            node_line = next((line for line in node.log().splitlines() if "configured:" in line), "")
-            node_line = node_line.split("]: ", 1)[-1]
+            node_line = wait_active(observer, node)
             before = observer.fresh_counters()
             print(f"soak: {args.frames} frames at {args.rate:g} Hz ({args.frames / args.rate:.0f} s) ...", flush=True)
             summary, samples = stream(observer, node, args)

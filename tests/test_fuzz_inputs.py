@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sensor_msgs.msg import CompressedImage, Image
@@ -21,9 +23,24 @@ from sensor_msgs.msg import CompressedImage, Image
 from vlm_grasp_ros.core.datasets.base import parse_corner_file
 from vlm_grasp_ros.core.datasets.jacquard import read_jacquard_grasps
 from vlm_grasp_ros.core.datasets.sample import DatasetFormatError
+from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.ros.image_conversion import ImageConversionError, frame_to_rgb
 
-ENCODINGS = ["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1", "mono16", "16UC1", "32FC1", "8UC3", "yuv422", "", "RGB8"]
+ENCODINGS = [
+    "rgb8",
+    "bgr8",
+    "rgba8",
+    "bgra8",
+    "mono8",
+    "8UC1",
+    "mono16",
+    "16UC1",
+    "32FC1",
+    "8UC3",
+    "yuv422",
+    "",
+    "RGB8",
+]
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MAX_PIXELS = 512 * 512
 
@@ -112,31 +129,22 @@ LINE_PIECES = st.one_of(
 LINES = st.lists(st.lists(LINE_PIECES, max_size=7), max_size=12)
 
 
-def _write(lines: list[str], separator: str, garbage: bytes) -> Path:
+def _write(lines: list[str], garbage: bytes) -> Path:
     folder = Path(tempfile.mkdtemp(prefix="fuzz_labels_"))
     path = folder / "labels.txt"
     path.write_bytes("\n".join(lines).encode("utf-8") + garbage)
     return path
 
 
+@pytest.mark.parametrize("read, separator", [(read_jacquard_grasps, ";"), (parse_corner_file, " ")])
 @FUZZ
 @given(rows=LINES, garbage=st.binary(max_size=8))
-def test_any_jacquard_label_file_parses_or_names_its_file(rows: list[list[str]], garbage: bytes) -> None:
-    path = _write([";".join(row) for row in rows], ";", garbage)
+def test_any_label_file_parses_or_names_its_file(
+    read: Callable[[Path], list[Grasp]], separator: str, rows: list[list[str]], garbage: bytes
+) -> None:
+    path = _write([separator.join(row) for row in rows], garbage)
     try:
-        grasps = read_jacquard_grasps(path)
-    except DatasetFormatError as error:
-        assert str(error).startswith(str(path))
-        return
-    assert all(math.isfinite(v) for g in grasps for v in (g.cx, g.cy, g.theta, g.width, g.height))
-
-
-@FUZZ
-@given(rows=LINES, garbage=st.binary(max_size=8))
-def test_any_cornell_label_file_parses_or_names_its_file(rows: list[list[str]], garbage: bytes) -> None:
-    path = _write([" ".join(row) for row in rows], " ", garbage)
-    try:
-        grasps = parse_corner_file(path)
+        grasps = read(path)
     except DatasetFormatError as error:
         assert str(error).startswith(str(path))
         return

@@ -86,6 +86,7 @@ def test_flat_depth_places_each_grasp_where_it_projects() -> None:
         (PinholeCamera(600.0, 600.0, 900.0, 240.0, 640, 480), "principal point (900.0, 240.0) outside"),
         (PinholeCamera(1e-300, 600.0, 320.0, 240.0, 640, 480), "focal lengths fx=1e-300"),
         (PinholeCamera(600.0, 600.0, 320.0, 240.0, 640, 640), "camera_info is 640x640, not the shape of the 640x480"),
+        (PinholeCamera(600.0, 600.0, 320.0, 240.0, 2**32 - 1, 480), "camera_info is 4294967295x480, not the shape"),
     ],
 )
 def test_unusable_intrinsics_leave_every_pose_out_and_say_why(camera: PinholeCamera, problem: str) -> None:
@@ -111,3 +112,26 @@ def test_holes_under_one_grasp_leave_only_that_pose_out() -> None:
     result = GraspPipeline(ScriptedPredictor(grasps)).run(RGB, depth, CAMERA, request)
     assert result.poses is not None and result.poses[0] is None and result.poses[1] is not None
     assert result.problems == ["1 of 2 grasps without a pose: no depth within [0.3, 2] m at their centres"]
+
+
+@pytest.mark.parametrize(
+    "shape, problem",
+    [
+        ((1, 1), "depth image is 1x1, not registered to the 640x480 image"),
+        ((480, 848), "depth image is 848x480, not registered"),
+        ((480, 640, 3), "depth image has shape (480, 640, 3)"),
+    ],
+)
+def test_a_depth_image_of_another_shape_gives_no_pose(shape: tuple[int, ...], problem: str) -> None:
+    depth = np.full(shape, 0.75, np.float32)
+    result = GraspPipeline(ScriptedPredictor([grasp_at(100, 120, 0.9)])).run(RGB, depth, CAMERA, GraspRequest())
+    assert result.poses == [None] and len(result.problems) == 1 and problem in result.problems[0]
+
+
+def test_an_aligned_depth_image_at_half_resolution_is_read_at_the_right_pixels() -> None:
+    depth = np.full((240, 320), 0.75, np.float32)
+    depth[:, 160:] = 1.5  # the right half is further away
+    grasps = [grasp_at(100, 120, 0.9), grasp_at(500, 300, 0.8)]
+    result = GraspPipeline(ScriptedPredictor(grasps)).run(RGB, depth, CAMERA, GraspRequest())
+    assert result.problems == [] and result.poses is not None
+    assert [pose.position[2] for pose in result.poses if pose is not None] == pytest.approx([0.75, 1.5])

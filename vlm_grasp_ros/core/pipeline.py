@@ -15,7 +15,13 @@ import numpy as np
 
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.predictors.base import GraspPredictor
-from vlm_grasp_ros.core.projection import GraspPose3D, PinholeCamera, camera_problem, grasp_poses_from_depth
+from vlm_grasp_ros.core.projection import (
+    GraspPose3D,
+    PinholeCamera,
+    camera_problem,
+    depth_problem,
+    grasp_poses_from_depth,
+)
 
 
 class BackendError(RuntimeError):
@@ -48,7 +54,7 @@ def locate_grasps(
     grasps: list[Grasp], depth_m: np.ndarray, camera: PinholeCamera, image_size: tuple[int, int], request: GraspRequest
 ) -> tuple[list[GraspPose3D | None], list[str]]:
     """Poses for ranked grasps; unusable intrinsics or depth leave poses out and say why."""
-    problem = camera_problem(camera, image_size)
+    problem = camera_problem(camera, image_size) or depth_problem(depth_m.shape, image_size)
     if problem:
         return [None] * len(grasps), [problem]
     poses = grasp_poses_from_depth(grasps, depth_m, camera, image_size, (request.min_depth_m, request.max_depth_m))

@@ -139,6 +139,23 @@ def camera_problem(camera: PinholeCamera, image_size: tuple[int, int]) -> str | 
     return None
 
 
+#: A depth image narrower than this cannot be registered to a camera frame in any useful way.
+MIN_DEPTH_WIDTH_PX = 32
+
+
+def depth_problem(depth_shape: tuple[int, ...], image_size: tuple[int, int]) -> str | None:
+    """Why a depth image of ``depth_shape`` (rows, columns) cannot be read at the pixels of a
+    colour image of ``image_size`` (width, height), or None. Another resolution is fine (an
+    aligned depth stream at half size), another shape or a token size (1x1) is not."""
+    if len(depth_shape) != 2:
+        return f"depth image has shape {depth_shape}, expected rows x columns"
+    rows, columns = depth_shape
+    width, height = image_size
+    if columns < MIN_DEPTH_WIDTH_PX or abs(columns * height - rows * width) > 0.01 * columns * height:
+        return f"depth image is {columns}x{rows}, not registered to the {width}x{height} image (aligned depth needed)"
+    return None
+
+
 def grasp_poses_from_depth(
     grasps: list[Grasp],
     depth_m: np.ndarray,

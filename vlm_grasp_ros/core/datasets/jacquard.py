@@ -12,7 +12,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vlm_grasp_ros.core.datasets.base import GraspDataset, parse_float_fields
-from vlm_grasp_ros.core.datasets.sample import GraspSample, read_depth_metres, read_label_mask, read_rgb, text_lines
+from vlm_grasp_ros.core.datasets.sample import (
+    DatasetFormatError,
+    GraspSample,
+    read_depth_metres,
+    read_label_mask,
+    read_rgb,
+    text_lines,
+)
 from vlm_grasp_ros.core.grasp import Grasp
 
 RGB_SUFFIX = "_RGB.png"
@@ -48,6 +55,10 @@ def read_jacquard_grasps(path: Path) -> list[Grasp]:
         if not line.strip():
             continue
         x, y, theta_deg, opening, jaw = parse_float_fields(path, line, line_number, 5, ";")
+        if opening < 0 or jaw < 0:
+            raise DatasetFormatError(
+                path, f"opening and jaw size must be >= 0, got {opening:g} and {jaw:g}", line_number
+            )
         grasps.append(Grasp(cx=x, cy=y, theta=math.radians(-theta_deg), width=opening, height=jaw))
     return grasps
 
