@@ -122,7 +122,7 @@ def main() -> int:
     counters["pending"] = after.get("pending", 0.0)
     warm = next((s for s in samples if s[0] >= args.warmup_s), samples[-1])
     figures = {
-        "command": "python benchmarks/soak.py " + shlex.join(sys.argv[1:]),
+        "command": shlex.join(["python", "benchmarks/soak.py", *sys.argv[1:]]),
         "sent": summary["sent"],
         "answered": len(observer.arrivals),
         "counters": counters,
