@@ -102,6 +102,29 @@ def test_a_bag_with_overwritten_bytes_is_refused_with_its_path(scenes: Path, tmp
     assert not (tmp_path / "replayed").exists()
 
 
+def test_a_replay_that_fails_midway_keeps_its_files_apart_and_says_where(
+    scenes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from vlm_grasp_ros.ros import replay as replay_module
+
+    bag, out = tmp_path / "bag", tmp_path / "replayed"
+    assert main(["bag", "--dataset", "synthetic", "--root", str(scenes), "--out", str(bag)]) == 0
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")  # a previous run's results
+
+    def node_dies(bag, layout, backend, out_dir, **kwargs):  # as replay_bag, failing after the node wrote its log
+        (out_dir / "node.log").write_text("model failed to load")
+        raise RuntimeError("the grasp node did not become active")
+
+    monkeypatch.setattr(replay_module, "replay_bag", node_dies)
+    capsys.readouterr()
+    assert main(["replay", str(bag), "--out", str(out), "--overwrite"]) == 2
+    error = capsys.readouterr().err
+    assert "the grasp node did not become active" in error and f"failed run's files are in {out}.failed" in error
+    assert (tmp_path / "replayed.failed" / "node.log").read_text() == "model failed to load"
+    assert snapshot(out) == {"metrics.json": b"{}"}  # the previous results untouched
+
+
 def test_staged_output_keeps_a_failed_runs_folder_only_when_asked(tmp_path: Path) -> None:
     target = tmp_path / "run"
     with pytest.raises(RuntimeError), staged_output(target, keep_failed=True) as staging:

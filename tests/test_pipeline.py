@@ -1,5 +1,5 @@
 """The core pipeline without DDS: threshold and count, backend failures, and poses from depth
-with every way the depth or the intrinsics can be unusable."""
+(locate_grasps, as the node calls it) with every way the depth or the intrinsics can be unusable."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.pipeline import BackendError, GraspPipeline, GraspRequest
+from vlm_grasp_ros.core.pipeline import BackendError, GraspPipeline, GraspRequest, locate_grasps
 from vlm_grasp_ros.core.predictors.base import GraspPredictor, GraspQuery
-from vlm_grasp_ros.core.projection import PinholeCamera
+from vlm_grasp_ros.core.projection import GraspPose3D, PinholeCamera
 
 CAMERA = PinholeCamera(fx=600.0, fy=600.0, cx=320.0, cy=240.0, width=640, height=480)
 RGB = np.zeros((480, 640, 3), np.uint8)
@@ -35,6 +35,13 @@ class ScriptedPredictor(GraspPredictor):
 
 def grasp_at(x: float, y: float, score: float) -> Grasp:
     return Grasp(x, y, 0.0, 60.0, 30.0, score)
+
+
+def locate(
+    grasps: list[Grasp], depth: np.ndarray, camera: PinholeCamera = CAMERA, request: GraspRequest = GraspRequest()
+) -> tuple[list[GraspPose3D | None], list[str]]:
+    """Poses for grasps on the 640x480 colour image, as the node places them after inference."""
+    return locate_grasps(grasps, depth, camera, (640, 480), request)
 
 
 def test_score_threshold_and_max_grasps_filter_without_reordering() -> None:
@@ -61,17 +68,12 @@ def test_a_backend_exception_becomes_a_backend_error_naming_the_backend() -> Non
         pipeline.predict(RGB, GraspRequest())
 
 
-def test_without_depth_there_are_no_poses_and_no_problems() -> None:
-    result = GraspPipeline(ScriptedPredictor([grasp_at(100, 100, 0.9)])).run(RGB, None, CAMERA, GraspRequest())
-    assert result.poses is None and result.problems == [] and len(result.grasps) == 1
-
-
 def test_flat_depth_places_each_grasp_where_it_projects() -> None:
     grasps = [grasp_at(100, 120, 0.9), grasp_at(500, 300, 0.8)]
     depth = np.full((480, 640), 0.75, np.float32)
-    result = GraspPipeline(ScriptedPredictor(grasps)).run(RGB, depth, CAMERA, GraspRequest())
-    assert result.problems == [] and result.poses is not None
-    for grasp, pose in zip(grasps, result.poses):
+    poses, problems = locate(grasps, depth)
+    assert problems == []
+    for grasp, pose in zip(grasps, poses):
         assert pose is not None
         x, y, z = pose.position
         assert z == pytest.approx(0.75)
@@ -91,17 +93,16 @@ def test_flat_depth_places_each_grasp_where_it_projects() -> None:
 )
 def test_unusable_intrinsics_leave_every_pose_out_and_say_why(camera: PinholeCamera, problem: str) -> None:
     depth = np.full((480, 640), 0.75, np.float32)
-    result = GraspPipeline(ScriptedPredictor([grasp_at(100, 120, 0.9)])).run(RGB, depth, camera, GraspRequest())
-    assert result.poses == [None] and len(result.problems) == 1
-    assert problem in result.problems[0]
+    poses, problems = locate([grasp_at(100, 120, 0.9)], depth, camera)
+    assert poses == [None] and len(problems) == 1 and problem in problems[0]
 
 
 @pytest.mark.parametrize("fill", [math.nan, 0.0, -1.0, 1e30, 0.01])
 def test_depth_outside_the_range_gives_no_pose(fill: float) -> None:
     depth = np.full((480, 640), fill, np.float32)
-    result = GraspPipeline(ScriptedPredictor([grasp_at(100, 120, 0.9)])).run(RGB, depth, CAMERA, GraspRequest())
-    assert result.poses == [None]
-    assert result.problems == ["1 of 1 grasps without a pose: no depth within [0.05, 10] m at their centres"]
+    poses, problems = locate([grasp_at(100, 120, 0.9)], depth)
+    assert poses == [None]
+    assert problems == ["1 of 1 grasps without a pose: no depth within [0.05, 10] m at their centres"]
 
 
 def test_holes_under_one_grasp_leave_only_that_pose_out() -> None:
@@ -109,9 +110,9 @@ def test_holes_under_one_grasp_leave_only_that_pose_out() -> None:
     depth[40:200, 20:180] = 0.0  # a hole wider than the widest patch around the first grasp only
     grasps = [grasp_at(100, 120, 0.9), grasp_at(500, 300, 0.8)]
     request = GraspRequest(min_depth_m=0.3, max_depth_m=2.0)
-    result = GraspPipeline(ScriptedPredictor(grasps)).run(RGB, depth, CAMERA, request)
-    assert result.poses is not None and result.poses[0] is None and result.poses[1] is not None
-    assert result.problems == ["1 of 2 grasps without a pose: no depth within [0.3, 2] m at their centres"]
+    poses, problems = locate(grasps, depth, request=request)
+    assert poses[0] is None and poses[1] is not None
+    assert problems == ["1 of 2 grasps without a pose: no depth within [0.3, 2] m at their centres"]
 
 
 @pytest.mark.parametrize(
@@ -124,14 +125,14 @@ def test_holes_under_one_grasp_leave_only_that_pose_out() -> None:
 )
 def test_a_depth_image_of_another_shape_gives_no_pose(shape: tuple[int, ...], problem: str) -> None:
     depth = np.full(shape, 0.75, np.float32)
-    result = GraspPipeline(ScriptedPredictor([grasp_at(100, 120, 0.9)])).run(RGB, depth, CAMERA, GraspRequest())
-    assert result.poses == [None] and len(result.problems) == 1 and problem in result.problems[0]
+    poses, problems = locate([grasp_at(100, 120, 0.9)], depth)
+    assert poses == [None] and len(problems) == 1 and problem in problems[0]
 
 
 def test_an_aligned_depth_image_at_half_resolution_is_read_at_the_right_pixels() -> None:
     depth = np.full((240, 320), 0.75, np.float32)
     depth[:, 160:] = 1.5  # the right half is further away
     grasps = [grasp_at(100, 120, 0.9), grasp_at(500, 300, 0.8)]
-    result = GraspPipeline(ScriptedPredictor(grasps)).run(RGB, depth, CAMERA, GraspRequest())
-    assert result.problems == [] and result.poses is not None
-    assert [pose.position[2] for pose in result.poses if pose is not None] == pytest.approx([0.75, 1.5])
+    poses, problems = locate(grasps, depth)
+    assert problems == []
+    assert [pose.position[2] for pose in poses if pose is not None] == pytest.approx([0.75, 1.5])

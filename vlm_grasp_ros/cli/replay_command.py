@@ -181,7 +181,15 @@ def run(args: argparse.Namespace) -> int:
         f"{', labels ' + layout.ground_truth_topic if layout.ground_truth_topic else ', no labels'}",
         flush=True,
     )
-    with staged_output(out_dir, args.overwrite, keep_failed=True) as staging:  # a failed run keeps <out>.failed
-        report = _replay_into(args, bag, layout, staging, out_dir)
+    failed, started = out_dir.with_name(out_dir.name + ".failed"), False
+    try:
+        with staged_output(out_dir, args.overwrite, keep_failed=True) as staging:
+            started = True
+            print(f"replay: writing to {staging} until the run succeeds (node log: {staging / 'node.log'})")
+            report = _replay_into(args, bag, layout, staging, out_dir)
+    except BaseException:
+        if started and failed.is_dir():  # staged_output keeps a failed run's files there, node.log included
+            print(f"replay: the failed run's files are in {failed}", file=sys.stderr)
+        raise
     print(f"report: {report}\nnode output bag: {out_dir / 'node_output_bag'}\nnode log: {out_dir / 'node.log'}")
     return 0

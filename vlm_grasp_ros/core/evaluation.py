@@ -81,7 +81,7 @@ def _predict_chunk(
         start = time.perf_counter()
         try:
             outputs = predictor.predict_batch([sample.image for sample in chunk], None, max_grasps)
-        except Exception as exc:
+        except Exception as exc:  # one image's failure must not end the evaluation
             LOG.warning("%s failed on a batch (%s); retrying its images one by one", predictor.name, exc)
         else:
             share = (time.perf_counter() - start) * 1000.0 / len(chunk)
@@ -92,7 +92,7 @@ def _predict_chunk(
         try:
             grasps = predictor.predict(sample.image, max_grasps=max_grasps, mask=sample.mask if oracle_mask else None)
             error = ""
-        except Exception as exc:
+        except Exception as exc:  # one image's failure must not end the evaluation
             LOG.warning("%s failed on %s: %s", predictor.name, sample.name, exc)
             grasps, error = [], f"{type(exc).__name__}: {exc}"
         latency = (time.perf_counter() - start) * 1000.0

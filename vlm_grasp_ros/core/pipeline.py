@@ -1,7 +1,9 @@
-"""One image through a predictor: (rgb, depth, camera, request) -> (grasps, poses, problems).
+"""One image through a predictor: ``GraspPipeline.predict(rgb, request)`` -> ranked grasps, then
+``locate_grasps(grasps, depth, camera, ...)`` -> (poses, problems).
 
-The node's worker and its service, and anything else that serves grasps, call this; it holds
-no ROS types, so every failure mode is testable without DDS. The predictor ranks the grasps
+The node's worker and its service call these two steps and look the depth up between them
+(after inference, so depth that arrives meanwhile is used). Nothing here holds ROS types, so
+every failure mode is testable without DDS. The predictor ranks the grasps
 (best first); here they are only filtered, never re-sorted.
 """
 
@@ -84,20 +86,10 @@ class GraspPipeline:
         try:
             with self._lock:
                 grasps = self.predictor.predict(rgb, prompt=request.prompt or None, max_grasps=request.max_grasps)
-        except Exception as error:
+        except Exception as error:  # any backend failure is reported, never fatal
             raise BackendError(f"backend {self.predictor.name!r} failed: {type(error).__name__}: {error}") from error
         inference_ms = (time.perf_counter() - start) * 1000.0
         return [g for g in grasps if g.score >= request.score_threshold][: request.max_grasps], inference_ms
-
-    def run(
-        self, rgb: np.ndarray, depth_m: np.ndarray | None, camera: PinholeCamera | None, request: GraspRequest
-    ) -> PipelineResult:
-        """The whole step; without depth or camera the grasps have no poses."""
-        grasps, inference_ms = self.predict(rgb, request)
-        result = PipelineResult(grasps, inference_ms)
-        if depth_m is not None and camera is not None:
-            result.poses, result.problems = locate_grasps(grasps, depth_m, camera, rgb.shape[1::-1], request)
-        return result
 
     def warm_up(self, width: int = 640, height: int = 480) -> float:
         """One inference on a synthetic frame, so the first camera frame does not pay for lazy

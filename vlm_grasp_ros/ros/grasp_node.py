@@ -169,7 +169,7 @@ class GraspNode(LifecycleNode):
             load_ms = (time.perf_counter() - start) * 1000.0
             pipeline = GraspPipeline(predictor)
             warm_up_ms = pipeline.warm_up()
-        except Exception as error:
+        except Exception as error:  # a model that cannot load fails the transition, not the process
             self.get_logger().error(f"could not load backend {settings.backend!r}: {type(error).__name__}: {error}")
             if predictor is not None:
                 predictor.release()
@@ -311,7 +311,7 @@ class GraspNode(LifecycleNode):
                     continue
                 try:
                     self._process(*item)
-                except Exception as error:
+                except Exception as error:  # the worker must outlive any single frame
                     self._stats.count("failed")
                     self.get_logger().error(
                         f"unexpected error on a frame: {type(error).__name__}: {error}",
@@ -335,7 +335,7 @@ class GraspNode(LifecycleNode):
             return
         try:
             frame: Any = deserialize_message(raw, frame_type)
-        except Exception as error:
+        except Exception as error:  # rclpy raises several types for malformed CDR
             self._stats.count("rejected")
             self.get_logger().warning(
                 f"skipped a frame that does not deserialize as {frame_type.__name__}: {error}",

@@ -115,7 +115,7 @@ def check_compressed_size(data: bytes, max_pixels: int, image_format: str = "") 
             f"image header claims more than Pillow's limit ({error}), over the limit of "
             f"{max_pixels / 1e6:.1f} MP (max_image_pixels)"
         ) from None
-    except Exception as error:
+    except Exception as error:  # Pillow raises several types for a broken header
         raise ImageConversionError(
             f"could not decode the {len(data)}-byte {image_format!r} image: its header is "
             f"unreadable ({type(error).__name__}: {error})"

@@ -82,7 +82,7 @@ class OnnxForward:
     def _build_or_fall_back(self, images: np.ndarray) -> object | None:
         try:
             return self._build(images)
-        except Exception as error:
+        except Exception as error:  # export and runtime errors have many types
             if not self._fall_back:
                 raise
             LOG.warning(

@@ -121,7 +121,7 @@ def read_weights(folder: Path, keep: Callable[[str], bool] = lambda key: True) -
                 if path.suffix == ".safetensors"
                 else torch.load(path, map_location="cpu", weights_only=True)
             )
-        except Exception as error:
+        except Exception as error:  # safetensors and torch raise several types
             raise VisionCheckpointError(f"{path}: unreadable weights: {type(error).__name__}: {error}") from None
         tensors.update({key: value for key, value in shard.items() if keep(key)})
     return tensors, ", ".join(p.name for p in files)
