@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from vlm_grasp_ros.core.evaluation import score_image
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.metrics import ImageResult, per_object_hits, summarize
+from vlm_grasp_ros.core.metrics import ImageResult, objects_hit, per_object_hits, summarize
 
 # Axis-aligned, so every IoU below is worked out by hand: x 80..120 (the 40 px opening), y 90..110.
 LABEL = Grasp(100, 100, 0.0, 40, 20)
@@ -80,3 +81,23 @@ def test_per_object_accuracy_uses_the_best_grasp_on_each_object() -> None:
 def test_empty_input_is_an_error() -> None:
     with pytest.raises(ValueError, match="no results"):
         summarize([])
+
+
+def test_three_best_grasps_count_only_when_they_hit_three_different_objects() -> None:
+    mask = np.zeros((100, 300), np.int32)
+    mask[20:80, 10:90], mask[20:80, 110:190], mask[20:80, 210:290] = 1, 2, 3
+    labels = [Grasp(50 + 100 * k, 50, 0.0, 40, 20) for k in range(3)]
+    on_each = [label.with_score(0.9 - 0.1 * k) for k, label in enumerate(labels)]
+    twice_on_first = [on_each[0], Grasp(52, 50, 0.0, 40, 20, score=0.85), on_each[1]]
+    wrong_angle = [on_each[0], on_each[1], Grasp(250, 50, 1.2, 40, 20, score=0.7)]
+    assert objects_hit(on_each, labels, mask, 3) == {1, 2, 3}
+    assert objects_hit(twice_on_first, labels, mask, 3) == {1, 2}
+    assert objects_hit(wrong_angle, labels, mask, 3) == {1, 2}  # on object 3, but no hit on its label
+    results = [
+        score_image(str(index), predictions, labels, mask)
+        for index, predictions in enumerate((on_each, twice_on_first, wrong_angle, on_each))
+    ]
+    two_objects = np.where(mask == 3, 0, mask)  # an image with 2 labelled objects does not count
+    results.append(score_image("two", on_each, labels, two_objects))
+    metrics = summarize(results)
+    assert (metrics["top3_on_3_objects"], metrics["n_images_3_objects"]) == (0.5, 4)

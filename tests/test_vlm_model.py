@@ -1,19 +1,25 @@
-"""The VLM backend on a tiny Qwen3-VL built from a config: loading, batching, ensembles, top-K,
-4-bit loading, and the training batch's label mask."""
+"""The VLM backend on a tiny Qwen3-VL built from a config: loading, the decode loop against
+transformers' generate, batching, ensembles, grasp lists, 4-bit loading, and the training
+batch's label mask."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from transformers import LogitsProcessor
 
+from training.train_lora import trainable_parameters
 from training.vlm_data import IGNORE_INDEX, AnswerItem, build_training_batch
 from vlm_grasp_ros.core.predictors.registry import create_predictor
 from vlm_grasp_ros.core.predictors.vlm import VlmPredictor, VlmSettings
-from vlm_grasp_ros.core.quantizer import GraspQuantizer, GraspTextError
+from vlm_grasp_ros.core.quantizer import GraspQuantizer, GraspTextError, GraspValues
 from vlm_grasp_ros.core.synthetic.scene import render_scene
+from vlm_grasp_ros.core.vlm.answer_format import ANSWER_FORMATS, COMPLETE, AnswerGrammar
+from vlm_grasp_ros.core.vlm.decoding import DecodeBuckets, GrammarDecoder
 from vlm_grasp_ros.core.vlm.ensemble import same_grasp
 from vlm_grasp_ros.core.vlm.model import QwenGraspModel, VlmLoadOptions
 from vlm_grasp_ros.core.vlm.prompting import PromptConfig
@@ -35,49 +41,155 @@ def scenes() -> list[np.ndarray]:
     return [render_scene(5, index).image for index in range(2)]
 
 
+@pytest.fixture
+def answer_format(tiny_model: QwenGraspModel, request: pytest.FixtureRequest):
+    """The tiny model switched to the answer format of the test's parameter, then back."""
+    saved = tiny_model.prompt
+    tiny_model.prompt = dataclasses.replace(saved, answer_format=request.param)
+    yield request.param
+    tiny_model.prompt = saved
+
+
 def test_labels_cover_only_the_answer_and_its_end_of_turn(tiny_model: QwenGraspModel, scenes) -> None:
     processor, prompt = tiny_model.processor, PromptConfig()
-    items = [AnswerItem(scenes[0], "500 250 120 100 50"), AnswerItem(scenes[1][:300], "7 1000 0 33 9", "the red mug")]
-    batch = build_training_batch(processor, prompt, items)
+    first, second = GraspValues(500, 250, 120, 100, 50), GraspValues(7, 1000, 0, 33, 9)
+    items = [AnswerItem(scenes[0], [first]), AnswerItem(scenes[1][:300], [second, first], "the red mug")]
+    batch = build_training_batch(processor, prompt, tiny_model.grammar(2), items)
     tokenizer = processor.tokenizer
-    for row, item in enumerate(items):
+    for row, (item, answer) in enumerate(zip(items, ["500 250 120 100 50", "7 1000 0 33 9;500 250 120 100 50"])):
         labelled = batch["labels"][row] != IGNORE_INDEX
-        assert tokenizer.decode(batch["labels"][row][labelled]) == item.answer + "<|im_end|>"
+        assert tokenizer.decode(batch["labels"][row][labelled]) == answer + "<|im_end|>"
         # The labelled tokens are the last real ones: nothing of the prompt, image or padding.
         real = int(batch["attention_mask"][row].sum())
-        assert labelled.nonzero().flatten().tolist() == list(range(real - len(item.answer) - 1, real))
+        assert labelled.nonzero().flatten().tolist() == list(range(real - len(answer) - 1, real))
         # The row is exactly what the processor makes of the whole chat, answer included.
-        whole = processor.apply_chat_template(prompt.messages(item.target, answer=item.answer), tokenize=False)
+        whole = processor.apply_chat_template(prompt.messages(item.target, answer=answer), tokenize=False)
         expected = processor(text=[whole], images=[item.image], return_tensors="pt")["input_ids"][0].tolist()
         assert batch["input_ids"][row][:real].tolist() == expected[:real]
         assert tokenizer.decode(expected[real:]) == "\n"  # only the template's newline after <|im_end|> differs
     assert batch["pixel_values"].shape[0] == int(batch["image_grid_thw"].prod(-1).sum())
 
 
-def test_a_masked_field_is_left_out_of_the_loss(tiny_model: QwenGraspModel, scenes) -> None:
+@pytest.mark.parametrize("answer_format", ANSWER_FORMATS, indirect=True)
+def test_a_masked_field_is_left_out_of_the_loss_in_every_grasp(
+    tiny_model: QwenGraspModel, scenes, answer_format
+) -> None:
+    grasps = [GraspValues(500, 250, 120, 100, 50), GraspValues(7, 1000, 3, 33, 9)]
+    grammar = tiny_model.grammar(2)
     batch = build_training_batch(
-        tiny_model.processor, PromptConfig(), [AnswerItem(scenes[0], "500 250 120 100 50", None, 2)]
+        tiny_model.processor, PromptConfig(), grammar, [AnswerItem(scenes[0], grasps, None, 2)]
     )
-    labelled = batch["labels"][0][batch["labels"][0] != IGNORE_INDEX]
-    assert tiny_model.processor.tokenizer.decode(labelled) == "500 250  100 50<|im_end|>"
+    labels = batch["labels"][0][-len(grammar.encode(grasps).ids) :].tolist()
+    if answer_format == "digits":
+        assert tiny_model.processor.tokenizer.decode([t for t in labels if t != IGNORE_INDEX]) == (
+            "500 250  100 50;7 1000  33 9<|im_end|>"
+        )
+    else:
+        bins = tiny_model.vocabulary.bins
+        assert labels == [bins[500], bins[250], IGNORE_INDEX, bins[100], bins[50]] + [
+            bins[7],
+            bins[1000],
+            IGNORE_INDEX,
+            bins[33],
+            bins[9],
+            tiny_model.vocabulary.end,
+        ]
 
 
 def test_constrained_answers_always_parse_where_free_ones_do_not(tiny_model: QwenGraspModel, scenes) -> None:
     quantizer = GraspQuantizer()
-    constrained = tiny_model.generate(scenes, constrained=True)
+    for answer in tiny_model.generate(scenes, constrained=True):
+        [grasp] = answer.grasps
+        assert quantizer.parse_text(answer.text) == grasp.values and not answer.error
+        assert 0.0 < grasp.score <= 1.0
     free = tiny_model.generate(scenes, constrained=False)
-    for [answer] in constrained:
-        quantizer.parse_text(answer.text)
-        assert 0.0 < answer.score <= 1.0
-    invalid = 0
-    for [answer] in free:  # a random model writes bytes, not numbers
-        try:
-            quantizer.parse_text(answer.text)
-        except GraspTextError:
-            invalid += 1
-    assert invalid == len(scenes)
+    assert all(answer.error and not answer.grasps for answer in free)  # a random model writes bytes, not numbers
     with pytest.raises(GraspTextError, match="no valid answer"):
         VlmPredictor(tiny_model, VlmSettings(constrained=False)).predict(scenes[0])
+
+
+class GrammarProcessor(LogitsProcessor):
+    """The grammar as a transformers logits processor, to run the same constrained greedy search
+    through ``generate``."""
+
+    def __init__(self, grammar: AnswerGrammar, prompt_length: int) -> None:
+        self.grammar, self.prompt_length = grammar, prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        mask = torch.full_like(scores, float("-inf"))
+        for row, tokens in enumerate(input_ids[:, self.prompt_length :].tolist()):
+            state = self.grammar.start
+            for token in tokens:
+                state = self.grammar.advance(state, token) if state not in (None, COMPLETE) else state
+            if state is None or state == COMPLETE:
+                mask[row] = 0.0  # finished: generate pads the row
+            else:
+                mask[row, list(self.grammar.allowed(state))] = 0.0
+        return scores + mask  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("answer_format", ANSWER_FORMATS, indirect=True)
+@pytest.mark.parametrize("max_grasps", [1, 3])
+def test_the_decode_loop_answers_as_generate_does(
+    tiny_model: QwenGraspModel, answer_format, max_grasps: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = [render_scene(5, index).image for index in range(3)]
+    targets = [None, "the red mug", None]
+    grammar = tiny_model.grammar(max_grasps)
+    inputs = tiny_model.encode(images, targets)
+    length, pad = inputs["input_ids"].shape[1], tiny_model.processor.tokenizer.pad_token_id
+    reference = tiny_model.model.generate(
+        **inputs,
+        logits_processor=[GrammarProcessor(grammar, length)],
+        do_sample=False,
+        max_new_tokens=grammar.longest_answer_tokens(),
+        eos_token_id=grammar.end,
+        pad_token_id=pad,
+    )[:, length:].tolist()
+    expected = [grammar.parse([token for token in row if token != pad]).grasps for row in reference]
+
+    calls: list[int] = []
+    forward = tiny_model.model.forward
+    monkeypatch.setattr(tiny_model.model, "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
+    answers = tiny_model.generate(images, targets, max_grasps=max_grasps)
+    assert [[grasp.values for grasp in answer.grasps] for answer in answers] == expected
+    assert any(len(answer.grasps) > 1 for answer in answers) == (max_grasps > 1)
+    # Forward passes: one per token the model chose (the prefill chose the first), none for forced ones.
+    for answer in answers:
+        tokens = grammar.encode([grasp.values for grasp in answer.grasps]).ids
+        forced, state = 0, grammar.start
+        for token in tokens:
+            forced += len(grammar.allowed(state)) == 1
+            state = grammar.advance(state, token)
+        assert answer.tokens == len(tokens) and answer.forwards == len(tokens) - forced
+        if answer_format == "field_tokens" and max_grasps == 1:
+            assert answer.forwards == 5  # cx (prefill), cy, theta, w, h; the end is forced
+    assert len(calls) == max(answer.forwards for answer in answers)  # one batched forward per step
+
+
+def test_padding_to_buckets_does_not_change_answers(tiny_model: QwenGraspModel, scenes) -> None:
+    inputs = tiny_model.encode(scenes + scenes[:1], [None, "the cup", None])
+    grammar = tiny_model.grammar(2)
+    exact = GrammarDecoder(tiny_model.model, tiny_model.processor.tokenizer.pad_token_id, DecodeBuckets(1, ()))
+    bucketed = GrammarDecoder(tiny_model.model, tiny_model.processor.tokenizer.pad_token_id, DecodeBuckets(64, (4, 8)))
+    rows = [decoder.decode(inputs, grammar, grammar.end, 40) for decoder in (exact, bucketed)]
+    assert [row.tokens for row in rows[0]] == [row.tokens for row in rows[1]]
+    for a, b in zip(*rows):
+        assert [p for p in a.log_probs if p is not None] == pytest.approx(
+            [p for p in b.log_probs if p is not None], abs=1e-4
+        )
+    length = inputs["input_ids"].shape[1]
+    assert bucketed._caches.keys() == {(4, -(-length // 64) * 64 + 2 * 40)}  # 3 rows -> 4; prompt to a multiple of 64
+    assert exact._caches.keys() == {(3, length + 2 * 40)}
+
+
+def test_teacher_forcing_writes_the_given_answer_at_the_cost_of_decoding(tiny_model: QwenGraspModel, scenes) -> None:
+    grammar = tiny_model.grammar(2)
+    wanted = [GraspValues(523, 412, 87, 120, 45), GraspValues(100, 1000, 0, 1, 19)]
+    ids = grammar.encode(wanted).ids
+    [answer] = tiny_model.generate(scenes[:1], max_grasps=2, teacher=[ids])
+    assert [grasp.values for grasp in answer.grasps] == wanted and answer.tokens == len(ids)
+    assert answer.forwards < len(ids)  # forced spaces after 523, 412, 100 and 1000 cost nothing
 
 
 @pytest.fixture
@@ -119,7 +231,7 @@ def test_max_batch_rows_splits_the_rows_and_keeps_each_images_answers(
         assert [g.score for g in got.grasps] == pytest.approx([g.score for g in want.grasps], rel=1e-4)
 
 
-def test_top_k_grasps_are_distinct_and_ranked(tiny_model: QwenGraspModel, scenes) -> None:
+def test_a_list_gives_distinct_ranked_grasps(tiny_model: QwenGraspModel, scenes) -> None:
     grasps = VlmPredictor(tiny_model, VlmSettings(num_grasps=3)).predict(scenes[0])
     assert 1 <= len(grasps) <= 3
     assert [g.score for g in grasps] == sorted((g.score for g in grasps), reverse=True)
@@ -147,8 +259,12 @@ def test_nf4_quantises_the_language_model_and_not_the_vision_tower(tiny_folder: 
     )
     assert not any(isinstance(module, bnb.nn.Linear4bit) for module in model.model.model.visual.modules())
     assert not isinstance(model.model.lm_head, bnb.nn.Linear4bit)
-    [[answer]] = model.generate(scenes[:1])
+    [answer] = model.generate(scenes[:1])
     GraspQuantizer().parse_text(answer.text)
+    # Packed 4-bit tensors hold two weights per element: the count is the real one all the same.
+    plain = QwenGraspModel.load(VlmLoadOptions(str(tiny_folder), device="cpu"))
+    assert trainable_parameters(model.model)[1] == trainable_parameters(plain.model)[1]
+    assert sum(p.numel() for p in model.model.parameters()) < trainable_parameters(plain.model)[1]
 
 
 def test_prompt_names_the_target_and_bad_prompt_files_name_their_line(tmp_path: Path) -> None:
@@ -224,7 +340,7 @@ def released_layout(tiny_folder: Path, folder: Path) -> Path:
     config["transformers_version"] = "4.57.0.dev0"
     (folder / "config.json").write_text(json.dumps(config, indent=2))
     tokenizer = json.loads((tiny_folder / "tokenizer_config.json").read_text())
-    end_of_text = 256  # the tiny tokenizer's <|endoftext|>, Qwen's pad and second end id
+    end_of_text = text["pad_token_id"]  # the tiny tokenizer's <|endoftext|>, Qwen's pad and second end id
     (folder / "generation_config.json").write_text(
         json.dumps(
             {
@@ -283,9 +399,7 @@ def test_the_released_qwen3vl_layout_loads_and_answers_as_saved(tiny_folder: Pat
         expected = saved.model(**inputs).logits
         got = released.model(**released.encode(scenes, [None, "the cup"])).logits
     assert got.dtype == torch.float32 and torch.allclose(got, expected, atol=1e-4)
-    assert [[a.text for a in row] for row in released.generate(scenes)] == [
-        [a.text for a in row] for row in saved.generate(scenes)
-    ]
+    assert [a.text for a in released.generate(scenes)] == [a.text for a in saved.generate(scenes)]
 
 
 def test_max_pixels_reaches_the_processor_through_the_registry(tiny_folder: Path, scenes) -> None:

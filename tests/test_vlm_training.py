@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from training.lora_config import LoraEval, load_lora_config
 from training.run_state import validate_predictor
 from training.train_lora import main, train
 from vlm_grasp_ros.core.predictors.vlm import VlmPredictor
-from vlm_grasp_ros.core.synthetic.scene import render_scene
+from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
 from vlm_grasp_ros.core.vlm.model import QwenGraspModel, VlmLoadOptions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,9 +67,9 @@ def test_lora_learns_saves_a_servable_adapter_and_resumes(tmp_path: Path) -> Non
         VlmLoadOptions(base, adapter_path=str(out / "last"), device="cpu", merge_adapter=False)
     ).generate(images)
     plain = QwenGraspModel.load(VlmLoadOptions(base, device="cpu")).generate(images)
-    assert [a[0].text for a in merged] == [a[0].text for a in unmerged]
-    assert [a[0].score for a in merged] == pytest.approx([a[0].score for a in unmerged], rel=1e-4)
-    assert [a[0].score for a in merged] != pytest.approx([a[0].score for a in plain], rel=1e-4)
+    assert [a.text for a in merged] == [a.text for a in unmerged]
+    assert [a.grasps[0].score for a in merged] == pytest.approx([a.grasps[0].score for a in unmerged], rel=1e-4)
+    assert [a.grasps[0].score for a in merged] != pytest.approx([a.grasps[0].score for a in plain], rel=1e-4)
 
     # Running again with more epochs picks up at step 12.
     train(_short_config(out, epochs=18), progress=False)
@@ -76,9 +77,29 @@ def test_lora_learns_saves_a_servable_adapter_and_resumes(tmp_path: Path) -> Non
     assert [record["step"] for record in resumed] == [6, 12, 18] and resumed[:2] == history
 
 
-def load_history(out: Path) -> list[dict]:
-    import json
+def test_the_answer_format_and_list_length_travel_with_the_adapter(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    config = _short_config(out, epochs=2)
+    config = dataclasses.replace(
+        config,
+        train=DataSource(dataset="generated", seed=7, count=3, min_objects=3),
+        val=DataSource(dataset="generated", seed=7, count=3, min_objects=3),
+        prompt=dataclasses.replace(config.prompt, answer_format="field_tokens", max_grasps=3),
+        eval=LoraEval(every_steps=2, batch_size=3, overlays=0, measure_unconstrained=False),
+    )
+    best = train(config, progress=False)
+    saved = json.loads((out / "best" / "grasp_prompt.json").read_text())
+    assert (saved["answer_format"], saved["max_grasps"]) == ("field_tokens", 3)
+    assert best["val_n_images_3_objects"] == 3  # every validation scene has 3 or more objects
+    served = QwenGraspModel.load(VlmLoadOptions(str(out / "tiny_base"), adapter_path=str(out / "best"), device="cpu"))
+    assert served.prompt.answer_format == "field_tokens"
+    for answer in served.generate(
+        [render_scene(7, index, SceneConfig(min_objects=3)).image for index in range(3)], max_grasps=3
+    ):
+        assert not answer.error and answer.forwards <= 5 * len(answer.grasps) + 1
 
+
+def load_history(out: Path) -> list[dict]:
     import torch
 
     state = torch.load(out / "last" / "training_state.pt", map_location="cpu", weights_only=True)

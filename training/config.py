@@ -13,13 +13,15 @@ from vlm_grasp_ros.core.dense.model import DenseModelConfig
 
 @dataclass
 class DataSource:
-    """``dataset: generated`` renders synthetic scenes on the fly (``seed``, ``count``); any
-    ``vlm-grasp eval`` dataset name reads ``root`` (``limit`` = only the first N)."""
+    """``dataset: generated`` renders synthetic scenes on the fly (``seed``, ``count``, and
+    ``min_objects`` per scene if above the generator's 1); any ``vlm-grasp eval`` dataset name
+    reads ``root`` (``limit`` = only the first N)."""
 
     dataset: str = "generated"
     root: str = ""
     seed: int = 0
     count: int = 0
+    min_objects: int = 0
     limit: int = 0
     allow_pickle: bool = False
 

@@ -3,6 +3,7 @@ five target maps, built with the same resize as inference (``core/dense/model.py
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import cv2
@@ -17,7 +18,7 @@ from vlm_grasp_ros.core.dense.encoders import Preprocessing
 from vlm_grasp_ros.core.dense.grasp_maps import rasterize_grasps
 from vlm_grasp_ros.core.dense.model import DenseModelConfig, frame_geometry, resize_to_model, scale_grasp
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.synthetic.scene import render_scene
+from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
 
 
 class SampleSource:
@@ -30,6 +31,12 @@ class SampleSource:
                 raise ValueError("a generated data source needs count >= 1")
             self.dataset = None
             self.length = source.count
+            defaults = SceneConfig()
+            self.scene_config = dataclasses.replace(
+                defaults,
+                min_objects=max(defaults.min_objects, source.min_objects),
+                max_objects=max(defaults.max_objects, source.min_objects),
+            )
         else:
             self.dataset = open_dataset(source.dataset, source.root, allow_pickle=source.allow_pickle)
             self.length = min(len(self.dataset), source.limit) if source.limit else len(self.dataset)
@@ -41,7 +48,7 @@ class SampleSource:
 
     def __getitem__(self, index: int) -> GraspSample:
         if self.dataset is None:
-            return render_scene(self.source.seed, index)
+            return render_scene(self.source.seed, index, self.scene_config)
         return self.dataset[index]
 
 

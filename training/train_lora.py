@@ -1,10 +1,12 @@
-"""LoRA (or QLoRA) fine-tuning of Qwen3-VL to answer ``cx cy theta w h``.
+"""LoRA (or QLoRA) fine-tuning of Qwen3-VL to list grasps as ``cx cy theta w h``.
 
     python -m training.train_lora --config training/configs/qwen3vl_lora.yaml
     accelerate launch -m training.train_lora --config training/configs/qwen3vl_lora.yaml   # several GPUs
 
-The loss covers only the answer tokens. Validation runs the serving code path (the ``vlm``
-backend's predictor, constrained decoding) and scores it with the rectangle metric; with
+The answer format (``prompt.answer_format``: ``digits`` or ``field_tokens``) and the number of
+grasps an answer lists (``prompt.max_grasps``) come from the config's prompt section and are
+saved with it. The loss covers only the answer tokens. Validation runs the serving code path
+(the ``vlm`` backend's predictor, constrained decoding) and scores it with the rectangle metric; with
 ``eval.measure_unconstrained`` it decodes again without the grammar to measure the share of
 answers the grammar saves. ``best/`` keeps the best validation adapter, ``last/`` the latest
 with the optimiser state; running the command again resumes (``--fresh`` starts over). Both
@@ -33,6 +35,7 @@ from training.vlm_data import AnswerDataset, build_training_batch
 from vlm_grasp_ros.core.evaluation import evaluate_predictor
 from vlm_grasp_ros.core.metrics import summarize
 from vlm_grasp_ros.core.predictors.vlm import VlmPredictor, VlmSettings
+from vlm_grasp_ros.core.vlm.answer_format import AnswerVocabulary, make_grammar
 from vlm_grasp_ros.core.vlm.model import QwenGraspModel, load_base_model
 from vlm_grasp_ros.core.vlm.processor import load_processor
 from vlm_grasp_ros.core.vlm.tiny import save_tiny_model
@@ -70,9 +73,16 @@ def build_peft_model(config: LoraTrainConfig, base: Path, device: torch.device):
     return get_peft_model(model, lora)
 
 
+def parameter_count(parameter) -> int:
+    """Elements of a parameter; a 4-bit bitsandbytes tensor packs two per byte, so its own
+    numel() is half the weight's: its quantisation state keeps the real shape."""
+    quant_state = getattr(parameter, "quant_state", None)
+    return math.prod(quant_state.shape) if quant_state is not None else parameter.numel()
+
+
 def trainable_parameters(model) -> tuple[int, int]:
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, sum(p.numel() for p in model.parameters())
+    trainable = sum(parameter_count(p) for p in model.parameters() if p.requires_grad)
+    return trainable, sum(parameter_count(p) for p in model.parameters())
 
 
 def cosine_with_warmup(optimizer, warmup: int, total: int):
@@ -85,11 +95,14 @@ def validate(model, processor, config: LoraTrainConfig, samples: SampleSource, p
     """Rectangle metric through the serving predictor and the core's evaluation (batched as eval
     batches); invalid-answer rates with and without the grammar."""
     wrapper = QwenGraspModel(model, processor, config.prompt, model_id="training")
-    predictor = VlmPredictor(wrapper, VlmSettings(ensemble_size=config.eval.ensemble_size, max_batch_rows=64))
+    listed = config.prompt.max_grasps
+    predictor = VlmPredictor(
+        wrapper, VlmSettings(ensemble_size=config.eval.ensemble_size, num_grasps=listed, max_batch_rows=64)
+    )
     metrics, shown = validate_predictor(predictor, samples, config.eval.overlays, config.eval.batch_size, progress)
     metrics.setdefault("invalid_answer_rate", 0.0)
     if config.eval.measure_unconstrained:
-        free = VlmPredictor(wrapper, VlmSettings(constrained=False, max_batch_rows=64))
+        free = VlmPredictor(wrapper, VlmSettings(num_grasps=listed, constrained=False, max_batch_rows=64))
         free_results = [
             result for _, result in evaluate_predictor(free, samples, batch_size=config.eval.batch_size, progress=False)
         ]
@@ -107,16 +120,20 @@ def save_adapter(model, processor, config: LoraTrainConfig, folder: Path) -> Non
 
 def _report_layout(config: LoraTrainConfig, out_dir: Path) -> ReportLayout:
     lora = config.lora
+    lists = config.prompt.max_grasps >= 3  # the three-objects figure means nothing for shorter answers
+    three_objects = ("val_top3_on_3_objects", "3 best on 3 objects")
     return ReportLayout(
         title=f"LoRA training on {config.base_model}",
         summary=f"Output: `{out_dir}`; best adapter `best/`, resumable state `last/`. LoRA r={lora.r}, "
-        f"alpha={lora.alpha}, dropout={lora.dropout}, quantization {config.quantization}.",
+        f"alpha={lora.alpha}, dropout={lora.dropout}, quantization {config.quantization}; answers in "
+        f"`{config.prompt.answer_format}` listing up to {config.prompt.max_grasps} grasp(s).",
         x_key="step",
         x_label="optimiser step",
         loss_label="answer-token loss",
         losses=(("train_loss", "loss"),),
         rates=(
             ("val_accuracy_top1", "top-1 (constrained)"),
+            *((three_objects,) if lists else ()),
             ("val_invalid_answer_rate", "invalid, constrained"),
             ("val_invalid_answer_rate_unconstrained", "invalid, unconstrained"),
         ),
@@ -126,6 +143,7 @@ def _report_layout(config: LoraTrainConfig, out_dir: Path) -> ReportLayout:
             Column("lr", "learning_rate", ".2e"),
             TOP1_COLUMN,
             IOU_COLUMN,
+            *((Column(three_objects[1], three_objects[0], ".0%"),) if lists else ()),
             Column("invalid", "val_invalid_answer_rate", ".1%"),
             Column("invalid, unconstrained", "val_invalid_answer_rate_unconstrained", ".1%"),
         ),
@@ -148,13 +166,23 @@ def train(config: LoraTrainConfig, fresh: bool = False, max_steps: int | None = 
     processor = load_processor(base, config.max_pixels or None)
     processor.tokenizer.padding_side = "left"
     val_samples = SampleSource(config.val)  # opened first: a bad validation source fails at once
-    dataset = AnswerDataset(SampleSource(config.train), config.augment, config.noise, config.answer_grasp, config.seed)
+    dataset = AnswerDataset(
+        SampleSource(config.train),
+        config.augment,
+        config.noise,
+        config.answer_grasp,
+        config.seed,
+        max_grasps=config.prompt.max_grasps,
+    )
+    grammar = make_grammar(
+        config.prompt.answer_format, AnswerVocabulary.from_tokenizer(processor.tokenizer), config.prompt.max_grasps
+    )
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=config.optim.batch_size,
         shuffle=True,
         num_workers=config.num_workers,
-        collate_fn=lambda items: build_training_batch(processor, config.prompt, items),
+        collate_fn=lambda items: build_training_batch(processor, config.prompt, grammar, items),
         generator=torch.Generator().manual_seed(config.seed),
         drop_last=False,
     )

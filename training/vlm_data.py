@@ -1,5 +1,5 @@
-"""LoRA training data: a sample -> (image, answer text), and a batch -> model inputs whose labels
-cover only the assistant's answer (and its end-of-turn token)."""
+"""LoRA training data: a sample -> (image, the grasps its answer lists), and a batch -> model
+inputs whose labels cover only the assistant's answer (and its end-of-turn token)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from training.config import AugmentConfig
 from training.data import AugmentedSamples, SampleSource
 from training.lora_config import AnswerNoise
 from vlm_grasp_ros.core import augment
-from vlm_grasp_ros.core.quantizer import GraspQuantizer
+from vlm_grasp_ros.core.quantizer import GraspQuantizer, GraspValues
+from vlm_grasp_ros.core.vlm.answer_format import AnswerGrammar, answer_values
+from vlm_grasp_ros.core.vlm.answer_lists import answer_grasps
 from vlm_grasp_ros.core.vlm.prompting import PromptConfig
 
 IGNORE_INDEX = -100  # what torch's cross-entropy skips
@@ -21,13 +23,13 @@ IGNORE_INDEX = -100  # what torch's cross-entropy skips
 @dataclass
 class AnswerItem:
     image: np.ndarray
-    answer: str
+    grasps: list[GraspValues]  # the answer's grasps, best first
     target: str | None = None  # what the instruction names, if anything
-    masked_field: int | None = None  # answer field (0..4) left out of the loss
+    masked_field: int | None = None  # answer field (0..4) left out of the loss, in every grasp
 
 
 class AnswerDataset(AugmentedSamples):
-    """Samples with one labelled grasp each as the answer, augmented anew each epoch."""
+    """Samples with their answer (one labelled grasp, or a list), augmented anew each epoch."""
 
     def __init__(
         self,
@@ -36,44 +38,42 @@ class AnswerDataset(AugmentedSamples):
         noise: AnswerNoise,
         answer_grasp: str,
         seed: int,
+        max_grasps: int = 1,
         quantizer: GraspQuantizer = GraspQuantizer(),
     ) -> None:
         super().__init__(source, augment_config, seed)
         self.noise = noise
         self.answer_grasp = answer_grasp
+        self.max_grasps = max_grasps
         self.quantizer = quantizer
 
     def __getitem__(self, index: int) -> AnswerItem:
         sample, rng = self.augmented(index)
         if not sample.grasps:
             raise ValueError(f"{sample.name}: no grasp labels (left after augmentation) to train on")
-        grasp = (
-            sample.grasps[0] if self.answer_grasp == "first" else sample.grasps[int(rng.integers(len(sample.grasps)))]
-        )
-        values = self.quantizer.encode(grasp, sample.width, sample.height, clip=True)
-        if self.noise.bin_noise_probability > 0:
-            values = augment.jitter_bins(values, rng, self.noise.bin_noise_probability, self.quantizer)
+        listed = []
+        for grasp in answer_grasps(sample, self.max_grasps, self.answer_grasp, rng):
+            values = answer_values(grasp, sample.width, sample.height, self.quantizer)
+            if self.noise.bin_noise_probability > 0:
+                values = augment.jitter_bins(values, rng, self.noise.bin_noise_probability, self.quantizer)
+                values = values._replace(w=max(values.w, 1), h=max(values.h, 1))
+            listed.append(values)
         masked = (
             augment.choose_masked_field(rng, self.noise.masked_field_probability)
             if self.noise.masked_field_probability > 0
             else None
         )
-        return AnswerItem(sample.image, self.quantizer.to_text(values), None, masked)
+        return AnswerItem(sample.image, listed, None, masked)
 
 
-def answer_token_ids(tokenizer, answer: str) -> list[int]:
-    """The answer and the end of turn as token ids: one token per character (checked)."""
-    ids = tokenizer.encode(answer, add_special_tokens=False)
-    if len(ids) != len(answer):
-        raise ValueError(f"the tokenizer does not write {answer!r} one token per character")
-    return ids + [tokenizer.convert_tokens_to_ids("<|im_end|>")]
-
-
-def build_training_batch(processor, prompt: PromptConfig, items: list[AnswerItem]) -> dict[str, torch.Tensor]:
+def build_training_batch(
+    processor, prompt: PromptConfig, grammar: AnswerGrammar, items: list[AnswerItem]
+) -> dict[str, torch.Tensor]:
     """Prompt (through the processor: chat template, image tokens) + answer, right-padded.
 
-    ``labels`` are the answer's ids and the end-of-turn id; everything else (system prompt,
-    image tokens, instruction, padding, and a masked field's digits) is ``IGNORE_INDEX``.
+    The answer's ids are the grammar's own (what decoding writes), ended by ``<|im_end|>``.
+    ``labels`` are those ids; everything else (system prompt, image tokens, instruction,
+    padding, and a masked field's tokens) is ``IGNORE_INDEX``.
     """
     tokenizer = processor.tokenizer
     texts = [
@@ -85,18 +85,13 @@ def build_training_batch(processor, prompt: PromptConfig, items: list[AnswerItem
     for row, item in enumerate(items):
         keep = encoded["attention_mask"][row].bool()  # drop the processor's (left) padding
         prompt_ids = encoded["input_ids"][row][keep].tolist()
-        answer_ids = answer_token_ids(tokenizer, item.answer)
-        answer_labels = list(answer_ids)
-        if item.masked_field is not None:
-            field = 0
-            for position, char in enumerate(item.answer):
-                if char == " ":
-                    field += 1
-                elif field == item.masked_field:
-                    answer_labels[position] = IGNORE_INDEX
-        rows.append(prompt_ids + answer_ids)
+        answer = grammar.encode(item.grasps)
+        answer_labels = [
+            IGNORE_INDEX if field == item.masked_field else token for token, field in zip(answer.ids, answer.fields)
+        ]
+        rows.append(prompt_ids + answer.ids)
         labels.append([IGNORE_INDEX] * len(prompt_ids) + answer_labels)
-        types.append(encoded["mm_token_type_ids"][row][keep].tolist() + [0] * len(answer_ids))
+        types.append(encoded["mm_token_type_ids"][row][keep].tolist() + [0] * len(answer.ids))
     length = max(len(row) for row in rows)
 
     def pad(sequences: list[list[int]], value: int) -> torch.Tensor:

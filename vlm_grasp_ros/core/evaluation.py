@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from vlm_grasp_ros.core.datasets import GraspSample
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.metrics import ImageResult, per_object_hits
+from vlm_grasp_ros.core.metrics import ImageResult, objects_hit, per_object_hits
 from vlm_grasp_ros.core.predictors.base import GraspPredictor, ImagePrediction
 
 LOG = logging.getLogger(__name__)
@@ -41,8 +41,13 @@ def score_image(
     invalid_answers: int = 0,
 ) -> ImageResult:
     """One image's result; ``error`` non-empty marks it invalid (a backend failure or no answer)."""
-    hits = None if object_mask is None else per_object_hits(predictions, ground_truth, object_mask)
-    return ImageResult(name, predictions, ground_truth, latency_ms, not error, error, hits, answers, invalid_answers)
+    result = ImageResult(
+        name, predictions, ground_truth, latency_ms, not error, error, answers=answers, invalid_answers=invalid_answers
+    )
+    if object_mask is not None:
+        result.object_hits = per_object_hits(predictions, ground_truth, object_mask)
+        result.objects_in_top3 = (len(objects_hit(predictions, ground_truth, object_mask, 3)), len(result.object_hits))
+    return result
 
 
 def _check_max_grasps(max_grasps: int | None) -> None:

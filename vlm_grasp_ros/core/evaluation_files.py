@@ -5,7 +5,8 @@ Schema (one backend per folder):
 * ``metrics.json``: :func:`core.metrics.summarize` of the scored images (``n_images``,
   ``accuracy_top1``, ``accuracy_top5``, ``mean_iou``, ``angle_err_deg``, ``center_err_px``,
   ``invalid_rate``, ``empty_rate``, ``latency_ms`` {median, p95, mean}, and where the labels
-  have object masks ``per_object_accuracy`` and ``n_objects``; for text-writing backends
+  have object masks ``per_object_accuracy`` and ``n_objects`` (and, with images of 3 or more
+  objects, ``top3_on_3_objects`` and ``n_images_3_objects``); for text-writing backends
   ``invalid_answer_rate``), then the run's description (``backend``, ``model``, ``source``,
   ``oracle_mask``), then any extra sections (replay: ``transport``).
 * ``predictions.jsonl``: a line per image, in order: ``image``, ``grasps`` (``core.grasp_json``),

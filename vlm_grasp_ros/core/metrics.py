@@ -11,6 +11,9 @@
   text, ``invalid_answer_rate`` is the share of raw answers that did not parse.
 * OCID-Grasp's per-object accuracy: for each labelled object, the highest-scored prediction
   whose centre lies on the object's mask must hit one of the labels centred on that object.
+* Several grasps on several objects (``top3_on_3_objects``): among images with at least three
+  labelled objects, the share whose three best predictions hit three different objects (each
+  prediction centred on an object and hitting one of that object's labels).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ class ImageResult:
     #: OCID-style per-object outcomes (:func:`per_object_hits`), when the image has an object
     #: mask; kept instead of the mask itself so a long evaluation holds no full-size arrays.
     object_hits: list[bool] | None = None
+    #: With an object mask: (different objects hit by the 3 best predictions, labelled objects).
+    objects_in_top3: tuple[int, int] | None = None
     #: Backends that write text (vlm): raw answers for the image, and how many did not parse.
     answers: int = 0
     invalid_answers: int = 0
@@ -70,24 +75,40 @@ def top_k_hit(predictions: Sequence[Grasp], ground_truth: Sequence[Grasp], k: in
     return any(p.is_hit(ground_truth) for p in predictions[:k])
 
 
-def per_object_hits(predictions: Sequence[Grasp], ground_truth: Sequence[Grasp], mask: np.ndarray) -> list[bool]:
-    """OCID-Grasp's rule: one entry per object that carries labels; True where it is hit."""
+def _object_at(mask: np.ndarray, grasp: Grasp) -> int:
+    x, y = int(round(grasp.cx)), int(round(grasp.cy))
+    inside = 0 <= y < mask.shape[0] and 0 <= x < mask.shape[1]
+    return int(mask[y, x]) if inside else 0
 
-    def object_at(grasp: Grasp) -> int:
-        x, y = int(round(grasp.cx)), int(round(grasp.cy))
-        inside = 0 <= y < mask.shape[0] and 0 <= x < mask.shape[1]
-        return int(mask[y, x]) if inside else 0
 
+def _labels_by_object(ground_truth: Sequence[Grasp], mask: np.ndarray) -> dict[int, list[Grasp]]:
     labels_by_object: dict[int, list[Grasp]] = {}
     for gt in ground_truth:
-        labels_by_object.setdefault(object_at(gt), []).append(gt)
+        labels_by_object.setdefault(_object_at(mask, gt), []).append(gt)
     labels_by_object.pop(0, None)  # labels whose centre is off every object mask are not scored
+    return labels_by_object
+
+
+def per_object_hits(predictions: Sequence[Grasp], ground_truth: Sequence[Grasp], mask: np.ndarray) -> list[bool]:
+    """OCID-Grasp's rule: one entry per object that carries labels; True where it is hit."""
     ranked = sorted(predictions, key=lambda g: g.score, reverse=True)
     hits = []
-    for object_id, labels in sorted(labels_by_object.items()):
-        best = next((p for p in ranked if object_at(p) == object_id), None)
+    for object_id, labels in sorted(_labels_by_object(ground_truth, mask).items()):
+        best = next((p for p in ranked if _object_at(mask, p) == object_id), None)
         hits.append(best is not None and best.is_hit(labels))
     return hits
+
+
+def objects_hit(predictions: Sequence[Grasp], ground_truth: Sequence[Grasp], mask: np.ndarray, k: int) -> set[int]:
+    """The labelled objects that the ``k`` best predictions hit (centre on the object, and a hit
+    on one of its labels)."""
+    labels = _labels_by_object(ground_truth, mask)
+    hit = set()
+    for prediction in sorted(predictions, key=lambda g: g.score, reverse=True)[:k]:
+        object_id = _object_at(mask, prediction)
+        if object_id in labels and prediction.is_hit(labels[object_id]):
+            hit.add(object_id)
+    return hit
 
 
 def _mean(values: Iterable[float]) -> float | None:
@@ -121,6 +142,10 @@ def summarize(results: Sequence[ImageResult], top_k: Sequence[int] = (1, 5)) -> 
         object_hits = [hit for r in with_masks for hit in r.object_hits or []]
         metrics["per_object_accuracy"] = sum(object_hits) / len(object_hits) if object_hits else None
         metrics["n_objects"] = len(object_hits)
+    crowded = [r.objects_in_top3 for r in results if r.objects_in_top3 is not None and r.objects_in_top3[1] >= 3]
+    if crowded:
+        metrics["top3_on_3_objects"] = sum(hit == 3 for hit, _labelled in crowded) / len(crowded)
+        metrics["n_images_3_objects"] = len(crowded)
     answers = sum(r.answers for r in results)
     if answers:
         metrics["invalid_answer_rate"] = sum(r.invalid_answers for r in results) / answers

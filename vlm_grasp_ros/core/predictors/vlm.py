@@ -1,7 +1,9 @@
-"""The ``vlm`` backend: Qwen3-VL (+ LoRA) writes ``cx cy theta w h``; views and images run as one batch."""
+"""The ``vlm`` backend: Qwen3-VL (+ LoRA) lists grasps as ``cx cy theta w h``; views and images
+run as one batch."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,15 +15,16 @@ from vlm_grasp_ros.core.quantizer import GraspQuantizer, GraspTextError
 from vlm_grasp_ros.core.vlm.ensemble import View, make_views, merge_answers
 from vlm_grasp_ros.core.vlm.model import Answer, QwenGraspModel, VlmLoadOptions
 
+LOG = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class VlmSettings:
     #: Views per image (test-time ensemble, :mod:`core.vlm.ensemble`); 1 = the image alone.
     ensemble_size: int = 1
-    #: Distinct grasps asked of the model per image; above 1 they come from beam search.
+    #: Grasps the model may list per image (best first; an adapter trained to list K grasps,
+    #: ``max_grasps`` in its grasp_prompt.json, lists up to K).
     num_grasps: int = 1
-    #: Beams per distinct grasp wanted: beams differing in a last digit merge into one grasp.
-    beams_per_grasp: int = 4
     #: Mask every token that cannot continue a valid answer (``core.vlm.constrained``).
     constrained: bool = True
     #: How much of each side a shifted view leaves out.
@@ -30,7 +33,7 @@ class VlmSettings:
     max_batch_rows: int = 32
 
     def __post_init__(self) -> None:
-        for name in ("ensemble_size", "num_grasps", "beams_per_grasp", "max_batch_rows"):
+        for name in ("ensemble_size", "num_grasps", "max_batch_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -45,6 +48,15 @@ class VlmPredictor(GraspPredictor):
         self.model = model
         self.settings = settings
         self.quantizer = quantizer
+        trained = model.prompt.max_grasps
+        if settings.num_grasps > trained:
+            LOG.warning(
+                "num_grasps is %d but %s was trained to list at most %d grasp(s); it may stop after %d",
+                settings.num_grasps,
+                model.model_id,
+                trained,
+                trained,
+            )
 
     @classmethod
     def load(cls, options: VlmLoadOptions, settings: VlmSettings = VlmSettings()) -> VlmPredictor:
@@ -94,29 +106,27 @@ class VlmPredictor(GraspPredictor):
                 (index, view)
                 for view in make_views(width, height, self.settings.ensemble_size, self.settings.view_shift)
             ]
-        answers: list[list[Answer]] = []
-        num_answers = self.settings.num_grasps * self.settings.beams_per_grasp if self.settings.num_grasps > 1 else 1
+        answers: list[Answer] = []
         for start in range(0, len(rows), self.settings.max_batch_rows):
             chunk = rows[start : start + self.settings.max_batch_rows]
             answers += self.model.generate(
                 [view.crop(images[index]) for index, view in chunk],
                 [prompts[index] for index, _view in chunk],
                 constrained=self.settings.constrained,
-                num_answers=num_answers,
+                max_grasps=self.settings.num_grasps,
             )
         results = [ImagePrediction(grasps=[]) for _ in images]
         per_view: list[list[list[Grasp]]] = [[] for _ in images]
-        for (index, view), view_answers in zip(rows, answers):
-            grasps = []
-            for answer in view_answers:
-                results[index].answers.append(answer.text)
-                try:
-                    values = self.quantizer.parse_text(answer.text)
-                except GraspTextError:
-                    results[index].invalid.append(answer.text)
-                    continue
-                grasps.append(view.to_image(self.quantizer.decode(values, view.width, view.height, score=answer.score)))
-            per_view[index].append(grasps)
+        for (index, view), answer in zip(rows, answers):
+            results[index].answers.append(answer.text)
+            if answer.error:
+                results[index].invalid.append(answer.text)
+            per_view[index].append(
+                [
+                    view.to_image(self.quantizer.decode(grasp.values, view.width, view.height, score=grasp.score))
+                    for grasp in answer.grasps
+                ]
+            )
         wanted = self.settings.num_grasps if max_grasps is None else min(max_grasps, self.settings.num_grasps)
         for index, result in enumerate(results):
             result.grasps = merge_answers(per_view[index], max(wanted, 1))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from vlm_grasp_ros.core.options import DEVICE_HELP, check_device, option
 
 QUANTIZATIONS = ("none", "nf4")
+NUM_GRASPS_HELP = "grasps the model may list per image, best first (up to the max_grasps its adapter was trained with)"
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,7 @@ class VlmOptions:
         high=32,
         load_time=True,
     )
-    num_grasps: int = option(
-        1, "distinct grasps asked of the model per image (beam search when > 1)", low=1, high=20, load_time=True
-    )
+    num_grasps: int = option(1, NUM_GRASPS_HELP, low=1, high=20, load_time=True)
     max_pixels: int = option(
         0,
         "image pixel budget (each view resized to at most this many pixels, one image token "

@@ -17,8 +17,27 @@ import numpy as np
 
 from vlm_grasp_ros.core.grasp import Grasp, sort_by_score
 
-# Where the crop window sits, in units of the shift, view by view after the whole image.
+# Where the crop window sits, in units of the shift, view by view after the whole image: the
+# centre, the corners, the edge midpoints; then points of a Halton sequence, which never repeat.
 _OFFSETS = ((0.5, 0.5), (0.0, 0.0), (1.0, 1.0), (1.0, 0.0), (0.0, 1.0), (0.5, 0.0), (0.5, 1.0), (0.0, 0.5), (1.0, 0.5))
+
+
+def _radical_inverse(index: int, base: int) -> float:
+    """The ``index``-th point of van der Corput's sequence in ``base`` (Halton's coordinates)."""
+    result, fraction = 0.0, 1.0 / base
+    while index:
+        index, digit = divmod(index, base)
+        result += digit * fraction
+        fraction /= base
+    return result
+
+
+def view_offset(index: int) -> tuple[float, float]:
+    """The crop window's position (0..1 along each free axis) of view ``index`` >= 1."""
+    if index <= len(_OFFSETS):
+        return _OFFSETS[index - 1]
+    halton = index - len(_OFFSETS)
+    return _radical_inverse(halton, 2), _radical_inverse(halton, 3)
 
 
 @dataclass(frozen=True)
@@ -47,7 +66,7 @@ def make_views(width: int, height: int, count: int, shift: float = 0.06) -> list
     views = [View(0, 0, width, height)]
     crop_width, crop_height = max(1, round(width * (1 - shift))), max(1, round(height * (1 - shift)))
     for index in range(1, count):
-        fx, fy = _OFFSETS[(index - 1) % len(_OFFSETS)]
+        fx, fy = view_offset(index)
         views.append(
             View(round(fx * (width - crop_width)), round(fy * (height - crop_height)), crop_width, crop_height)
         )

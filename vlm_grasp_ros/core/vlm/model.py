@@ -1,4 +1,4 @@
-"""Loading Qwen3-VL (+ LoRA adapter) from local folders and generating grasp answers in batches."""
+"""Loading Qwen3-VL (+ LoRA adapter) from local folders and decoding grasp answers in batches."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ import torch
 
 from vlm_grasp_ros.core.device import resolve_device
 from vlm_grasp_ros.core.predictors.vlm_options import QUANTIZATIONS
-from vlm_grasp_ros.core.vlm.constrained import AnswerTokens, GraspGrammar, GraspLogitsProcessor, longest_answer_tokens
+from vlm_grasp_ros.core.quantizer import GraspValues
+from vlm_grasp_ros.core.vlm.answer_format import (
+    AnswerGrammar,
+    AnswerVocabulary,
+    answer_text,
+    geometric_mean_probability,
+    make_grammar,
+)
+from vlm_grasp_ros.core.vlm.decoding import DecodeBuckets, DecodedRow, GrammarDecoder
 from vlm_grasp_ros.core.vlm.processor import ImageOnlyQwen3VLProcessor, load_processor
 from vlm_grasp_ros.core.vlm.prompting import PROMPT_FILE, PromptConfig
 
@@ -31,11 +39,25 @@ class VlmLoadOptions:
 
 
 @dataclass(frozen=True)
+class AnswerGrasp:
+    """One grasp of an answer and its score: the geometric-mean probability, under the model's
+    full distribution, of the tokens the model chose to write it (mass on masked tokens counts
+    against it; forced tokens, which no forward pass scored, do not count)."""
+
+    values: GraspValues
+    score: float
+
+
+@dataclass(frozen=True)
 class Answer:
-    """One generated answer: its text and the geometric-mean probability of its tokens."""
+    """One prompt row's answer: its grasps, best first as the model listed them, and its text
+    (``cx cy theta w h; ...`` whatever the format; the raw decoded text when it is invalid)."""
 
     text: str
-    score: float
+    grasps: tuple[AnswerGrasp, ...]
+    error: str = ""  # why the answer is invalid ("" when valid)
+    forwards: int = 0  # decoder forward passes, the prefill included
+    tokens: int = 0
 
 
 def _quantization_config(kind: str, dtype: torch.dtype):
@@ -84,7 +106,10 @@ class QwenGraspModel:
         self.processor = processor
         self.prompt = prompt
         self.model_id = model_id
-        self.grammar = GraspGrammar(AnswerTokens.from_tokenizer(processor.tokenizer))
+        self.vocabulary = AnswerVocabulary.from_tokenizer(processor.tokenizer)
+        self._grammars: dict[tuple[str, int], AnswerGrammar] = {}
+        self.grammar(prompt.max_grasps)  # a format the tokenizer cannot write fails at load time
+        self.decoder = GrammarDecoder(self.model, processor.tokenizer.pad_token_id, DecodeBuckets())
         self._prompt_texts: dict[str | None, str] = {}  # the chat template renders once per target, not per frame
 
     @classmethod
@@ -130,43 +155,44 @@ class QwenGraspModel:
             )
         return self._prompt_texts[target]
 
+    def grammar(self, max_grasps: int = 1) -> AnswerGrammar:
+        """The grammar of this model's answer format (``grasp_prompt.json``) for lists of up to
+        ``max_grasps`` grasps."""
+        key = (self.prompt.answer_format, max_grasps)
+        if key not in self._grammars:
+            self._grammars[key] = make_grammar(self.prompt.answer_format, self.vocabulary, max_grasps)
+        return self._grammars[key]
+
     @torch.inference_mode()
     def generate(
         self,
         images: list[np.ndarray],
         targets: list[str | None] | None = None,
         constrained: bool = True,
-        num_answers: int = 1,
-        num_beams: int | None = None,
-    ) -> list[list[Answer]]:
-        """``num_answers`` answers per image, best first, all images in one batch. More than one
-        answer comes from beam search over ``num_beams`` (default ``num_answers``) beams."""
+        max_grasps: int = 1,
+        teacher: list[list[int]] | None = None,
+    ) -> list[Answer]:
+        """One answer per image, all images in one batch: up to ``max_grasps`` grasps, greedy.
+        ``teacher`` (benchmarks only) makes each row write the given answer tokens."""
         if not images:
             return []
-        targets = targets or [None] * len(images)
-        inputs = self.encode(images, targets)
-        prompt_length = inputs["input_ids"].shape[1]
-        tokenizer = self.processor.tokenizer
-        processors = [GraspLogitsProcessor(self.grammar, prompt_length)] if constrained else []
-        output = self.model.generate(
-            **inputs,
-            logits_processor=processors,
-            do_sample=False,
-            num_beams=max(num_beams or num_answers, num_answers),
-            num_return_sequences=num_answers,
-            max_new_tokens=longest_answer_tokens(),
-            eos_token_id=self.grammar.tokens.end,
-            pad_token_id=tokenizer.pad_token_id,
-            return_dict_in_generate=True,
-            output_scores=True,
-            output_logits=True,
-            length_penalty=1.0,
+        grammar = self.grammar(max_grasps)
+        inputs = self.encode(images, targets or [None] * len(images))
+        rows = self.decoder.decode(
+            inputs, grammar if constrained else None, grammar.end, grammar.longest_answer_tokens(), teacher
         )
-        generated = output.sequences[:, prompt_length:]
-        scores = _answer_scores(output, generated, self.grammar.tokens.end, tokenizer.pad_token_id, num_answers > 1)
-        texts = tokenizer.batch_decode(generated, skip_special_tokens=True)
-        answers = [Answer(text, float(score)) for text, score in zip(texts, scores)]
-        return [answers[index * num_answers : (index + 1) * num_answers] for index in range(len(images))]
+        return [self._answer(row, grammar) for row in rows]
+
+    def _answer(self, row: DecodedRow, grammar: AnswerGrammar) -> Answer:
+        parsed = grammar.parse(row.tokens)
+        if parsed.error:
+            text = self.processor.tokenizer.decode(row.tokens, skip_special_tokens=True)
+            return Answer(text, (), parsed.error, row.forwards, len(row.tokens))
+        grasps = []
+        for values, (start, stop) in zip(parsed.grasps, parsed.spans):
+            scored = [value for value in row.log_probs[start:stop] if value is not None]
+            grasps.append(AnswerGrasp(values, geometric_mean_probability(scored)))
+        return Answer(answer_text(parsed.grasps), tuple(grasps), "", row.forwards, len(row.tokens))
 
     def release(self) -> None:
         if not getattr(self.model, "is_quantized", False):  # 4-bit weights cannot be moved
@@ -174,23 +200,6 @@ class QwenGraspModel:
         del self.model
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-
-
-def _answer_scores(output, generated: torch.Tensor, end: int, pad: int, beam: bool) -> torch.Tensor:
-    """Geometric-mean probability of each answer's tokens (end token included), under the model's
-    own distribution: mass it put on tokens the grammar masked counts against it."""
-    if beam:  # beam search scores unmasked log-probs; with length_penalty=1 this is their mean
-        return output.sequences_scores.float().exp().cpu()
-    log_probs = torch.stack([step.float().log_softmax(-1) for step in output.logits], dim=1)  # (rows, steps, vocab)
-    chosen = log_probs.gather(-1, generated[:, : log_probs.shape[1], None]).squeeze(-1)
-    # Count tokens up to and including the first end token; padding after it is not the model's.
-    finished_before = (
-        torch.cumsum((generated[:, : chosen.shape[1]] == end).int(), dim=1)
-        - (generated[:, : chosen.shape[1]] == end).int()
-    )
-    valid = (finished_before == 0) & (generated[:, : chosen.shape[1]] != pad)
-    chosen = torch.where(valid, chosen, torch.zeros_like(chosen))
-    return (chosen.sum(1) / valid.sum(1).clamp(min=1)).exp().cpu()
 
 
 def _attach_adapter(model, adapter: Path, merge: bool):

@@ -1,6 +1,7 @@
 """The chat the grasp model sees: a system prompt, the image and an instruction, and the answer
-``cx cy theta w h`` written by the core quantizer. Saved beside an adapter, so training and
-serving use the same words."""
+(``cx cy theta w h`` per grasp, in the answer format of :mod:`core.vlm.answer_format`). Saved
+beside an adapter as ``grasp_prompt.json``, so training and serving use the same words and the
+same answer format."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from vlm_grasp_ros.core.vlm.answer_format import ANSWER_FORMATS
 
 PROMPT_FILE = "grasp_prompt.json"
 
@@ -19,10 +22,18 @@ class PromptConfig:
     instruction: str = "Give one grasp for an object in the image as cx cy theta w h."
     #: The instruction when the user names what to grasp ("the red mug"); ``{target}`` is replaced.
     targeted_instruction: str = "Give one grasp for {target} as cx cy theta w h."
+    #: How the answer is written in tokens: ``digits`` or ``field_tokens`` (one token per field).
+    answer_format: str = "digits"
+    #: The most grasps an answer lists (best first, one per object); 1 = a single grasp.
+    max_grasps: int = 1
 
     def __post_init__(self) -> None:
         if "{target}" not in self.targeted_instruction:
             raise ValueError("targeted_instruction must contain {target}")
+        if self.answer_format not in ANSWER_FORMATS:
+            raise ValueError(f"answer_format must be one of {', '.join(ANSWER_FORMATS)}, got {self.answer_format!r}")
+        if self.max_grasps < 1:
+            raise ValueError(f"max_grasps must be >= 1, got {self.max_grasps}")
 
     def instruction_for(self, target: str | None) -> str:
         target = (target or "").strip()
@@ -64,4 +75,7 @@ class PromptConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"{path}: unknown keys {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None

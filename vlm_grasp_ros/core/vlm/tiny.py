@@ -3,8 +3,10 @@
 Same architecture and code path as Qwen3-VL-8B (vision tower with deepstack, M-RoPE text
 decoder), a few hundred thousand parameters. Its tokenizer is byte-level with no merges, laid
 out as Qwen's: the 256 byte tokens in GPT-2 byte-to-unicode order, so the digits are ids 15-24
-and the space 220 as in the real tokenizer, then Qwen's special tokens. Qwen's pre-tokenizer
-splits numbers into single digits, so an answer tokenizes alike in both.
+and the space 220 as in the real tokenizer; then 1,024 rare multi-byte tokens (CJK characters,
+which nothing encodes to without merges, as Qwen's last merges are rare symbols), then Qwen's
+special tokens. Qwen's pre-tokenizer splits numbers into single digits, so an answer tokenizes
+alike in both.
 """
 
 from __future__ import annotations
@@ -61,8 +63,24 @@ def _byte_alphabet() -> list[str]:
     return [table[b] for b in printable + others]
 
 
+#: Regular tokens after the bytes: the answer format with one token per field takes its bins
+#: from the last regular tokens, as it does in Qwen's vocabulary.
+RARE_TOKEN_COUNT = 1024
+
+
+def _rare_tokens() -> list[str]:
+    """Byte-level spellings of CJK characters U+4E00...: unreachable without merges."""
+    alphabet = _byte_alphabet()
+    byte_order = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    byte_order += [b for b in range(256) if b not in byte_order]
+    char_of_byte = {byte: alphabet[index] for index, byte in enumerate(byte_order)}
+    return ["".join(char_of_byte[b] for b in chr(0x4E00 + n).encode()) for n in range(RARE_TOKEN_COUNT)]
+
+
 def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
     vocab = {char: index for index, char in enumerate(_byte_alphabet())}
+    for token in _rare_tokens():
+        vocab[token] = len(vocab)
     for token in SPECIAL_TOKENS:
         vocab[token] = len(vocab)
     core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
