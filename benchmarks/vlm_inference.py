@@ -1,20 +1,28 @@
-"""Latency of the ``vlm`` backend on 640x480 synthetic frames: H=1, the H=4 ensemble, batch 8.
+"""Latency of the ``vlm`` backend per grasp, in each answer format: H=1, the H=4 ensemble, batch 8.
 
     python benchmarks/vlm_inference.py                                   # tiny Qwen3-VL, CPU
     python benchmarks/vlm_inference.py --preset 8b --device cuda         # Qwen3-VL-8B size, random init, bf16
     python benchmarks/vlm_inference.py --model-path DIR [--adapter-path A] --device cuda
 
-Random weights cost what trained ones do, but the grammar keeps their answers the same length
-as a trained model's only on average, so decoding steps are reported beside each latency.
-Rows: per image with one view (H=1), per image with four views in one batch (H=4), per image
-with eight images in one batch; then where the H=1 time goes: the image encoder, the prefill
-of the whole prompt (vision included) and the decoding steps. ``--out FILE`` writes the table
-with the machine's description.
+Random weights cost what trained ones do per forward pass, but they write answers of other
+lengths, so every answer here is teacher-forced: each row writes the quantized label of its
+image (a realistic answer, in the format measured) through the same decode loop, one forward
+pass per token the grammar does not force, as a trained model's answer would cost. For each
+answer format one JSON line: ``answer_format``, ``forwards_per_grasp`` and ``tokens_per_grasp``
+(counted by the decode loop, H=1 over the 8 frames), ``ms_per_grasp`` end to end (image
+preprocessing, prefill, decoding) for ``H=1`` (one image),
+``H=4`` (4 views of one image in one batch, merged into one grasp), ``batch8`` (8 images in one
+batch) and ``H=1_list3`` (one image, an answer listing the grasps of 3 objects), and
+``prefill_ms`` (vision + prompt, logits of the last position only) and ``decode_ms_per_grasp``
+(the decoding after the prefill, the part the answer format decides). Then a Markdown table;
+``--out FILE`` writes both with the machine's description.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import json
 import statistics
 import tempfile
 import time
@@ -26,9 +34,11 @@ from arguments import benchmark_parser, parse_benchmark_arguments  # benchmarks/
 from machine import cpu_name  # benchmarks/ is the script's folder
 
 from vlm_grasp_ros.core.device import resolve_device
-from vlm_grasp_ros.core.predictors.vlm import VlmPredictor, VlmSettings
 from vlm_grasp_ros.core.predictors.vlm_options import QUANTIZATIONS
-from vlm_grasp_ros.core.synthetic.scene import render_scene
+from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
+from vlm_grasp_ros.core.vlm.answer_format import ANSWER_FORMATS, answer_values
+from vlm_grasp_ros.core.vlm.answer_lists import answer_grasps
+from vlm_grasp_ros.core.vlm.ensemble import make_views
 from vlm_grasp_ros.core.vlm.model import QwenGraspModel, VlmLoadOptions
 from vlm_grasp_ros.core.vlm.processor import ImageOnlyQwen3VLProcessor
 from vlm_grasp_ros.core.vlm.prompting import PromptConfig
@@ -101,7 +111,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time(function, device: torch.device, repeats: int) -> list[float]:
+def _median_ms(function, device: torch.device, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         _sync(device)
@@ -109,7 +119,62 @@ def _time(function, device: torch.device, repeats: int) -> list[float]:
         function()
         _sync(device)
         times.append((time.perf_counter() - start) * 1000.0)
-    return times
+    return statistics.median(times)
+
+
+def measure_format(model: QwenGraspModel, answer_format: str, device: torch.device, repeats: int) -> dict:
+    """One answer format's figures (the JSON line)."""
+    model.prompt = dataclasses.replace(model.prompt, answer_format=answer_format)
+    single, listing = model.grammar(1), model.grammar(3)
+    rng = np.random.default_rng(0)
+    samples = [render_scene(11, index, SceneConfig(min_objects=3)) for index in range(8)]
+    images = [sample.image for sample in samples]
+    answers = [[answer_values(g, s.width, s.height) for g in answer_grasps(s, 3, "first", rng)] for s in samples]
+    one = [single.encode(values[:1]).ids for values in answers]
+    three = listing.encode(answers[0][:3]).ids
+    views = [view.crop(images[0]) for view in make_views(images[0].shape[1], images[0].shape[0], 4)]
+    cases = {
+        "H=1": (lambda: model.generate(images[:1], teacher=one[:1]), 1),
+        "H=4": (lambda: model.generate(views, teacher=one[:1] * 4), 1),
+        "batch8": (lambda: model.generate(images, teacher=one), 8),
+        "H=1_list3": (lambda: model.generate(images[:1], max_grasps=3, teacher=[three]), 3),
+    }
+    for function, _grasps in cases.values():  # warm-up: kernels, allocator, caches
+        function()
+    ms_per_grasp = {
+        name: round(_median_ms(function, device, repeats) / grasps, 2) for name, (function, grasps) in cases.items()
+    }
+    counted = [model.generate([image], teacher=[ids])[0] for image, ids in zip(images, one)]
+    [listed] = model.generate(images[:1], max_grasps=3, teacher=[three])
+    inputs = model.encode(images[:1], [None])
+    prefill_ms = _median_ms(lambda: model.decoder.prefill(inputs, single.longest_answer_tokens()), device, repeats)
+    # The part of a grasp's cost that the answer format decides: decoding after the prefill.
+    decode_ms = {
+        "H=1": _median_ms(
+            lambda: model.decoder.decode(inputs, single, single.end, single.longest_answer_tokens(), one[:1]),
+            device,
+            repeats,
+        ),
+        "H=1_list3": _median_ms(
+            lambda: model.decoder.decode(inputs, listing, listing.end, listing.longest_answer_tokens(), [three]),
+            device,
+            repeats,
+        ),
+    }
+    return {
+        "answer_format": answer_format,
+        "forwards_per_grasp": float(np.mean([answer.forwards for answer in counted])),
+        "tokens_per_grasp": float(np.mean([answer.tokens for answer in counted])),
+        "forwards_per_grasp_list3": listed.forwards / len(listed.grasps),
+        "ms_per_grasp": ms_per_grasp,
+        "prefill_ms": round(prefill_ms, 2),
+        "decode_ms_per_grasp": {
+            "H=1": round(decode_ms["H=1"] - prefill_ms, 2),
+            "H=1_list3": round((decode_ms["H=1_list3"] - prefill_ms) / 3, 2),
+        },
+        "prompt_tokens": int(inputs["input_ids"].shape[1]),
+        "image_tokens": int((inputs["input_ids"] == model.processor.image_token_id).sum()),
+    }
 
 
 def main() -> None:
@@ -133,73 +198,53 @@ def main() -> None:
             QwenGraspModel.load(VlmLoadOptions(str(folder), device=str(device))),
             "tiny Qwen3-VL (random init, fp32)",
         )
-
-    images = [render_scene(11, index).image for index in range(8)]
-    single = VlmPredictor(model, VlmSettings())
-    ensemble = VlmPredictor(model, VlmSettings(ensemble_size=4))
-    for predictor in (single, ensemble):  # warm-up: kernels, allocator, caches
-        predictor.predict_batch(images[:2])
-    cases = [
-        ("H=1, one image", lambda: single.predict_batch(images[:1]), 1),
-        ("H=4 ensemble, one image (4 views, one batch)", lambda: ensemble.predict_batch(images[:1]), 1),
-        ("batch of 8 images, H=1", lambda: single.predict_batch(images), 8),
-    ]
-    rows = []
-    for name, function, count in cases:
-        times = _time(function, device, args.repeats)
-        rows.append((name, statistics.median(times) / count, min(times) / count))
-
-    # Where one H=1 image's time goes.
-    inputs = model.encode(images[:1], [None])
-    prompt_tokens = int(inputs["input_ids"].shape[1])
-    image_tokens = int((inputs["input_ids"] == model.processor.image_token_id).sum())
-    with torch.inference_mode():
-        vision_ms = statistics.median(
-            _time(
-                lambda: model.model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"]),
-                device,
-                args.repeats,
-            )
-        )
-        prefill_ms = statistics.median(_time(lambda: model.model(**inputs, use_cache=True), device, args.repeats))
-    steps = []
-    for image in images:
-        [answer] = model.generate([image])[0:1]
-        steps.append(len(answer[0].text) + 1)  # one token per character, plus the end of turn
-    mean_steps = float(np.mean(steps))
-    h1_ms = rows[0][1]
-    decode_ms = max(h1_ms - prefill_ms, 0.0)
-    tokens_per_s_single = mean_steps / (h1_ms / 1000.0)
-    tokens_per_s_batch = mean_steps * 8 / (rows[2][1] * 8 / 1000.0)
-
     device_name = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
         else f"{cpu_name()}, {torch.get_num_threads()} threads"
     )
+    results = []
+    for answer_format in ANSWER_FORMATS:
+        result = {"model": label, "device": device_name, "torch": torch.__version__} | measure_format(
+            model, answer_format, device, args.repeats
+        )
+        print(json.dumps(result), flush=True)
+        results.append(result)
+
+    digits, fields = results
     lines = [
-        f"# vlm backend latency: {label}",
+        f"# vlm backend latency per grasp: {label}",
         "",
-        f"Device: {device_name}. torch {torch.__version__}. "
-        f"640x480 synthetic frames; prompt {prompt_tokens} tokens of which {image_tokens} image tokens; "
-        f"answers {mean_steps:.1f} tokens on average (constrained decoding, greedy).",
+        f"Device: {device_name}. torch {torch.__version__}. 640x480 synthetic frames (3+ objects); prompt "
+        f"{digits['prompt_tokens']} tokens of which {digits['image_tokens']} image tokens; answers teacher-forced "
+        "to the frames' quantized labels; greedy, constrained.",
         "",
-        "| case | median ms per image | best ms per image |",
-        "|---|---|---|",
+        "| | digits | field_tokens | speed-up |",
+        "|---|---|---|---|",
+        f"| tokens per grasp | {digits['tokens_per_grasp']:.1f} | {fields['tokens_per_grasp']:.1f} | |",
+        f"| decoder forwards per grasp (prefill included) | {digits['forwards_per_grasp']:.1f} | "
+        f"{fields['forwards_per_grasp']:.1f} | |",
+        f"| forwards per grasp, a list of 3 | {digits['forwards_per_grasp_list3']:.1f} | "
+        f"{fields['forwards_per_grasp_list3']:.1f} | |",
     ]
-    lines += [f"| {name} | {median:.1f} | {best:.1f} |" for name, median, best in rows]
+    for case, name in (
+        ("H=1", "ms per grasp, H=1"),
+        ("H=4", "ms per grasp, H=4 (4 views, one batch)"),
+        ("batch8", "ms per grasp, batch of 8 images"),
+        ("H=1_list3", "ms per grasp, H=1 listing 3 grasps"),
+    ):
+        a, b = digits["ms_per_grasp"][case], fields["ms_per_grasp"][case]
+        lines.append(f"| {name} | {a:.1f} | {b:.1f} | {a / b:.2f}x |")
+    for case, name in (("H=1", "decoding after the prefill, ms per grasp, H=1"), ("H=1_list3", "the same, listing 3")):
+        a, b = digits["decode_ms_per_grasp"][case], fields["decode_ms_per_grasp"][case]
+        lines.append(f"| {name} | {a:.1f} | {b:.1f} | {a / b:.2f}x |")
     lines += [
-        "",
-        "| where H=1 time goes | ms |",
-        "|---|---|",
-        f"| vision encoder | {vision_ms:.1f} |",
-        f"| prefill (vision + {prompt_tokens} prompt tokens) | {prefill_ms:.1f} |",
-        f"| decoding {mean_steps:.1f} tokens (rest of H=1) | {decode_ms:.1f} "
-        f"({decode_ms / mean_steps:.1f} per token) |",
-        "",
-        f"Generated tokens per second: {tokens_per_s_single:.0f} at batch 1, {tokens_per_s_batch:.0f} at batch 8.",
+        f"| prefill (vision + prompt, last-position logits), ms | {digits['prefill_ms']:.1f} | "
+        f"{fields['prefill_ms']:.1f} | |",
         "",
         f"Command: `python benchmarks/vlm_inference.py {' '.join(_argv())}`",
+        "",
+        *("    " + json.dumps(result) for result in results),
     ]
     text = "\n".join(lines)
     print(text)
