@@ -183,6 +183,20 @@ def test_padding_to_buckets_does_not_change_answers(tiny_model: QwenGraspModel, 
     assert exact._caches.keys() == {(3, length + 2 * 40)}
 
 
+def test_release_lets_the_model_and_its_caches_go(tiny_folder: Path, scenes) -> None:
+    import gc
+    import weakref
+
+    model = QwenGraspModel.load(VlmLoadOptions(str(tiny_folder), device="cpu"))
+    model.generate(scenes)
+    weights = weakref.ref(model.model)
+    caches = [weakref.ref(cache) for cache in model.decoder._caches.values()]
+    assert weights() is not None and caches
+    model.release()
+    gc.collect()
+    assert weights() is None and all(cache() is None for cache in caches)
+
+
 def test_teacher_forcing_writes_the_given_answer_at_the_cost_of_decoding(tiny_model: QwenGraspModel, scenes) -> None:
     grammar = tiny_model.grammar(2)
     wanted = [GraspValues(523, 412, 87, 120, 45), GraspValues(100, 1000, 0, 1, 19)]

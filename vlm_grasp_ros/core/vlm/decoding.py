@@ -224,10 +224,15 @@ class GrammarDecoder:
         mask = torch.zeros(visible.shape, dtype=dtype, device=valid.device)
         return mask.masked_fill_(~visible, torch.finfo(dtype).min)[:, None]
 
+    def release(self) -> None:
+        """Drop the KV caches and the model, so that releasing the model frees its memory."""
+        self._caches.clear()
+        self.model = None
+
     def _cache(self, batch: int, capacity: int) -> StaticCache:
         key = (batch, capacity)
         if key not in self._caches:
-            if len(self._caches) >= 8:  # a long-running node sees few buckets; bound the memory anyway
+            if len(self._caches) >= 4:  # a node sees few buckets; an 8B cache for 8 rows is ~0.8 GB
                 self._caches.clear()
             self._caches[key] = StaticCache(config=self.model.config, max_cache_len=capacity)
         cache = self._caches[key]

@@ -197,6 +197,7 @@ class QwenGraspModel:
     def release(self) -> None:
         if not getattr(self.model, "is_quantized", False):  # 4-bit weights cannot be moved
             self.model.to("cpu")
+        self.decoder.release()  # its KV caches and its reference to the model
         del self.model
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
