@@ -112,6 +112,11 @@ def _sync(device: torch.device) -> None:
 
 
 def _median_ms(function, device: torch.device, repeats: int) -> float:
+    return _timings_ms(function, device, repeats)[0]
+
+
+def _timings_ms(function, device: torch.device, repeats: int) -> tuple[float, float, float]:
+    """Median, fastest and slowest of ``repeats`` runs, in ms."""
     times = []
     for _ in range(repeats):
         _sync(device)
@@ -119,7 +124,7 @@ def _median_ms(function, device: torch.device, repeats: int) -> float:
         function()
         _sync(device)
         times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
+    return statistics.median(times), min(times), max(times)
 
 
 def measure_format(model: QwenGraspModel, answer_format: str, device: torch.device, repeats: int) -> dict:
@@ -141,8 +146,11 @@ def measure_format(model: QwenGraspModel, answer_format: str, device: torch.devi
     }
     for function, _grasps in cases.values():  # warm-up: kernels, allocator, caches
         function()
-    ms_per_grasp = {
-        name: round(_median_ms(function, device, repeats) / grasps, 2) for name, (function, grasps) in cases.items()
+    timings = {name: _timings_ms(function, device, repeats) for name, (function, _grasps) in cases.items()}
+    ms_per_grasp = {name: round(timings[name][0] / grasps, 2) for name, (_function, grasps) in cases.items()}
+    range_per_grasp = {
+        name: [round(timings[name][1] / grasps, 2), round(timings[name][2] / grasps, 2)]
+        for name, (_function, grasps) in cases.items()
     }
     counted = [model.generate([image], teacher=[ids])[0] for image, ids in zip(images, one)]
     [listed] = model.generate(images[:1], max_grasps=3, teacher=[three])
@@ -167,6 +175,7 @@ def measure_format(model: QwenGraspModel, answer_format: str, device: torch.devi
         "tokens_per_grasp": float(np.mean([answer.tokens for answer in counted])),
         "forwards_per_grasp_list3": listed.forwards / len(listed.grasps),
         "ms_per_grasp": ms_per_grasp,
+        "ms_per_grasp_range": range_per_grasp,
         "prefill_ms": round(prefill_ms, 2),
         "decode_ms_per_grasp": {
             "H=1": round(decode_ms["H=1"] - prefill_ms, 2),
@@ -219,7 +228,7 @@ def main() -> None:
         f"{digits['prompt_tokens']} tokens of which {digits['image_tokens']} image tokens; answers teacher-forced "
         "to the frames' quantized labels; greedy, constrained.",
         "",
-        "| | digits | field_tokens | speed-up |",
+        "| median (fastest-slowest) | digits | field_tokens | speed-up |",
         "|---|---|---|---|",
         f"| tokens per grasp | {digits['tokens_per_grasp']:.1f} | {fields['tokens_per_grasp']:.1f} | |",
         f"| decoder forwards per grasp (prefill included) | {digits['forwards_per_grasp']:.1f} | "
@@ -234,7 +243,10 @@ def main() -> None:
         ("H=1_list3", "ms per grasp, H=1 listing 3 grasps"),
     ):
         a, b = digits["ms_per_grasp"][case], fields["ms_per_grasp"][case]
-        lines.append(f"| {name} | {a:.1f} | {b:.1f} | {a / b:.2f}x |")
+        (a_low, a_high), (b_low, b_high) = digits["ms_per_grasp_range"][case], fields["ms_per_grasp_range"][case]
+        lines.append(
+            f"| {name} | {a:.1f} ({a_low:.1f}-{a_high:.1f}) | {b:.1f} ({b_low:.1f}-{b_high:.1f}) | {a / b:.2f}x |"
+        )
     for case, name in (("H=1", "decoding after the prefill, ms per grasp, H=1"), ("H=1_list3", "the same, listing 3")):
         a, b = digits["decode_ms_per_grasp"][case], fields["decode_ms_per_grasp"][case]
         lines.append(f"| {name} | {a:.1f} | {b:.1f} | {a / b:.2f}x |")

@@ -75,6 +75,7 @@ class GrammarDecoder:
         self.pad = pad_token_id
         self.buckets = buckets
         self._caches: dict[tuple[int, int], StaticCache] = {}
+        self._allowed: dict[tuple[AnswerGrammar | None, State | None], torch.Tensor] = {}
 
     @property
     def _qwen(self):
@@ -189,7 +190,7 @@ class GrammarDecoder:
             if teacher is not None:
                 token = teacher[index][len(row.tokens)]
             elif allowed:
-                candidates = torch.tensor(allowed, device=logits.device)
+                candidates = self._candidates(grammar, state, allowed, logits.device)
                 token = int(candidates[logits[index, candidates].argmax()])
             else:
                 token = int(logits[index].argmax())
@@ -224,9 +225,20 @@ class GrammarDecoder:
         mask = torch.zeros(visible.shape, dtype=dtype, device=valid.device)
         return mask.masked_fill_(~visible, torch.finfo(dtype).min)[:, None]
 
+    def _candidates(
+        self, grammar: AnswerGrammar | None, state: State | None, allowed: tuple[int, ...], device: torch.device
+    ) -> torch.Tensor:
+        """``allowed`` as a tensor on the model's device, built once per grammar state (a
+        field-token state allows 1,001 ids: rebuilding and copying them every step is waste)."""
+        key = (grammar, state)
+        if key not in self._allowed:
+            self._allowed[key] = torch.tensor(allowed, device=device)
+        return self._allowed[key]
+
     def release(self) -> None:
         """Drop the KV caches and the model, so that releasing the model frees its memory."""
         self._caches.clear()
+        self._allowed.clear()
         self.model = None
 
     def _cache(self, batch: int, capacity: int) -> StaticCache:
