@@ -147,6 +147,22 @@ def test_the_feature_cache_serves_whole_epochs_once_full() -> None:
     assert not FeatureCache(enabled=False).complete(0)
 
 
+def test_cached_batches_never_mix_padded_sizes() -> None:
+    """A crop's rounding can make one frame a padding step taller; such a frame goes in a batch
+    of its own size instead of breaking the stack (as it did with 320x240 scenes)."""
+    from training.train_decoder import FeatureCache
+
+    cache = FeatureCache(enabled=True)
+    for index in range(7):
+        rows = 224 if index in (2, 5) else 192
+        cache.store([index], [torch.zeros(1, 2, rows // 4, 64)], torch.zeros(1, 5, rows, 256))
+    batches = cache.batches(3, torch.Generator().manual_seed(1), drop_last=False)
+    assert sorted(int(i) for b in batches for i in b["index"]) == list(range(7))
+    for batch in batches:
+        assert {int(i) in (2, 5) for i in batch["index"]} in ({True}, {False})
+        assert batch["targets"].shape[-2] == (224 if int(batch["index"][0]) in (2, 5) else 192)
+
+
 def test_narrowest_targets_keep_each_objects_narrowest_grasps_only() -> None:
     from training.data import narrowest_per_object
 

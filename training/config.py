@@ -14,14 +14,17 @@ from vlm_grasp_ros.core.dense.model import DenseModelConfig
 @dataclass
 class DataSource:
     """``dataset: generated`` renders synthetic scenes on the fly (``seed``, ``count``, and
-    ``min_objects`` per scene if above the generator's 1); any ``vlm-grasp eval`` dataset name
-    reads ``root`` (``limit`` = only the first N)."""
+    ``min_objects`` per scene if above the generator's 1, ``view`` as ``vlm-grasp synth --view``,
+    ``image_size`` [width, height]); any ``vlm-grasp eval`` dataset name reads ``root``
+    (``limit`` = only the first N)."""
 
     dataset: str = "generated"
     root: str = ""
     seed: int = 0
     count: int = 0
     min_objects: int = 0
+    view: str = "top_down"
+    image_size: tuple[int, int] = (640, 480)
     limit: int = 0
     allow_pickle: bool = False
 

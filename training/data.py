@@ -32,10 +32,14 @@ class SampleSource:
             self.dataset = None
             self.length = source.count
             defaults = SceneConfig()
+            width, height = source.image_size
             self.scene_config = dataclasses.replace(
                 defaults,
+                width=int(width),
+                height=int(height),
                 min_objects=max(defaults.min_objects, source.min_objects),
                 max_objects=max(defaults.max_objects, source.min_objects),
+                view=source.view,
             )
         else:
             self.dataset = open_dataset(source.dataset, source.root, allow_pickle=source.allow_pickle)

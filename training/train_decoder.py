@@ -64,11 +64,20 @@ class FeatureCache:
                 self.targets[index] = targets[row].to("cpu", torch.float16)
 
     def batches(self, batch_size: int, generator: torch.Generator, drop_last: bool) -> list[dict[str, Any]]:
+        """Shuffled batches, each of images of one padded size (a crop's rounding can give a
+        frame one padding step taller than the others)."""
         order = torch.randperm(len(self.features), generator=generator).tolist()
         keys = sorted(self.features)
-        groups = [[keys[i] for i in order[start : start + batch_size]] for start in range(0, len(order), batch_size)]
-        if drop_last and len(groups) > 1 and len(groups[-1]) < batch_size:
-            groups.pop()
+        by_size: dict[tuple[int, ...], list[int]] = {}
+        for i in order:
+            by_size.setdefault(tuple(self.targets[keys[i]].shape), []).append(keys[i])
+        groups = []
+        for same_size in by_size.values():
+            chunks = [same_size[start : start + batch_size] for start in range(0, len(same_size), batch_size)]
+            if drop_last and len(chunks) > 1 and len(chunks[-1]) < batch_size:
+                chunks.pop()
+            groups += chunks
+        groups = [groups[i] for i in torch.randperm(len(groups), generator=generator).tolist()]
         return [
             {
                 "index": torch.tensor(group),

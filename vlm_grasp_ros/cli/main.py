@@ -19,6 +19,7 @@ from vlm_grasp_ros.cli import (
 from vlm_grasp_ros.cli.model_arguments import add_model_arguments
 from vlm_grasp_ros.core.datasets import DATASET_NAMES, DatasetFormatError
 from vlm_grasp_ros.core.predictors.registry import backend_names
+from vlm_grasp_ros.core.synthetic.scene import SCENE_VIEWS
 
 
 def positive_int(text: str) -> int:
@@ -91,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_output_arguments(synth, "the dataset folder to write")
     synth.add_argument("--n", type=positive_int, required=True, help="number of scenes")
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument(
+        "--view",
+        choices=SCENE_VIEWS,
+        default="top_down",
+        help="top_down: a table top filling the frame from above; robot: a tilted camera over a finite "
+        "table or a sheet of paper, with unlabelled floor, walls and clutter around it; mixed: both",
+    )
     synth.add_argument("--width", type=positive_int, default=640)
     synth.add_argument("--height", type=positive_int, default=480)
     synth.set_defaults(run=synth_command.run)

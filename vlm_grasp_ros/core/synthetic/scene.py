@@ -9,7 +9,9 @@ import cv2
 import numpy as np
 
 from vlm_grasp_ros.core.datasets.sample import GraspSample
+from vlm_grasp_ros.core.synthetic.robot_view import render_robot_view
 from vlm_grasp_ros.core.synthetic.shapes import Shape
+from vlm_grasp_ros.core.synthetic.textures import background, object_texture
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,18 @@ class SceneConfig:
     #: Camera height above the table (m) and the range of object heights (m), for depth.
     table_depth_m: tuple[float, float] = (0.55, 0.8)
     object_height_m: tuple[float, float] = (0.02, 0.12)
+    #: "top_down": a table top filling the frame, seen from straight above; "robot": a tilted
+    #: perspective camera over a finite support with unlabelled surroundings
+    #: (``core/synthetic/robot_view.py``); "mixed": robot views in ``robot_share`` of the scenes.
+    view: str = "top_down"
+    robot_share: float = 0.75
+
+    def __post_init__(self) -> None:
+        if self.view not in SCENE_VIEWS:
+            raise ValueError(f"scene view must be one of {', '.join(SCENE_VIEWS)}, got {self.view!r}")
+
+
+SCENE_VIEWS = ("top_down", "robot", "mixed")
 
 
 _KINDS = ("box", "box", "capsule", "disc", "ellipse")
@@ -52,87 +66,21 @@ def _random_shape(rng: np.random.Generator, config: SceneConfig) -> Shape:
     )
 
 
-def _smooth_noise(rng: np.random.Generator, height: int, width: int, cell: int) -> np.ndarray:
-    """Value noise in [0, 1]: random values on a coarse grid, upsampled bicubically."""
-    coarse = rng.random((max(2, height // cell + 2), max(2, width // cell + 2))).astype(np.float32)
-    return np.clip(cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC), 0, 1)
-
-
-def _random_colour(rng: np.random.Generator, low: float = 0.0, high: float = 1.0) -> np.ndarray:
-    hsv = np.array([[[rng.integers(0, 180), rng.integers(40, 256), int(255 * rng.uniform(low, high))]]], np.uint8)
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32) / 255.0
-
-
-def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    base = _random_colour(rng, 0.25, 0.95)
-    style = rng.integers(0, 6)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    if style == 0:  # plain with soft blotches
-        pattern = 0.85 + 0.3 * _smooth_noise(rng, height, width, 60)[..., None]
-        image = base * pattern
-    elif style == 1:  # wood grain: stretched stripes bent by noise
-        angle = rng.uniform(0, math.pi)
-        coordinate = xx * math.cos(angle) + yy * math.sin(angle) + 40 * _smooth_noise(rng, height, width, 80)
-        grain = 0.5 + 0.5 * np.sin(coordinate / rng.uniform(3, 12))
-        image = base * (0.8 + 0.25 * grain[..., None])
-    elif style == 2:  # tiles or a checkerboard mat
-        tile = rng.integers(30, 120)
-        other = _random_colour(rng, 0.2, 0.9)
-        checks = ((xx // tile + yy // tile) % 2)[..., None]
-        image = base * (1 - checks) + other * checks
-        image = image * (1 - 0.5 * (((xx % tile) < 2) | ((yy % tile) < 2)))[..., None]  # grout lines
-    elif style == 3:  # speckled granite
-        image = base * (0.7 + 0.5 * rng.random((height, width, 1)).astype(np.float32))
-        image = cv2.GaussianBlur(image, (3, 3), 0)
-    elif style == 4:  # woven cloth: fine crossing threads
-        period = rng.uniform(2.5, 6)
-        weave = 0.5 + 0.25 * (np.sin(xx / period) + np.sin(yy / period))
-        image = (
-            base * (0.75 + 0.35 * weave[..., None]) * (0.85 + 0.3 * _smooth_noise(rng, height, width, 90)[..., None])
-        )
-    else:  # a cluttered surface: large soft patches of other colours (mats, paper, stains)
-        image = np.broadcast_to(base, (height, width, 3)).copy()
-        for _ in range(int(rng.integers(2, 6))):
-            patch = _smooth_noise(rng, height, width, int(rng.integers(60, 160))) > rng.uniform(0.55, 0.75)
-            image[patch] = image[patch] * 0.3 + 0.7 * _random_colour(rng, 0.2, 0.95)
-        image = cv2.GaussianBlur(image, (0, 0), 2)
-    return image.astype(np.float32)
-
-
-def _object_texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    base = _random_colour(rng, 0.2, 1.0)
-    style = rng.integers(0, 6)
-    if style == 0:
-        return np.broadcast_to(base, (height, width, 3)).astype(np.float32)
-    if style == 1:  # printed stripes
-        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-        angle = rng.uniform(0, math.pi)
-        stripes = (np.sin((xx * math.cos(angle) + yy * math.sin(angle)) / rng.uniform(2, 8)) > 0)[..., None]
-        return np.where(stripes, base, _random_colour(rng, 0.2, 1.0)).astype(np.float32)
-    if style == 2:  # label patch in another colour
-        texture = np.broadcast_to(base, (height, width, 3)).copy()
-        y0, x0 = int(rng.integers(0, max(1, height // 2))), int(rng.integers(0, max(1, width // 2)))
-        texture[y0 : y0 + height // 3, x0 : x0 + width // 3] = _random_colour(rng)
-        return texture.astype(np.float32)
-    if style == 3:
-        return (base * (0.75 + 0.4 * _smooth_noise(rng, height, width, 12)[..., None])).astype(np.float32)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    radius = np.hypot((xx - width / 2) / max(width / 2, 1), (yy - height / 2) / max(height / 2, 1))
-    if style == 4:  # a rim around an inner surface: a cup, bowl or tin seen from above
-        inner = _random_colour(rng, 0.05, 0.9)
-        rim = rng.uniform(0.6, 0.85)
-        return np.where((radius < rim)[..., None], inner, base).astype(np.float32)
-    # glossy: a specular highlight somewhere on the object
-    cy, cx = rng.uniform(0.2, 0.8) * height, rng.uniform(0.2, 0.8) * width
-    glare = np.exp(-(((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * (rng.uniform(0.05, 0.2) * max(height, width)) ** 2)))
-    return (base * (1 - glare[..., None]) + glare[..., None]).astype(np.float32)
-
-
 def render_scene(seed: int, index: int, config: SceneConfig = SceneConfig()) -> GraspSample:
     """Render scene ``index`` of the set made with ``seed``; the same pair gives the same scene."""
+    robot = config.view == "robot" or (
+        config.view == "mixed" and np.random.default_rng([seed, index, 99]).random() < config.robot_share
+    )
+    if robot:
+        return render_robot_view(seed, index, config.width, config.height, config.min_objects, config.max_objects)
+    return render_top_down(seed, index, config)
+
+
+def render_top_down(seed: int, index: int, config: SceneConfig = SceneConfig()) -> GraspSample:
+    """A table top filling the frame, seen from straight above."""
     rng = np.random.default_rng([seed, index])
     h, w = config.height, config.width
-    image = _background(rng, h, w)
+    image = background(rng, h, w)
     labels = np.zeros((h, w), np.int32)
     occupied = np.zeros((h, w), np.uint8)
     depth = np.full((h, w), rng.uniform(*config.table_depth_m), np.float32)
@@ -161,7 +109,7 @@ def render_scene(seed: int, index: int, config: SceneConfig = SceneConfig()) -> 
         image *= (1 - 0.45 * shadow)[..., None]
         ys, xs = np.nonzero(coverage > 0)
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        texture = _object_texture(rng, y1 - y0, x1 - x0)
+        texture = object_texture(rng, y1 - y0, x1 - x0)
         yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         gradient = ((xx - shape.cx) * light[0] + (yy - shape.cy) * light[1]) / max(shape.length, 1.0)
         rim = cv2.erode(coverage[y0:y1, x0:x1], np.ones((3, 3), np.uint8))  # darker outline at the edge

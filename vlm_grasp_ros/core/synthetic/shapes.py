@@ -9,7 +9,7 @@ angle, across an ellipse's minor axis with the local chord as the width.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -40,6 +40,9 @@ class Shape:
     angle: float
     length: float  # extent along the long axis (px)
     breadth: float  # extent across it (px)
+
+    def moved(self, dx: float, dy: float) -> Shape:
+        return replace(self, cx=self.cx + dx, cy=self.cy + dy)
 
     def _axes(self) -> tuple[np.ndarray, np.ndarray]:
         along = np.array([math.cos(self.angle), -math.sin(self.angle)])

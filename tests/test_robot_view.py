@@ -1,0 +1,124 @@
+"""Robot-view scenes: a tilted perspective camera over a finite support with unlabelled
+surroundings; thin and hollow objects labelled across one part; camera geometry."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vlm_grasp_ros.core.grasp import Grasp
+from vlm_grasp_ros.core.synthetic import parts
+from vlm_grasp_ros.core.synthetic.camera import PlaneCamera, apply_homography, project_grasp
+from vlm_grasp_ros.core.synthetic.photo_textures import SHOWCASE_PHOTOS, TEXTURE_PHOTOS
+from vlm_grasp_ros.core.synthetic.robot_view import render_robot_view
+from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
+from vlm_grasp_ros.core.synthetic.shapes import opening_for
+
+
+def test_robot_views_are_deterministic_and_differ_by_index() -> None:
+    a, b = render_robot_view(3, 1, 320, 240), render_robot_view(3, 1, 320, 240)
+    assert np.array_equal(a.image, b.image) and a.grasps == b.grasps and np.array_equal(a.depth, b.depth)
+    assert not np.array_equal(a.image, render_robot_view(3, 2, 320, 240).image)
+
+
+@pytest.mark.parametrize("index", range(10))
+def test_labels_lie_on_labelled_objects_inside_the_frame(index: int) -> None:
+    sample = render_robot_view(21, index, 320, 240)
+    assert sample.grasps and sample.mask is not None and sample.mask.max() >= 1
+    for grasp in sample.grasps:
+        col, row = int(round(grasp.cx)), int(round(grasp.cy))
+        assert 0 <= col < 320 and 0 <= row < 240
+        window = sample.mask[max(row - 1, 0) : row + 2, max(col - 1, 0) : col + 2]
+        assert window.max() > 0, f"label at ({grasp.cx:.1f}, {grasp.cy:.1f}) is off every object"
+
+
+def test_most_of_a_robot_view_is_unlabelled_surroundings_and_objects_stand_above_it() -> None:
+    """Negatives: the objects are a small part of the frame; the depth says they stand up."""
+    object_shares, nearer = [], []
+    for index in range(12):
+        sample = render_robot_view(4, index, 320, 240)
+        assert sample.mask is not None and sample.depth is not None
+        objects = sample.mask > 0
+        object_shares.append(objects.mean())
+        ring = np.zeros_like(objects)  # pixels just around the objects: the support under them
+        ys, xs = np.nonzero(objects)
+        ring[max(ys.min() - 6, 0) : ys.max() + 7, max(xs.min() - 6, 0) : xs.max() + 7] = True
+        ring &= ~objects
+        nearer.append(np.median(sample.depth[objects]) < np.median(sample.depth[ring]))
+    assert np.median(object_shares) < 0.25
+    assert sum(nearer) >= 10  # objects are nearer the camera than the support around them
+
+
+def test_tilted_cameras_see_perspective() -> None:
+    """Straight down, a plane is at one depth; tilted, the far (upper) rows are deeper."""
+    for tilt, expect_gradient in ((0.0, False), (math.radians(40), True)):
+        camera = PlaneCamera.looking_at(np.zeros(3), 0.6, tilt, 0.3, 500.0, 320, 240)
+        rays = camera.rays()
+        depth = -camera.position[2] / rays[..., 2]
+        top, bottom = depth[:20].mean(), depth[-20:].mean()
+        assert (top - bottom > 0.1) == expect_gradient, (tilt, top, bottom)
+        assert depth[120, 160] == pytest.approx(0.6 / math.cos(tilt), rel=0.02)
+
+
+def test_plane_homography_and_projection_agree() -> None:
+    camera = PlaneCamera.looking_at(np.zeros(3), 0.7, math.radians(30), 1.0, 550.0, 640, 480)
+    origin, resolution = np.array([-0.3, -0.2, 0.05]), 0.002
+    homography = camera.plane_homography(origin, np.array([resolution, 0, 0]), np.array([0, resolution, 0]))
+    texture_points = np.array([[0.0, 0.0], [100.0, 40.0], [250.0, 300.0]])
+    world = origin + np.c_[texture_points * resolution, np.zeros(3)]
+    assert np.allclose(apply_homography(homography, texture_points), camera.project(world), atol=1e-6)
+
+
+def test_projected_grasps_scale_with_the_image_and_keep_the_jaw_rule() -> None:
+    zoom = np.diag([2.0, 2.0, 1.0])
+    grasp = project_grasp(Grasp(10, 20, math.radians(30), 8.0, 4.0), zoom)
+    assert (grasp.cx, grasp.cy) == pytest.approx((20, 40))
+    assert grasp.width == pytest.approx(16.0) and grasp.height == pytest.approx(8.0)
+    assert grasp.theta == pytest.approx(math.radians(30))
+
+
+def _mask_at(mask: np.ndarray, x: float, y: float) -> float:
+    return float(mask[int(round(y)), int(round(x))])
+
+
+def test_a_ladder_is_taken_by_one_rail_never_across_both() -> None:
+    ladder = parts.ladder((200.0, 150.0), math.radians(20), length=240.0, spacing=80.0, rail=12.0)
+    mask = ladder.draw_mask(300, 400)
+    labels = ladder.grasps(max_opening=200.0)
+    assert len(labels) >= 4
+    for label in labels:
+        assert label.width == pytest.approx(opening_for(12.0))  # across a rail, not the 80 px span
+        assert _mask_at(mask, label.cx, label.cy) > 0.5
+    between = np.array([200.0, 150.0]) + 54 * np.array([math.cos(math.radians(20)), -math.sin(math.radians(20))])
+    assert _mask_at(mask, *between) < 0.5  # between rails and rungs is air
+
+
+def test_a_frame_is_hollow_and_a_mug_is_taken_by_its_wall_or_handle() -> None:
+    frame = parts.frame((150.0, 150.0), 0.3, length=200.0, breadth=140.0, side=16.0)
+    mask = frame.draw_mask(300, 300)
+    assert _mask_at(mask, 150, 150) < 0.5 and all(_mask_at(mask, g.cx, g.cy) > 0.5 for g in frame.grasps(100))
+    assert {round(g.width, 3) for g in frame.grasps(100)} == {round(opening_for(16.0), 3)}
+    mug = parts.mug((150.0, 150.0), 0.0, diameter=80.0, wall=6.0, handle=25.0)
+    mask = mug.draw_mask(300, 300)
+    assert _mask_at(mask, 150, 150) > 0.5  # the inside is seen, part of the object
+    assert max(g.width for g in mug.grasps(200)) == pytest.approx(opening_for(6.0))
+    assert max(g.cx for g in mug.grasps(200)) > 150 + 40  # a label on the handle, beyond the rim
+
+
+def test_showcase_photos_are_never_textures() -> None:
+    assert not set(SHOWCASE_PHOTOS) & set(TEXTURE_PHOTOS)
+
+
+def test_mixed_view_draws_both_kinds_by_index() -> None:
+    config = SceneConfig(width=160, height=120, view="mixed", robot_share=0.5)
+    flat = 0
+    for index in range(16):
+        depth = render_scene(9, index, config).depth
+        assert depth is not None
+        support = np.percentile(depth, 90)
+        flat += bool(np.allclose(depth[depth >= support - 1e-6], support, atol=1e-5))
+    assert 2 <= flat <= 14  # top-down tables are flat at one depth; robot views are not
+    with pytest.raises(ValueError, match="scene view"):
+        SceneConfig(view="sideways")
