@@ -9,7 +9,18 @@ import pytest
 
 from vlm_grasp_ros.core.evaluation import score_image
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.metrics import ImageResult, objects_hit, per_object_hits, summarize
+from vlm_grasp_ros.core.metrics import (
+    HIT,
+    OFF_OBJECT,
+    ON_OBJECT,
+    ImageResult,
+    background_figures,
+    objects_hit,
+    per_object_hits,
+    prediction_outcomes,
+    summarize,
+    threshold_sweep,
+)
 
 # Axis-aligned, so every IoU below is worked out by hand: x 80..120 (the 40 px opening), y 90..110.
 LABEL = Grasp(100, 100, 0.0, 40, 20)
@@ -101,3 +112,26 @@ def test_three_best_grasps_count_only_when_they_hit_three_different_objects() ->
     results.append(score_image("two", on_each, labels, two_objects))
     metrics = summarize(results)
     assert (metrics["top3_on_3_objects"], metrics["n_images_3_objects"]) == (0.5, 4)
+
+
+def test_grasps_off_the_labelled_objects_are_counted_per_scene() -> None:
+    mask = np.zeros((100, 100), np.int32)
+    mask[10:40, 10:40] = 1
+    labels = [Grasp(25, 25, 0.0, 20, 10)]
+    predictions = [
+        Grasp(25, 25, 0.0, 20, 10, 0.9),  # a hit
+        Grasp(30, 30, 1.2, 20, 10, 0.7),  # on the object, wrong angle
+        Grasp(80, 80, 0.0, 20, 10, 0.4),  # on the floor
+    ]
+    outcomes = prediction_outcomes(predictions, labels, mask)
+    assert outcomes == [(0.9, HIT), (0.7, ON_OBJECT), (0.4, OFF_OBJECT)]
+    clean = [(0.8, HIT)]
+    figures = background_figures([outcomes, clean])
+    assert figures["background_scenes"] == 0.5 and figures["top1_hit"] == 1.0
+    assert figures["on_object_top5"] == pytest.approx(3 / 4) and figures["precision"] == pytest.approx(2 / 4)
+    above_half = background_figures([outcomes, clean], threshold=0.5)
+    assert above_half["background_scenes"] == 0.0 and above_half["grasps_per_image"] == 1.5
+    rows = threshold_sweep([outcomes, clean], [0.0, 0.85, 0.95])
+    assert [row["top1_hit"] for row in rows] == [1.0, 0.5, 0.0]
+    summary = summarize([score_image("a", predictions, labels, mask), score_image("b", predictions[:1], labels, mask)])
+    assert summary["background_scenes"] == 0.5 and summary["precision"] == pytest.approx(2 / 4)

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from vlm_grasp_ros.core.datasets import GraspSample
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.metrics import ImageResult, objects_hit, per_object_hits
+from vlm_grasp_ros.core.metrics import ImageResult, objects_hit, per_object_hits, prediction_outcomes
 from vlm_grasp_ros.core.predictors.base import GraspPredictor, ImagePrediction
 
 LOG = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ def score_image(
     if object_mask is not None:
         result.object_hits = per_object_hits(predictions, ground_truth, object_mask)
         result.objects_in_top3 = (len(objects_hit(predictions, ground_truth, object_mask, 3)), len(result.object_hits))
+        result.outcomes = prediction_outcomes(predictions, ground_truth, object_mask)
     return result
 
 

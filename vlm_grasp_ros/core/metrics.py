@@ -11,6 +11,11 @@
   text, ``invalid_answer_rate`` is the share of raw answers that did not parse.
 * OCID-Grasp's per-object accuracy: for each labelled object, the highest-scored prediction
   whose centre lies on the object's mask must hit one of the labels centred on that object.
+* Grasps off the objects (with an object mask): ``background_scenes`` is the share of images
+  with at least one prediction centred off every labelled object (on the table, the floor, a
+  wall, an unlabelled thing); ``on_object_top5`` the share of the 5 best predictions centred
+  on a labelled object; ``precision`` the share of all predictions that hit a label.
+  :func:`threshold_sweep` gives them for a range of score thresholds, to choose one.
 * Several grasps on several objects (``top3_on_3_objects``): among images with at least three
   labelled objects, the share whose three best predictions hit three different objects (each
   prediction centred on an object and hitting one of that object's labels).
@@ -42,6 +47,9 @@ class ImageResult:
     object_hits: list[bool] | None = None
     #: With an object mask: (different objects hit by the 3 best predictions, labelled objects).
     objects_in_top3: tuple[int, int] | None = None
+    #: With an object mask: (score, outcome) per prediction, outcome OFF_OBJECT, ON_OBJECT (a
+    #: miss) or HIT, for the background figures and the threshold sweep.
+    outcomes: list[tuple[float, int]] | None = None
     #: Backends that write text (vlm): raw answers for the image, and how many did not parse.
     answers: int = 0
     invalid_answers: int = 0
@@ -111,6 +119,47 @@ def objects_hit(predictions: Sequence[Grasp], ground_truth: Sequence[Grasp], mas
     return hit
 
 
+OFF_OBJECT, ON_OBJECT, HIT = 0, 1, 2
+
+
+def prediction_outcomes(
+    predictions: Sequence[Grasp], ground_truth: Sequence[Grasp], mask: np.ndarray
+) -> list[tuple[float, int]]:
+    """Each prediction's score and whether it is centred off the labelled objects, on one
+    (a miss), or hits a label."""
+    labelled = set(_labels_by_object(ground_truth, mask))
+    outcomes = []
+    for prediction in predictions:
+        if prediction.is_hit(ground_truth):
+            outcomes.append((prediction.score, HIT))
+        else:
+            on_object = _object_at(mask, prediction) in labelled
+            outcomes.append((prediction.score, ON_OBJECT if on_object else OFF_OBJECT))
+    return outcomes
+
+
+def background_figures(outcomes: Sequence[list[tuple[float, int]]], threshold: float = 0.0) -> dict[str, float | None]:
+    """``background_scenes``, ``on_object_top5``, ``precision`` and ``top1_hit`` over images,
+    counting only predictions scoring at least ``threshold`` (predictions in rank order)."""
+    kept = [[(s, o) for s, o in image if s >= threshold] for image in outcomes]
+    top5 = [o for image in kept for _, o in image[:5]]
+    every = [o for image in kept for _, o in image]
+    return {
+        "background_scenes": sum(any(o == OFF_OBJECT for _, o in image) for image in kept) / len(kept),
+        "on_object_top5": sum(o != OFF_OBJECT for o in top5) / len(top5) if top5 else None,
+        "precision": sum(o == HIT for o in every) / len(every) if every else None,
+        "top1_hit": sum(bool(image) and image[0][1] == HIT for image in kept) / len(kept),
+        "grasps_per_image": len(every) / len(kept),
+    }
+
+
+def threshold_sweep(
+    outcomes: Sequence[list[tuple[float, int]]], thresholds: Iterable[float]
+) -> list[dict[str, float | None]]:
+    """:func:`background_figures` at each threshold, with the threshold in each row."""
+    return [{"threshold": t, **background_figures(outcomes, t)} for t in thresholds]
+
+
 def _mean(values: Iterable[float]) -> float | None:
     finite = [v for v in values if not math.isnan(v)]
     return float(np.mean(finite)) if finite else None
@@ -142,6 +191,12 @@ def summarize(results: Sequence[ImageResult], top_k: Sequence[int] = (1, 5)) -> 
         object_hits = [hit for r in with_masks for hit in r.object_hits or []]
         metrics["per_object_accuracy"] = sum(object_hits) / len(object_hits) if object_hits else None
         metrics["n_objects"] = len(object_hits)
+    masked = [r.outcomes for r in results if r.outcomes is not None]
+    if masked:
+        figures = background_figures(masked)
+        metrics["background_scenes"] = figures["background_scenes"]
+        metrics["on_object_top5"] = figures["on_object_top5"]
+        metrics["precision"] = figures["precision"]
     crowded = [r.objects_in_top3 for r in results if r.objects_in_top3 is not None and r.objects_in_top3[1] >= 3]
     if crowded:
         metrics["top3_on_3_objects"] = sum(hit == 3 for hit, _labelled in crowded) / len(crowded)

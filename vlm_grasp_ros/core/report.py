@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from vlm_grasp_ros.core.datasets import GraspSample
-from vlm_grasp_ros.core.metrics import ImageResult, score_top_prediction
+from vlm_grasp_ros.core.metrics import ImageResult, score_top_prediction, threshold_sweep
 from vlm_grasp_ros.core.overlay import draw_comparison
 
 if TYPE_CHECKING:
@@ -51,6 +51,34 @@ def metrics_table(runs: Sequence[EvaluationRun]) -> str:
             f"{_format(m['invalid_rate'], True)} | {latency['median']:.1f} / {latency['p95']:.1f} |"
         )
     return "\n".join(lines)
+
+
+SWEEP_THRESHOLDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def background_tables(runs: Sequence[EvaluationRun]) -> list[str]:
+    """Per backend with object masks: the background figures at a range of score thresholds."""
+    parts = []
+    for run in runs:
+        outcomes = [r.outcomes for r in run.results if r.outcomes is not None]
+        if not outcomes:
+            continue
+        parts += [
+            f"### {run.backend}: grasps off the labelled objects, by score threshold",
+            "",
+            "| threshold | scenes with a grasp off the objects | top-1 hit | top-5 on objects | precision "
+            "| grasps/image |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in threshold_sweep(outcomes, SWEEP_THRESHOLDS):
+            parts.append(
+                f"| {row['threshold']:.1f} | {_format(row['background_scenes'], True)} | "
+                f"{_format(row['top1_hit'], True)} | "
+                f"{_format(row['on_object_top5'], True)} | {_format(row['precision'], True)} | "
+                f"{_format(row['grasps_per_image'])} |"
+            )
+        parts.append("")
+    return parts
 
 
 def _histograms(runs: Sequence[EvaluationRun], out_dir: Path) -> list[str]:
@@ -122,6 +150,7 @@ def write_report(runs: Sequence[EvaluationRun], path: Path, title: str, command:
         "grasp against its matched label.",
         "",
     ]
+    parts += background_tables(runs)
     if any(run.results for run in runs):
         for name in _histograms(runs, out_dir):
             parts += [f"![histograms]({name})", ""]
