@@ -213,3 +213,50 @@ def test_bad_frames_are_skipped_and_the_node_keeps_answering(probe: RosProbe, io
     probe.spin_until(lambda: f"rejected {len(bad)} (bad frame)" in node.log(), 5.0)
     assert f"rejected {len(bad)} (bad frame) + failed 0 (backend error)" in node.log()
     assert "skipped a bad frame" in node.log()
+
+
+def _set(probe: RosProbe, **values: object) -> None:
+    from rcl_interfaces.msg import Parameter as ParameterMsg
+    from rcl_interfaces.msg import ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    parameters = []
+    for name, value in values.items():
+        if isinstance(value, bool):
+            parameter = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+        elif isinstance(value, str):
+            parameter = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+        else:
+            parameter = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
+        parameters.append(ParameterMsg(name=name, value=parameter))
+    results = probe.call(SetParameters, "/grasp_node/set_parameters", SetParameters.Request(parameters=parameters))
+    assert all(r.successful for r in results.results), [r.reason for r in results.results]
+
+
+def test_support_plane_and_workspace_keep_grasps_where_objects_stand(probe: RosProbe, io: dict) -> None:
+    """On a flat depth image nothing stands on the table, so every grasp goes; with the scene's
+    own depth (objects 2-12 cm tall) they stay; a workspace of the left half gives grasps there only."""
+    from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
+
+    scene = render_scene(11, 0, SceneConfig())
+    assert scene.depth is not None
+
+    def grasps_with(depth_m: np.ndarray) -> list:
+        header = probe.next_header()
+        io["info"].publish(camera_info(header))
+        io["depth"].publish(array_to_image((depth_m * 1000).astype(np.uint16), "16UC1", header))
+        io["image"].publish(rgb_to_image(scene.image, header))
+        return list(wait_for_stamp(probe, io["grasps"], header).grasps)
+
+    everything = grasps_with(scene.depth)
+    assert len(everything) >= 2
+    _set(probe, support_plane=True)
+    try:
+        assert grasps_with(np.full((480, 640), float(np.median(scene.depth)), np.float32)) == []
+        standing = grasps_with(scene.depth)
+        assert len(standing) == len(everything)
+        _set(probe, workspace="0 0 0.5 1")
+        left = grasps_with(scene.depth)
+        assert left and all(g.center_x < 320 for g in left)
+    finally:
+        _set(probe, support_plane=False, workspace="0 0 1 1")

@@ -44,6 +44,10 @@ def test_shipped_parameter_file_is_the_generated_one_with_every_parameter() -> N
         ("image_transport", "theora", "image_transport must be one of raw, compressed"),
         ("use_depth", "yes", "use_depth must be a bool"),
         ("colour", "red", "unknown parameter 'colour'"),
+        ("workspace", "0 0 1", "4 numbers 'left top right bottom', got 3"),
+        ("workspace", "0.5 0 0.2 1", "0 <= left < right <= 1"),
+        ("workspace", "a b c d", "4 numbers"),
+        ("support_max_height_m", -0.1, r"must be in \[0.0, 10.0\]"),
     ],
 )
 def test_bad_values_are_refused_with_the_reason(name: str, value: object, reason: str) -> None:
@@ -53,6 +57,7 @@ def test_bad_values_are_refused_with_the_reason(name: str, value: object, reason
 
 def test_good_values_pass() -> None:
     assert validate("dense.device", "cuda:1") is None and validate("backend", "pca") is None
+    assert validate("workspace", "0.2, 0.3, 0.8, 1") is None
 
 
 def test_a_bad_parameter_file_names_file_and_line(tmp_path: Path) -> None:

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.pipeline import BackendError, GraspPipeline, GraspRequest, locate_grasps
+from vlm_grasp_ros.core.pipeline import BackendError, GraspPipeline, GraspRequest, keep_grasps_on_support, locate_grasps
 from vlm_grasp_ros.core.predictors.base import GraspPredictor, GraspQuery
 from vlm_grasp_ros.core.projection import GraspPose3D, PinholeCamera
+from vlm_grasp_ros.core.support_plane import fit_support_plane
 
 CAMERA = PinholeCamera(fx=600.0, fy=600.0, cx=320.0, cy=240.0, width=640, height=480)
 RGB = np.zeros((480, 640, 3), np.uint8)
@@ -136,3 +137,57 @@ def test_an_aligned_depth_image_at_half_resolution_is_read_at_the_right_pixels()
     poses, problems = locate(grasps, depth)
     assert problems == []
     assert [pose.position[2] for pose in poses if pose is not None] == pytest.approx([0.75, 1.5])
+
+
+class ShapeRecorder(ScriptedPredictor):
+    def _predict(self, image: np.ndarray, query: GraspQuery) -> list[Grasp]:
+        self.shapes = getattr(self, "shapes", []) + [image.shape]
+        return super()._predict(image, query)
+
+
+def test_the_workspace_crop_is_all_the_model_sees_and_grasps_come_back_in_image_pixels() -> None:
+    predictor = ShapeRecorder([grasp_at(10, 20, 0.9)])
+    grasps, _ = GraspPipeline(predictor).predict(RGB, GraspRequest(workspace=(0.25, 0.5, 0.75, 1.0)))
+    assert predictor.shapes == [(240, 320, 3)]
+    assert (grasps[0].cx, grasps[0].cy) == (170, 260)
+    with pytest.raises(ValueError, match="workspace"):
+        GraspRequest(workspace=(0.5, 0.0, 0.4, 1.0))
+
+
+def tilted_table_depth(camera: PinholeCamera = CAMERA) -> np.ndarray:
+    """Depth of a table seen 30 degrees from straight down, 0.7 m away at the image centre, with
+    a 6 cm box standing on it at (320, 300) and the floor 0.75 m below it in the top rows."""
+    tilt = math.radians(30)
+    normal = np.array([0.0, -math.sin(tilt), -math.cos(tilt)])  # the table's up, in the optical frame
+    offset = 0.7 * math.cos(tilt)  # n . p + offset = 0 on the table
+    rows, cols = np.mgrid[0:480, 0:640]
+    rays = np.stack([(cols - camera.cx) / camera.fx, (rows - camera.cy) / camera.fy, np.ones((480, 640))], -1)
+
+    def plane_depth(height: float) -> np.ndarray:
+        return (height - offset) / (rays @ normal)
+
+    depth = plane_depth(0.0)
+    box = (np.abs(cols - 320) < 30) & (np.abs(rows - 300) < 30)
+    depth[box] = plane_depth(0.06)[box]
+    depth[:60] = plane_depth(-0.75)[:60]
+    depth[200:330, 40:170] = np.nan  # a hole, as a shiny object gives
+    return depth.astype(np.float32)
+
+
+def test_the_support_plane_is_the_table_and_only_grasps_standing_on_it_pass() -> None:
+    depth = tilted_table_depth()
+    plane = fit_support_plane(depth, CAMERA)
+    assert plane is not None and plane.inlier_share > 0.6
+    assert plane.normal @ np.array([0.0, -0.5, -math.sqrt(3) / 2]) > 0.999
+    grasps = [grasp_at(320, 300, 0.9), grasp_at(500, 400, 0.8), grasp_at(320, 20, 0.7), grasp_at(105, 265, 0.6)]
+    request = GraspRequest(support_height_m=(0.004, 0.5))
+    kept, problems = keep_grasps_on_support(grasps, depth, CAMERA, (640, 480), request)
+    assert [g.score for g in kept] == [0.9, 0.6]  # the box; the hole is kept; table and floor dropped
+    assert problems == ["2 grasps dropped: not 0.004-0.5 m above the support plane"]
+    off, _ = keep_grasps_on_support(grasps, depth, CAMERA, (640, 480), GraspRequest())
+    assert off == grasps  # (0, 0): no check
+    half = depth[::2, ::2]  # depth at half the colour resolution, registered
+    kept, _ = keep_grasps_on_support(grasps, half, CAMERA, (640, 480), request)
+    assert [g.score for g in kept] == [0.9, 0.6]
+    kept, problems = keep_grasps_on_support(grasps, np.zeros_like(depth), CAMERA, (640, 480), request)
+    assert kept == grasps and "too few valid depth pixels" in problems[0]

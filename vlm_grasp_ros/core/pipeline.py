@@ -1,5 +1,7 @@
-"""One image through a predictor: ``GraspPipeline.predict(rgb, request)`` -> ranked grasps, then
-``locate_grasps(grasps, depth, camera, ...)`` -> (poses, problems).
+"""One image through a predictor: ``GraspPipeline.predict(rgb, request)`` -> ranked grasps (from
+the request's workspace only), then with depth ``keep_grasps_on_support(...)`` -> the grasps
+standing on the support plane, and ``locate_grasps(grasps, depth, camera, ...)`` -> (poses,
+problems).
 
 The node's worker and its service call these two steps and look the depth up between them
 (after inference, so depth that arrives meanwhile is used). Nothing here holds ROS types, so
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -24,6 +26,7 @@ from vlm_grasp_ros.core.projection import (
     depth_problem,
     grasp_poses_from_depth,
 )
+from vlm_grasp_ros.core.support_plane import fit_support_plane, grasps_on_support
 
 
 class BackendError(RuntimeError):
@@ -40,6 +43,28 @@ class GraspRequest:
     #: Depths outside this range (metres) are holes: no pose from them.
     min_depth_m: float = 0.05
     max_depth_m: float = 10.0
+    #: The part of the image to look at, as fractions of its width and height (left, top, right,
+    #: bottom): the model sees only this crop, so nothing outside can be grasped.
+    workspace: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    #: With depth: drop grasps whose centre is not this far (m) above the workspace's largest
+    #: plane (the table); (0, 0) switches the check off.
+    support_height_m: tuple[float, float] = (0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        left, top, right, bottom = self.workspace
+        if not (0.0 <= left < right <= 1.0 and 0.0 <= top < bottom <= 1.0):
+            raise ValueError(
+                f"workspace must be 0 <= left < right <= 1 and 0 <= top < bottom <= 1, got {self.workspace}"
+            )
+        low, high = self.support_height_m
+        if not 0.0 <= low <= high:
+            raise ValueError(f"support heights must be 0 <= min <= max, got {self.support_height_m}")
+
+    def workspace_pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """The workspace as (x0, y0, x1, y1) pixels of a ``width`` x ``height`` image, at least 1 px."""
+        left, top, right, bottom = self.workspace
+        x0, y0 = int(round(left * width)), int(round(top * height))
+        return x0, y0, max(x0 + 1, int(round(right * width))), max(y0 + 1, int(round(bottom * height)))
 
 
 @dataclass
@@ -72,6 +97,28 @@ def locate_grasps(
     return poses, problems
 
 
+def keep_grasps_on_support(
+    grasps: list[Grasp], depth_m: np.ndarray, camera: PinholeCamera, image_size: tuple[int, int], request: GraspRequest
+) -> tuple[list[Grasp], list[str]]:
+    """With ``request.support_height_m`` set: fit the support plane in the workspace's depth and
+    keep the grasps standing on it; problems say what was dropped or why nothing could be checked."""
+    if request.support_height_m[1] <= 0.0 or not grasps:
+        return grasps, []
+    problem = camera_problem(camera, image_size) or depth_problem(depth_m.shape, image_size)
+    if problem:
+        return grasps, [f"support plane not checked: {problem}"]
+    depth_camera = camera.scaled_to(depth_m.shape[1], depth_m.shape[0])
+    region = request.workspace_pixels(depth_m.shape[1], depth_m.shape[0])
+    plane = fit_support_plane(depth_m, depth_camera, region, depth_range_m=(request.min_depth_m, request.max_depth_m))
+    if plane is None:
+        return grasps, ["support plane not checked: too few valid depth pixels in the workspace"]
+    kept, dropped = grasps_on_support(
+        grasps, depth_m, camera, plane, image_size, request.support_height_m, (request.min_depth_m, request.max_depth_m)
+    )
+    low, high = request.support_height_m
+    return kept, ([f"{dropped} grasps dropped: not {low:g}-{high:g} m above the support plane"] if dropped else [])
+
+
 class GraspPipeline:
     """A loaded predictor, one inference at a time (the worker and the service share it)."""
 
@@ -83,12 +130,20 @@ class GraspPipeline:
         """Ranked grasps above the threshold, at most ``max_grasps``, and the inference time in
         ms. Raises BackendError when the model fails."""
         start = time.perf_counter()
+        x0, y0, x1, y1 = request.workspace_pixels(rgb.shape[1], rgb.shape[0])
+        whole = (x0, y0, x1, y1) == (0, 0, rgb.shape[1], rgb.shape[0])
         try:
             with self._lock:
-                grasps = self.predictor.predict(rgb, prompt=request.prompt or None, max_grasps=request.max_grasps)
+                grasps = self.predictor.predict(
+                    rgb if whole else np.ascontiguousarray(rgb[y0:y1, x0:x1]),
+                    prompt=request.prompt or None,
+                    max_grasps=request.max_grasps,
+                )
         except Exception as error:  # any backend failure is reported, never fatal
             raise BackendError(f"backend {self.predictor.name!r} failed: {type(error).__name__}: {error}") from error
         inference_ms = (time.perf_counter() - start) * 1000.0
+        if not whole:
+            grasps = [replace(g, cx=g.cx + x0, cy=g.cy + y0) for g in grasps]
         return [g for g in grasps if g.score >= request.score_threshold][: request.max_grasps], inference_ms
 
     def warm_up(self, width: int = 640, height: int = 480) -> float:

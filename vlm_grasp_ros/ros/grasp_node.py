@@ -42,14 +42,28 @@ from vlm_grasp_msgs.msg import Grasp2DArray
 from vlm_grasp_msgs.srv import PredictGrasps
 from vlm_grasp_ros.core.heap import limit_heap_arenas, trim_heap
 from vlm_grasp_ros.core.overlay import draw_grasps
-from vlm_grasp_ros.core.pipeline import BackendError, GraspPipeline, GraspRequest, PipelineResult, locate_grasps
+from vlm_grasp_ros.core.pipeline import (
+    BackendError,
+    GraspPipeline,
+    GraspRequest,
+    PipelineResult,
+    keep_grasps_on_support,
+    locate_grasps,
+)
 from vlm_grasp_ros.core.predictors.registry import create_predictor
 from vlm_grasp_ros.ros.conversions import camera_info_to_camera, grasps_to_array_msg
 from vlm_grasp_ros.ros.frame_buffers import LatestSlot, StampBuffer
 from vlm_grasp_ros.ros.frame_stats import FrameStats, SequenceGaps, StatsReport
 from vlm_grasp_ros.ros.image_conversion import ImageConversionError, depth_to_metres, frame_to_rgb, rgb_to_image
 from vlm_grasp_ros.ros.markers import grasp_markers
-from vlm_grasp_ros.ros.node_settings import PARAMETERS, GraspNodeSettings, backend_parameters, validate, with_changes
+from vlm_grasp_ros.ros.node_settings import (
+    PARAMETERS,
+    GraspNodeSettings,
+    backend_parameters,
+    parse_workspace,
+    validate,
+    with_changes,
+)
 
 NODE_NAME = "grasp_node"
 LOG_EVERY_S = 5.0  # rate limit for per-frame warnings
@@ -320,12 +334,15 @@ class GraspNode(LifecycleNode):
 
     @staticmethod
     def _request(settings: GraspNodeSettings, max_grasps: int = 0, prompt: str = "") -> GraspRequest:
+        low, high = settings.support_min_height_m, settings.support_max_height_m
         return GraspRequest(
             max_grasps or settings.max_grasps,
             settings.score_threshold,
             prompt or settings.prompt,
             settings.min_depth_m,
             settings.max_depth_m,
+            workspace=parse_workspace(settings.workspace),
+            support_height_m=(low, max(low, high)) if settings.support_plane else (0.0, 0.0),
         )
 
     def _process(self, raw: bytes, frame_type: type, arrived: float) -> None:
@@ -384,7 +401,12 @@ class GraspNode(LifecycleNode):
             except ValueError as error:
                 result.problems = [f"depth or camera_info unusable: {error}"]
             else:
+                result.grasps, dropped = keep_grasps_on_support(
+                    result.grasps, depth_m, camera, rgb.shape[1::-1], request
+                )
                 result.poses, result.problems = locate_grasps(result.grasps, depth_m, camera, rgb.shape[1::-1], request)
+                if dropped:
+                    self.get_logger().info("; ".join(dropped), throttle_duration_sec=LOG_EVERY_S)
         if result.problems:
             self._stats.count("without_poses")
             self.get_logger().warning(
@@ -489,7 +511,7 @@ class GraspNode(LifecycleNode):
             self._add_poses(result, request.image, rgb, settings, request_options, wait=False)
         response.result = self._message(request.image.header, rgb, result, request_options.prompt)
         response.success = True
-        response.message = f"{len(grasps)} grasps in {inference_ms:.1f} ms" + (
+        response.message = f"{len(result.grasps)} grasps in {inference_ms:.1f} ms" + (
             f"; {'; '.join(result.problems)}" if result.problems else ""
         )
         return response

@@ -21,6 +21,28 @@ from vlm_grasp_ros.core.predictors.registry import BACKENDS, backend_names
 from vlm_grasp_ros.ros.image_conversion import DEFAULT_MAX_PIXELS
 
 
+def parse_workspace(text: str) -> tuple[float, float, float, float]:
+    """``"left top right bottom"`` (fractions of the image) -> a tuple; ValueError says why not."""
+    try:
+        values = tuple(float(v) for v in text.replace(",", " ").split())
+    except ValueError:
+        raise ValueError(f"workspace must be 4 numbers 'left top right bottom', got {text!r}") from None
+    if len(values) != 4:
+        raise ValueError(f"workspace must be 4 numbers 'left top right bottom', got {len(values)} in {text!r}")
+    left, top, right, bottom = values
+    if not (0.0 <= left < right <= 1.0 and 0.0 <= top < bottom <= 1.0):
+        raise ValueError(f"workspace needs 0 <= left < right <= 1 and 0 <= top < bottom <= 1, got {text!r}")
+    return left, top, right, bottom
+
+
+def _workspace_problem(text: str) -> str | None:
+    try:
+        parse_workspace(text)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def _known_backend(name: str) -> str | None:
     return None if name in BACKENDS else f"unknown backend {name!r}; known backends: {', '.join(backend_names())}"
 
@@ -67,6 +89,23 @@ class GraspNodeSettings:
     )
     depth_wait_s: float = option(
         0.1, "how long a frame waits for its depth before going out without poses", low=0.0, high=2.0
+    )
+    workspace: str = option(
+        "0 0 1 1",
+        "the image region grasps may come from, 'left top right bottom' as fractions of the width and "
+        "height; the model sees only this crop (e.g. '0.2 0.3 0.8 1' for a table in the lower middle)",
+        check=_workspace_problem,
+    )
+    support_plane: bool = option(
+        False,
+        "with use_depth: fit the largest plane in the workspace's depth (RANSAC) and drop grasps whose "
+        "centre is not support_min_height_m..support_max_height_m above it",
+    )
+    support_min_height_m: float = option(
+        0.004, "lowest height above the support plane a grasp centre may have (m)", low=0.0, high=10.0
+    )
+    support_max_height_m: float = option(
+        0.5, "highest height above the support plane a grasp centre may have (m)", low=0.0, high=10.0
     )
     marker_pixel_size_m: float = option(
         0.001, "size of one pixel in RViz for grasps without a pose", low=1e-6, high=1.0
