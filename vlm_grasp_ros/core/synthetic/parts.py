@@ -65,6 +65,9 @@ class PartsShape:
     rings: tuple[Ring, ...] = ()
     #: Closed polygons filled as part of the object without grasps (a basket's floor).
     fills: tuple[tuple[tuple[float, float], ...], ...] = field(default=())
+    #: Also graspable around the whole body through the first ring's centre (a mug's body):
+    #: then the rim's narrow labels are the object's narrowest, not its only ones.
+    whole_body: bool = False
 
     def moved(self, dx: float, dy: float) -> PartsShape:
         return replace(
@@ -121,6 +124,11 @@ class PartsShape:
                 phi = k * math.pi / 3
                 x, y = ring.cx + ring.radius * math.cos(phi), ring.cy - ring.radius * math.sin(phi)
                 add(x, y, phi, ring.thickness)
+        if self.whole_body and self.rings:
+            body = self.rings[0]
+            for k in range(6):  # around the body, clear of the handle's side
+                theta = self.angle + math.pi / 2 + (k - 2.5) * math.pi / 9
+                add(body.cx, body.cy, theta, 2 * body.radius + body.thickness)
         return result
 
 
@@ -191,6 +199,7 @@ def mug(centre: tuple[float, float], angle: float, diameter: float, wall: float,
         diameter,
         bars=_bars_from(segments, angle, centre),
         rings=(Ring(centre[0], centre[1], radius, wall, filled=True),),
+        whole_body=True,
     )
 
 
