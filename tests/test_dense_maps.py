@@ -67,6 +67,18 @@ def test_off_object_peaks_are_suppressed_and_max_grasps_applies() -> None:
     assert len(maps_to_grasps(maps, PostprocessConfig(min_distance_px=10, use_mask=False), WIDTH_SCALE)) == 3
 
 
+def test_scores_weighted_by_the_mask_rerank_and_drop_doubtful_peaks() -> None:
+    maps = known_maps()
+    maps.mask[:, :] = 1.0
+    maps.mask[40:80, 60:100] = 0.6  # the best peak where the model half-doubts an object: 0.95 x 0.6
+    maps.mask[170:190, 150:170] = 0.55  # the third: 0.6 x 0.55 = 0.33, under min_quality 0.35
+    config = PostprocessConfig(min_distance_px=10, score_with_mask=True, min_quality=0.35)
+    found = maps_to_grasps(maps, config, WIDTH_SCALE)
+    assert [g.cx for g in found] == pytest.approx([220.5, 80.0], abs=0.5)  # 0.8 x 1.0 now ranks first
+    assert [g.score for g in found] == pytest.approx([0.8, 0.57], abs=0.05)
+    assert len(maps_to_grasps(maps, config, WIDTH_SCALE, max_grasps=1)) == 1
+
+
 def test_nearby_peaks_keep_only_the_stronger() -> None:
     quality = np.zeros((50, 50), np.float32)
     quality[20, 20], quality[20, 26], quality[40, 40] = 0.9, 0.7, 0.5

@@ -27,6 +27,9 @@ class PostprocessConfig:
     smoothing_sigma_px: float = 2.0  # Gaussian blur of the quality map before peak finding (GG-CNN)
     mask_threshold: float = 0.5  # peaks where the mask map is below this are off-object
     use_mask: bool = True
+    #: Score = quality x the mask map at the peak (ranked again), instead of the quality alone: a
+    #: strong peak where the model doubts there is an object (a pattern on the floor) drops.
+    score_with_mask: bool = False
     #: Jaw (finger) size = this x the opening: the maps carry no jaw size, so the rule the training
     #: labels follow is part of the model (the synthetic labels' is 0.5).
     jaw_ratio: float = 0.5
@@ -85,9 +88,15 @@ def maps_to_grasps(
         pixel = int(round(row)), int(round(col))
         if config.use_mask and maps.mask[pixel] < config.mask_threshold:
             continue
+        if config.score_with_mask:
+            value *= float(maps.mask[pixel])
+            if value < config.min_quality:
+                continue
         theta = 0.5 * math.atan2(float(maps.sin2[pixel]), float(maps.cos2[pixel]))
         opening = max(1.0, float(maps.width[pixel]) * width_scale)
         grasps.append(Grasp(col, row, theta, opening, config.jaw_ratio * opening, score=min(1.0, max(0.0, value))))
-        if max_grasps is not None and len(grasps) >= max_grasps:
+        if max_grasps is not None and not config.score_with_mask and len(grasps) >= max_grasps:
             break
-    return grasps
+    if config.score_with_mask:
+        grasps.sort(key=lambda g: -g.score)
+    return grasps[:max_grasps] if max_grasps is not None else grasps
