@@ -1,5 +1,6 @@
 """Look at a dense model's grasps on real photographs (the ones scikit-image ships, no
-download): an overlay grid with each image's quality and mask maps beside it.
+download, never used as training texture): an overlay grid with each image's quality and mask
+maps beside it, and a compact grid of overlays alone (``real_photos_overlays.png``).
 
     python -m training.inspect_photos --out out/real_photos [--model-path DIR]
 
@@ -17,14 +18,20 @@ import numpy as np
 
 from vlm_grasp_ros.core.overlay import draw_grasps
 from vlm_grasp_ros.core.predictors.dense import DensePredictor
-
-#: scikit-image's bundled colour photographs (in its wheel, no download).
-PHOTOS = ("coffee", "chelsea", "astronaut", "rocket", "immunohistochemistry")
+from vlm_grasp_ros.core.synthetic.photo_textures import SHOWCASE_PHOTOS, photo_folder
 
 
 def _heat(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     colour = cv2.applyColorMap((np.clip(values, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)
     return cv2.resize(cv2.cvtColor(colour, cv2.COLOR_BGR2RGB), size, interpolation=cv2.INTER_NEAREST)
+
+
+def _tile(images: list[np.ndarray], columns: int) -> np.ndarray:
+    """Equal-height images in rows of ``columns``, left-aligned on white."""
+    rows = [np.hstack([np.pad(i, ((0, 4), (0, 4), (0, 0)), constant_values=255) for i in images[k : k + columns]])
+            for k in range(0, len(images), columns)]  # fmt: skip
+    width = max(row.shape[1] for row in rows)
+    return np.vstack([np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows])
 
 
 def main() -> None:
@@ -33,8 +40,6 @@ def main() -> None:
     parser.add_argument("--model-path", default="")
     parser.add_argument("--max-grasps", type=int, default=5)
     args = parser.parse_args()
-    from skimage import data  # dev dependency: only this tool needs it
-
     predictor = DensePredictor.from_path(args.model_path, "cpu")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -47,16 +52,20 @@ def main() -> None:
             "",
         ],
     )
-    for name in PHOTOS:
-        image = getattr(data, name)()
-        if image.ndim != 3 or image.shape[2] != 3:
-            continue
+    tiles = []
+    for name in SHOWCASE_PHOTOS:
+        # scikit-image's showcase photographs (in its wheel, no download), never used as texture
+        bgr = cv2.imread(str(photo_folder() / name), cv2.IMREAD_COLOR)  # grey photos come as 3 channels
+        if bgr is None:
+            raise SystemExit(f"cannot read {photo_folder() / name}")
+        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         grasps = predictor.predict(np.ascontiguousarray(image), max_grasps=args.max_grasps)
         maps, _ = predictor.model.predict_maps(image)
         height = 240
         width = round(image.shape[1] * height / image.shape[0])
         overlay = cv2.resize(draw_grasps(image, grasps, thickness=2, label_scores=True), (width, height))
         rows.append(np.hstack([overlay, _heat(maps.quality, (width, height)), _heat(maps.mask, (width, height))]))
+        tiles.append(cv2.resize(overlay, (round(width * 200 / height), 200)))
         scores = ", ".join(f"{g.score:.2f}" for g in grasps) or "none"
         lines.append(f"- **{name}** ({image.shape[1]}x{image.shape[0]}): {len(grasps)} grasps, scores {scores}")
     canvas_width = max(row.shape[1] for row in rows)
@@ -64,6 +73,7 @@ def main() -> None:
         [np.pad(row, ((0, 4), (0, canvas_width - row.shape[1]), (0, 0)), constant_values=255) for row in rows]
     )
     cv2.imwrite(str(out / "real_photos.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(out / "real_photos_overlays.png"), cv2.cvtColor(_tile(tiles, 3), cv2.COLOR_RGB2BGR))
     lines += ["", "![grasps, quality, mask](real_photos.png)"]
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines[4:-2]))
