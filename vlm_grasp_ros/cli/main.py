@@ -21,6 +21,11 @@ from vlm_grasp_ros.core.datasets import DATASET_NAMES, DatasetFormatError
 from vlm_grasp_ros.core.predictors.registry import backend_names
 from vlm_grasp_ros.core.synthetic.scene import SCENE_VIEWS
 
+VIEW_HELP = (
+    "top_down: a table top filling the frame from above; robot: a tilted camera over a finite table or a "
+    "sheet of paper, with unlabelled floor, walls and clutter around it; mixed: both"
+)
+
 
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (a bad value is one line and exit 2, not a traceback later)."""
@@ -92,13 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_output_arguments(synth, "the dataset folder to write")
     synth.add_argument("--n", type=positive_int, required=True, help="number of scenes")
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument(
-        "--view",
-        choices=SCENE_VIEWS,
-        default="top_down",
-        help="top_down: a table top filling the frame from above; robot: a tilted camera over a finite "
-        "table or a sheet of paper, with unlabelled floor, walls and clutter around it; mixed: both",
-    )
+    synth.add_argument("--view", choices=SCENE_VIEWS, default="top_down", help=VIEW_HELP)
     synth.add_argument("--width", type=positive_int, default=640)
     synth.add_argument("--height", type=positive_int, default=480)
     synth.set_defaults(run=synth_command.run)
