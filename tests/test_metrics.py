@@ -15,6 +15,7 @@ from vlm_grasp_ros.core.metrics import (
     ON_OBJECT,
     ImageResult,
     background_figures,
+    choose_threshold,
     objects_hit,
     per_object_hits,
     prediction_outcomes,
@@ -135,3 +136,13 @@ def test_grasps_off_the_labelled_objects_are_counted_per_scene() -> None:
     assert [row["top1_hit"] for row in rows] == [1.0, 0.5, 0.0]
     summary = summarize([score_image("a", predictions, labels, mask), score_image("b", predictions[:1], labels, mask)])
     assert summary["background_scenes"] == 0.5 and summary["precision"] == pytest.approx(2 / 4)
+
+
+def test_the_chosen_threshold_is_the_lowest_that_keeps_background_scenes_under_the_target() -> None:
+    rows = [
+        {"threshold": 0.6, "background_scenes": 0.02},
+        {"threshold": 0.4, "background_scenes": 0.08},
+        {"threshold": 0.5, "background_scenes": 0.05},
+    ]
+    assert choose_threshold(rows, 0.05) == ({"threshold": 0.5, "background_scenes": 0.05}, True)
+    assert choose_threshold(rows, 0.01) == ({"threshold": 0.6, "background_scenes": 0.02}, False)

@@ -87,6 +87,36 @@ def test_declared_parameters_carry_ranges_and_descriptions() -> None:
         rclpy.try_shutdown(context=context)
 
 
+def test_support_heights_are_checked_together_at_start_on_set_and_in_files(tmp_path: Path) -> None:
+    """min <= max: a start-up value is judged once every parameter is declared (min is declared
+    before max, so min 0.6 with max 0.8 must pass), a set that breaks it is refused with the
+    reason, and so is a parameter file or a start that gives min above max."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        overrides = [Parameter("support_min_height_m", value=0.6), Parameter("support_max_height_m", value=0.8)]
+        node = GraspNode("heights_probe", context=context, parameter_overrides=overrides)
+        assert (node.settings().support_min_height_m, node.settings().support_max_height_m) == (0.6, 0.8)
+        (refused,) = node.set_parameters([Parameter("support_min_height_m", value=0.9)])
+        assert not refused.successful and "must not exceed support_max_height_m (0.8)" in refused.reason
+        assert node.settings().support_min_height_m == 0.6
+        together = node.set_parameters_atomically(
+            [Parameter("support_max_height_m", value=1.0), Parameter("support_min_height_m", value=0.9)]
+        )
+        assert together.successful and node.settings().support_min_height_m == 0.9
+        node.destroy_node()
+        with pytest.raises(ValueError, match="support_min_height_m"):
+            GraspNode(
+                "bad_heights", context=context, parameter_overrides=[Parameter("support_min_height_m", value=0.6)]
+            )
+    finally:
+        rclpy.try_shutdown(context=context)
+    inverted = tmp_path / "inverted.yaml"
+    inverted.write_text("/**:\n  ros__parameters:\n    support_min_height_m: 0.6\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"{inverted}: support_min_height_m \(0.6\) must not exceed"):
+        load_parameters_file(inverted)
+
+
 def test_an_option_added_to_a_backend_appears_in_the_node_and_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     """Adding an option touches only the backend's options dataclass: the node declares it (with
     its range) and the CLI has a flag for it, checked the same way."""

@@ -150,6 +150,8 @@ def test_the_workspace_crop_is_all_the_model_sees_and_grasps_come_back_in_image_
     grasps, _ = GraspPipeline(predictor).predict(RGB, GraspRequest(workspace=(0.25, 0.5, 0.75, 1.0)))
     assert predictor.shapes == [(240, 320, 3)]
     assert (grasps[0].cx, grasps[0].cy) == (170, 260)
+    GraspPipeline(predictor).warm_up(640, 480, workspace=(0.25, 0.5, 0.75, 1.0))
+    assert predictor.shapes[-1] == (240, 320, 3)  # the model is warmed at the size frames will have
     with pytest.raises(ValueError, match="workspace"):
         GraspRequest(workspace=(0.5, 0.0, 0.4, 1.0))
 

@@ -24,14 +24,11 @@ import numpy as np
 
 from vlm_grasp_ros.core.datasets import open_dataset
 from vlm_grasp_ros.core.evaluation import evaluate_predictor
-from vlm_grasp_ros.core.metrics import threshold_sweep
+from vlm_grasp_ros.core.metrics import choose_threshold, threshold_sweep
 from vlm_grasp_ros.core.predictors.dense import EMBEDDED_MODEL, DensePredictor
+from vlm_grasp_ros.core.report import sweep_table
 
 FLOOR = 0.05
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
 
 
 def main() -> None:
@@ -54,8 +51,7 @@ def main() -> None:
             raise SystemExit(f"{args.root}: images without object masks cannot be calibrated")
         outcomes.append(result.outcomes)
     rows = threshold_sweep(outcomes, np.round(np.arange(FLOOR, 0.951, 0.05), 2).tolist())
-    passing = [row for row in rows if (row["background_scenes"] or 0.0) <= args.max_background]
-    chosen = passing[0] if passing else rows[-1]
+    chosen, passing = choose_threshold(rows, args.max_background)
     lines = [
         f"# Score threshold for `{predictor.model_id}`",
         "",
@@ -63,16 +59,8 @@ def main() -> None:
         f"threshold with at most {100 * args.max_background:.0f}% of scenes holding a grasp off the objects: "
         f"**{chosen['threshold']:.2f}**" + ("" if passing else " (no threshold reached the target: the highest)"),
         "",
-        "| threshold | scenes with a grasp off the objects | top-1 hit | top-5 on objects | precision | grasps/image |",
-        "|---|---|---|---|---|---|",
+        *sweep_table(rows, chosen["threshold"]),
     ]
-    for row in rows:
-        mark = "**" if row is chosen else ""
-        lines.append(
-            f"| {mark}{row['threshold']:.2f}{mark} | {_percent(row['background_scenes'])} | "
-            f"{_percent(row['top1_hit'])} | {_percent(row['on_object_top5'])} | {_percent(row['precision'])} | "
-            f"{row['grasps_per_image']:.2f} |"
-        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "calibration.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -160,6 +160,14 @@ def threshold_sweep(
     return [{"threshold": t, **background_figures(outcomes, t)} for t in thresholds]
 
 
+def choose_threshold(rows: Sequence[dict[str, float | None]], max_background: float) -> tuple[dict, bool]:
+    """The lowest-threshold sweep row whose ``background_scenes`` is at most ``max_background``,
+    and True; or the highest-threshold row and False when none is."""
+    ordered = sorted(rows, key=lambda row: row["threshold"] or 0.0)
+    passing = [row for row in ordered if (row["background_scenes"] or 0.0) <= max_background]
+    return (passing[0], True) if passing else (ordered[-1], False)
+
+
 def _mean(values: Iterable[float]) -> float | None:
     finite = [v for v in values if not math.isnan(v)]
     return float(np.mean(finite)) if finite else None

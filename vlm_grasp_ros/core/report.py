@@ -56,28 +56,30 @@ def metrics_table(runs: Sequence[EvaluationRun]) -> str:
 SWEEP_THRESHOLDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
+def sweep_table(rows: Sequence[dict[str, float | None]], chosen: float | None = None) -> list[str]:
+    """Markdown lines for :func:`threshold_sweep` rows; the ``chosen`` threshold in bold."""
+    lines = [
+        "| threshold | scenes with a grasp off the objects | top-1 hit | top-5 on objects | precision | grasps/image |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        mark = "**" if row["threshold"] == chosen else ""
+        lines.append(
+            f"| {mark}{row['threshold']:.2f}{mark} | {_format(row['background_scenes'], True)} | "
+            f"{_format(row['top1_hit'], True)} | {_format(row['on_object_top5'], True)} | "
+            f"{_format(row['precision'], True)} | {_format(row['grasps_per_image'])} |"
+        )
+    return lines
+
+
 def background_tables(runs: Sequence[EvaluationRun]) -> list[str]:
     """Per backend with object masks: the background figures at a range of score thresholds."""
     parts = []
     for run in runs:
         outcomes = [r.outcomes for r in run.results if r.outcomes is not None]
-        if not outcomes:
-            continue
-        parts += [
-            f"### {run.backend}: grasps off the labelled objects, by score threshold",
-            "",
-            "| threshold | scenes with a grasp off the objects | top-1 hit | top-5 on objects | precision "
-            "| grasps/image |",
-            "|---|---|---|---|---|---|",
-        ]
-        for row in threshold_sweep(outcomes, SWEEP_THRESHOLDS):
-            parts.append(
-                f"| {row['threshold']:.1f} | {_format(row['background_scenes'], True)} | "
-                f"{_format(row['top1_hit'], True)} | "
-                f"{_format(row['on_object_top5'], True)} | {_format(row['precision'], True)} | "
-                f"{_format(row['grasps_per_image'])} |"
-            )
-        parts.append("")
+        if outcomes:
+            parts += [f"### {run.backend}: grasps off the labelled objects, by score threshold", ""]
+            parts += [*sweep_table(threshold_sweep(outcomes, SWEEP_THRESHOLDS)), ""]
     return parts
 
 

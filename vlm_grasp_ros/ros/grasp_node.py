@@ -129,9 +129,15 @@ class GraspNode(LifecycleNode):
         self._diagnostics_timer: Any = None
         # The node's own settings, kept current by the parameter callback (frames read this copy).
         self._settings = GraspNodeSettings()
+        self._declared = False
         self.add_on_set_parameters_callback(self._check_parameters)  # first, so start-up values are checked too
         for name, spec in PARAMETERS.items():
             self.declare_parameter(name, spec.default, _descriptor(name))
+        self._declared = True
+        problem = self._settings.problem()
+        if problem:
+            self.stop_worker()
+            raise ValueError(problem)
         # In every lifecycle state, so a client hears "not active" instead of timing out; the
         # request queue holds a burst of callers (the default 10 dropped the rest of 20 at once).
         self.create_service(
@@ -158,8 +164,13 @@ class GraspNode(LifecycleNode):
                 problem = f"{parameter.name} is load-time: deactivate and clean up the node, set it, then configure"
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
+        changed = with_changes(self._settings, {p.name: p.value for p in parameters})
+        # Together, once all are declared (while declaring, a later parameter still has its default).
+        problem = changed.problem() if self._declared else None
+        if problem:
+            return SetParametersResult(successful=False, reason=problem)
         # All accepted: apply what takes effect at once.
-        self._settings = with_changes(self._settings, {p.name: p.value for p in parameters})
+        self._settings = changed
         for parameter in parameters:
             if parameter.name == "diagnostics_period_s":
                 self._restart_diagnostics(float(parameter.value))
@@ -182,7 +193,7 @@ class GraspNode(LifecycleNode):
             predictor = create_predictor(settings.backend, self.backend_options(settings.backend))
             load_ms = (time.perf_counter() - start) * 1000.0
             pipeline = GraspPipeline(predictor)
-            warm_up_ms = pipeline.warm_up()
+            warm_up_ms = pipeline.warm_up(workspace=parse_workspace(settings.workspace))
         except Exception as error:  # a model that cannot load fails the transition, not the process
             self.get_logger().error(f"could not load backend {settings.backend!r}: {type(error).__name__}: {error}")
             if predictor is not None:
@@ -334,7 +345,6 @@ class GraspNode(LifecycleNode):
 
     @staticmethod
     def _request(settings: GraspNodeSettings, max_grasps: int = 0, prompt: str = "") -> GraspRequest:
-        low, high = settings.support_min_height_m, settings.support_max_height_m
         return GraspRequest(
             max_grasps or settings.max_grasps,
             settings.score_threshold,
@@ -342,7 +352,9 @@ class GraspNode(LifecycleNode):
             settings.min_depth_m,
             settings.max_depth_m,
             workspace=parse_workspace(settings.workspace),
-            support_height_m=(low, max(low, high)) if settings.support_plane else (0.0, 0.0),
+            support_height_m=(
+                (settings.support_min_height_m, settings.support_max_height_m) if settings.support_plane else (0.0, 0.0)
+            ),
         )
 
     def _process(self, raw: bytes, frame_type: type, arrived: float) -> None:

@@ -122,6 +122,15 @@ class GraspNodeSettings:
         True, "configure and activate at start; false leaves it to a lifecycle manager", load_time=True
     )
 
+    def problem(self) -> str | None:
+        """What is wrong with the parameters together (each is checked alone by ``validate``)."""
+        if self.support_min_height_m > self.support_max_height_m:
+            return (
+                f"support_min_height_m ({self.support_min_height_m}) must not exceed "
+                f"support_max_height_m ({self.support_max_height_m})"
+            )
+        return None
+
 
 NODE_OPTIONS: dict[str, OptionSpec] = {spec.name: spec for spec in option_specs(GraspNodeSettings)}
 #: Every parameter the node declares: its own, then each backend's as ``<backend>.<option>``.
@@ -177,6 +186,9 @@ def load_parameters_file(path: str | Path, node_name: str = "grasp_node") -> dic
         problem = validate(name, value)
         if problem:
             raise ValueError(f"{path}: {problem}")
+    problem = settings_from(values).problem()
+    if problem:
+        raise ValueError(f"{path}: {problem}")
     return values
 
 
