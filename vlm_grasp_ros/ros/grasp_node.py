@@ -413,12 +413,12 @@ class GraspNode(LifecycleNode):
             except ValueError as error:
                 result.problems = [f"depth or camera_info unusable: {error}"]
             else:
-                result.grasps, dropped = keep_grasps_on_support(
+                result.grasps, support_notes = keep_grasps_on_support(
                     result.grasps, depth_m, camera, rgb.shape[1::-1], request
                 )
                 result.poses, result.problems = locate_grasps(result.grasps, depth_m, camera, rgb.shape[1::-1], request)
-                if dropped:
-                    self.get_logger().info("; ".join(dropped), throttle_duration_sec=LOG_EVERY_S)
+                if support_notes:  # what the support plane dropped, or why it could not check
+                    self.get_logger().info("; ".join(support_notes), throttle_duration_sec=LOG_EVERY_S)
         if result.problems:
             self._stats.count("without_poses")
             self.get_logger().warning(
