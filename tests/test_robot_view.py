@@ -14,7 +14,7 @@ from vlm_grasp_ros.core.synthetic.camera import PlaneCamera, apply_homography, p
 from vlm_grasp_ros.core.synthetic.photo_textures import SHOWCASE_PHOTOS, TEXTURE_PHOTOS
 from vlm_grasp_ros.core.synthetic.robot_view import render_robot_view
 from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
-from vlm_grasp_ros.core.synthetic.shapes import opening_for
+from vlm_grasp_ros.core.synthetic.shapes import Shape, opening_for
 
 
 def test_robot_views_are_deterministic_and_differ_by_index() -> None:
@@ -126,3 +126,31 @@ def test_mixed_view_draws_both_kinds_by_index() -> None:
     assert 2 <= flat <= 14  # top-down tables are flat at one depth; robot views are not
     with pytest.raises(ValueError, match="scene view"):
         SceneConfig(view="sideways")
+
+
+def _slid_grasps(start: np.ndarray, end: np.ndarray, theta: float, opening: float, steps: int) -> list[Grasp]:
+    """The same grasp placed at ``steps`` points from ``start`` to ``end``."""
+    return [Grasp(*(start + t * (end - start)), theta, opening, 0.5 * opening) for t in np.linspace(0, 1, steps)]
+
+
+def test_a_grasp_anywhere_along_a_thin_part_or_round_a_rim_hits_a_label() -> None:
+    """Labels are dense along uniform parts: a good grasp between two labels is not a miss."""
+    pen = Shape("capsule", 200.0, 200.0, 0.4, length=160.0, breadth=10.0)
+    along = np.array([math.cos(0.4), -math.sin(0.4)])
+    ends = np.array([200.0, 200.0]) + np.outer([-1, 1], along) * (80.0 - 5.0 - 0.5 * opening_for(10.0) / 2)
+    labels = pen.grasps(100)
+    assert all(g.is_hit(labels) for g in _slid_grasps(ends[0], ends[1], 0.4 + math.pi / 2, opening_for(10.0), 60))
+
+    ladder = parts.ladder((200.0, 200.0), 0.0, length=300.0, spacing=80.0, rail=12.0)
+    rail = ladder.bars[0]
+    start, end = np.array([rail.x0 + 8, rail.y0]), np.array([rail.x1 - 8, rail.y1])
+    labels = ladder.grasps(100)
+    assert all(g.is_hit(labels) for g in _slid_grasps(start, end, math.pi / 2, opening_for(12.0), 80))
+
+    mug = parts.mug((200.0, 200.0), 0.0, diameter=90.0, wall=7.0, handle=25.0)
+    rim = mug.rings[0]
+    labels = mug.grasps(50)  # rim and handle only
+    for phi in np.linspace(0, 2 * math.pi, 90, endpoint=False):
+        on_rim = Grasp(rim.cx + rim.radius * math.cos(phi), rim.cy - rim.radius * math.sin(phi), phi,
+                       opening_for(7.0), 0.5 * opening_for(7.0))  # fmt: skip
+        assert on_rim.is_hit(labels), f"a rim grasp at {math.degrees(phi):.0f} degrees hits no label"

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.synthetic.shapes import jaw_height, opening_for
+from vlm_grasp_ros.core.synthetic.shapes import MAX_LABELS_ALONG, jaw_height, opening_for, positions_along
 
 _SUBPIXEL_BITS = 2  # cv2 drawing with 2 fractional bits: quarter-pixel placement
 
@@ -115,13 +115,15 @@ class PartsShape:
                 continue
             # Opening axis across the bar; image y points down, grasp angles count up.
             across = math.atan2(-(bar.y1 - bar.y0), bar.x1 - bar.x0) + math.pi / 2
-            jaw = jaw_height(opening_for(bar.thickness))
-            count = max(1, min(5, int(bar.length // max(2 * jaw, 1.0))))
-            for t in np.linspace(0.5 / count, 1 - 0.5 / count, count):
+            for t in positions_along(bar.length, jaw_height(opening_for(bar.thickness))):
                 add(bar.x0 + t * (bar.x1 - bar.x0), bar.y0 + t * (bar.y1 - bar.y0), across, bar.thickness)
         for ring in self.rings:
-            for k in range(6):  # across the wall, radially, as one takes a cup by its rim
-                phi = k * math.pi / 3
+            # Across the wall, radially, as one takes a cup by its rim: all round, at most a jaw
+            # apart and 30 degrees apart.
+            jaw = jaw_height(opening_for(ring.thickness))
+            count = min(MAX_LABELS_ALONG, max(12, math.ceil(2 * math.pi * ring.radius / max(jaw, 1.0))))
+            for k in range(count):
+                phi = 2 * k * math.pi / count
                 x, y = ring.cx + ring.radius * math.cos(phi), ring.cy - ring.radius * math.sin(phi)
                 add(x, y, phi, ring.thickness)
         if self.whole_body and self.rings:
