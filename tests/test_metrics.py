@@ -15,7 +15,7 @@ from vlm_grasp_ros.core.metrics import (
     ON_OBJECT,
     ImageResult,
     background_figures,
-    choose_threshold,
+    choose_operating_point,
     objects_hit,
     per_object_hits,
     prediction_outcomes,
@@ -138,11 +138,14 @@ def test_grasps_off_the_labelled_objects_are_counted_per_scene() -> None:
     assert summary["background_scenes"] == 0.5 and summary["precision"] == pytest.approx(2 / 4)
 
 
-def test_the_chosen_threshold_is_the_lowest_that_keeps_background_scenes_under_the_target() -> None:
+def test_the_operating_point_has_the_best_top1_among_those_under_the_background_target() -> None:
     rows = [
-        {"threshold": 0.6, "background_scenes": 0.02},
-        {"threshold": 0.4, "background_scenes": 0.08},
-        {"threshold": 0.5, "background_scenes": 0.05},
+        {"threshold": 0.6, "mask_threshold": 0.5, "background_scenes": 0.02, "top1_hit": 0.60},
+        {"threshold": 0.4, "mask_threshold": 0.5, "background_scenes": 0.08, "top1_hit": 0.75},
+        {"threshold": 0.5, "mask_threshold": 0.5, "background_scenes": 0.05, "top1_hit": 0.65},
+        {"threshold": 0.3, "mask_threshold": 0.95, "background_scenes": 0.05, "top1_hit": 0.77},
+        {"threshold": 0.2, "mask_threshold": 0.95, "background_scenes": 0.06, "top1_hit": 0.78},
     ]
-    assert choose_threshold(rows, 0.05) == ({"threshold": 0.5, "background_scenes": 0.05}, True)
-    assert choose_threshold(rows, 0.01) == ({"threshold": 0.6, "background_scenes": 0.02}, False)
+    assert choose_operating_point(rows, 0.05) == (rows[3], True)  # a stricter mask lets more through
+    assert choose_operating_point(rows[:3], 0.05) == (rows[2], True)  # one mask: the lowest passing threshold
+    assert choose_operating_point(rows, 0.01) == (rows[0], False)  # none passes: the fewest background scenes

@@ -1,16 +1,19 @@
-"""Choose a dense model's score threshold on validation scenes so that grasps off the objects
-(the table, the floor, walls, clutter) rarely pass, and say what it costs.
+"""Choose a dense model's thresholds on validation scenes so that grasps off the objects (the
+table, the floor, walls, clutter) rarely pass, and say what it costs.
 
     vlm-grasp synth --view robot --n 300 --seed 3 --out out/synth_robot_val
     python -m training.calibrate_threshold --root out/synth_robot_val --out out/calibration \
-        [--model-path DIR] [--max-background 0.03] [--write]
+        [--model-path DIR] [--max-background 0.05] [--mask-thresholds 0.5 0.9 0.95] [--write]
 
-Predictions are made with a low floor (0.05), then every threshold from 0.05 to 0.95 is scored:
-the share of scenes with a grasp centred off every labelled object, top-1 accuracy, the share
-of the top 5 on objects and the precision (grasps that hit a label). The chosen threshold is
-the lowest whose background share is at most ``--max-background``; ``--write`` stores it in
-the checkpoint's ``config.json`` as ``postprocess.min_quality``, the score below which the
-model gives no grasp (a score scale belongs to one model, so its threshold travels with it).
+Two thresholds decide what the model publishes: the score (the quality map's peak) and the
+object-mask map under the peak (a peak where the mask map is lower is not on an object). For
+each mask threshold the scenes are predicted with a low score floor (0.05), then every score
+threshold from 0.05 to 0.95 is scored: the share of scenes with a grasp centred off every
+labelled object, top-1 accuracy, the share of the top 5 on objects and the precision (grasps
+that hit a label). The chosen pair has the best top-1 among those whose background share is at
+most ``--max-background``; ``--write`` stores it in the checkpoint's ``config.json``
+(``postprocess.min_quality`` and ``postprocess.mask_threshold``: a score scale belongs to one
+model, so its thresholds travel with it).
 """
 
 from __future__ import annotations
@@ -24,11 +27,43 @@ import numpy as np
 
 from vlm_grasp_ros.core.datasets import open_dataset
 from vlm_grasp_ros.core.evaluation import evaluate_predictor
-from vlm_grasp_ros.core.metrics import choose_threshold, threshold_sweep
+from vlm_grasp_ros.core.metrics import choose_operating_point, threshold_sweep
 from vlm_grasp_ros.core.predictors.dense import EMBEDDED_MODEL, DensePredictor
 from vlm_grasp_ros.core.report import sweep_table
 
 FLOOR = 0.05
+MASK_THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.93, 0.95, 0.97, 0.98)
+
+
+def _sweep(predictor: DensePredictor, root: str, mask_threshold: float, max_grasps: int) -> list[dict]:
+    config = predictor.model.config
+    config.postprocess = dataclasses.replace(config.postprocess, min_quality=FLOOR, mask_threshold=mask_threshold)
+    outcomes = []
+    for _sample, result in evaluate_predictor(predictor, open_dataset("synthetic", root), max_grasps=max_grasps):
+        if result.outcomes is None:
+            raise SystemExit(f"{root}: images without object masks cannot be calibrated")
+        outcomes.append(result.outcomes)
+    rows = threshold_sweep(outcomes, np.round(np.arange(FLOOR, 0.951, 0.05), 2).tolist())
+    return [{"mask_threshold": mask_threshold, **row} for row in rows]
+
+
+def _best_per_mask_table(rows: list[dict], max_background: float, chosen: dict) -> list[str]:
+    lines = [
+        "| mask threshold | score threshold | scenes with a grasp off the objects | top-1 hit | precision |",
+        "|---|---|---|---|---|",
+    ]
+    for mask_threshold in sorted({row["mask_threshold"] for row in rows}):
+        best, passing = choose_operating_point(
+            [r for r in rows if r["mask_threshold"] == mask_threshold], max_background
+        )
+        mark = "**" if best is chosen else ""
+        lines.append(
+            f"| {mark}{mask_threshold:.2f}{mark} | {best['threshold']:.2f}{'' if passing else ' (none passes)'} | "
+            f"{100 * best['background_scenes']:.1f}% | {100 * best['top1_hit']:.1f}% | "
+            + ("" if best["precision"] is None else f"{100 * best['precision']:.1f}%")
+            + " |"
+        )
+    return lines
 
 
 def main() -> None:
@@ -36,30 +71,32 @@ def main() -> None:
     parser.add_argument("--root", required=True, help="a `vlm-grasp synth` folder (object masks are needed)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--model-path", default="", help="a dense checkpoint folder (default: the embedded one)")
-    parser.add_argument("--max-background", type=float, default=0.03)
+    parser.add_argument("--max-background", type=float, default=0.05)
+    parser.add_argument("--mask-thresholds", type=float, nargs="+", default=list(MASK_THRESHOLDS))
     parser.add_argument("--max-grasps", type=int, default=10)
-    parser.add_argument("--write", action="store_true", help="store the threshold in the checkpoint's config.json")
+    parser.add_argument("--write", action="store_true", help="store the thresholds in the checkpoint's config.json")
     args = parser.parse_args()
+    if not all(0.0 <= m < 1.0 for m in args.mask_thresholds):
+        raise SystemExit(f"--mask-thresholds must lie in [0, 1), got {args.mask_thresholds}")
 
     predictor = DensePredictor.from_path(args.model_path, "cpu")
-    config = predictor.model.config
-    config.postprocess = dataclasses.replace(config.postprocess, min_quality=FLOOR)
-    dataset = open_dataset("synthetic", args.root)
-    outcomes = []
-    for _sample, result in evaluate_predictor(predictor, dataset, max_grasps=args.max_grasps):
-        if result.outcomes is None:
-            raise SystemExit(f"{args.root}: images without object masks cannot be calibrated")
-        outcomes.append(result.outcomes)
-    rows = threshold_sweep(outcomes, np.round(np.arange(FLOOR, 0.951, 0.05), 2).tolist())
-    chosen, passing = choose_threshold(rows, args.max_background)
+    rows = [row for m in args.mask_thresholds for row in _sweep(predictor, args.root, m, args.max_grasps)]
+    chosen, passing = choose_operating_point(rows, args.max_background)
+    scenes = f"`{args.root}`, up to {args.max_grasps} grasps each"
     lines = [
-        f"# Score threshold for `{predictor.model_id}`",
+        f"# Thresholds for `{predictor.model_id}`",
         "",
-        f"On {len(outcomes)} scenes of `{args.root}`, up to {args.max_grasps} grasps each. Chosen: the lowest "
-        f"threshold with at most {100 * args.max_background:.0f}% of scenes holding a grasp off the objects: "
-        f"**{chosen['threshold']:.2f}**" + ("" if passing else " (no threshold reached the target: the highest)"),
+        f"On the scenes of {scenes}. Chosen: the best top-1 with at most {100 * args.max_background:.0f}% "
+        f"of scenes holding a grasp off the objects: **mask {chosen['mask_threshold']:.2f}, score "
+        f"{chosen['threshold']:.2f}**" + ("" if passing else " (none met the target: the fewest background scenes)"),
         "",
-        *sweep_table(rows, chosen["threshold"]),
+        "Best score threshold for each mask threshold:",
+        "",
+        *_best_per_mask_table(rows, args.max_background, chosen),
+        "",
+        f"Every score threshold at mask threshold {chosen['mask_threshold']:.2f}:",
+        "",
+        *sweep_table([r for r in rows if r["mask_threshold"] == chosen["mask_threshold"]], chosen["threshold"]),
     ]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -69,9 +106,9 @@ def main() -> None:
     if args.write:
         path = Path(args.model_path or EMBEDDED_MODEL) / "config.json"
         saved = json.loads(path.read_text(encoding="utf-8"))
-        saved["model"]["postprocess"]["min_quality"] = chosen["threshold"]
+        saved["model"]["postprocess"].update(min_quality=chosen["threshold"], mask_threshold=chosen["mask_threshold"])
         path.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote min_quality {chosen['threshold']:.2f} into {path}")
+        print(f"wrote min_quality {chosen['threshold']:.2f}, mask_threshold {chosen['mask_threshold']:.2f} into {path}")
 
 
 if __name__ == "__main__":

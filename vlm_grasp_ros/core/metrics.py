@@ -15,7 +15,8 @@
   with at least one prediction centred off every labelled object (on the table, the floor, a
   wall, an unlabelled thing); ``on_object_top5`` the share of the 5 best predictions centred
   on a labelled object; ``precision`` the share of all predictions that hit a label.
-  :func:`threshold_sweep` gives them for a range of score thresholds, to choose one.
+  :func:`threshold_sweep` gives them for a range of score thresholds, to choose one
+  (:func:`choose_operating_point`).
 * Several grasps on several objects (``top3_on_3_objects``): among images with at least three
   labelled objects, the share whose three best predictions hit three different objects (each
   prediction centred on an object and hitting one of that object's labels).
@@ -160,12 +161,16 @@ def threshold_sweep(
     return [{"threshold": t, **background_figures(outcomes, t)} for t in thresholds]
 
 
-def choose_threshold(rows: Sequence[dict[str, float | None]], max_background: float) -> tuple[dict, bool]:
-    """The lowest-threshold sweep row whose ``background_scenes`` is at most ``max_background``,
-    and True; or the highest-threshold row and False when none is."""
-    ordered = sorted(rows, key=lambda row: row["threshold"] or 0.0)
-    passing = [row for row in ordered if (row["background_scenes"] or 0.0) <= max_background]
-    return (passing[0], True) if passing else (ordered[-1], False)
+def choose_operating_point(rows: Sequence[dict[str, float | None]], max_background: float) -> tuple[dict, bool]:
+    """Of the sweep rows (one per score threshold, perhaps for several mask thresholds) whose
+    ``background_scenes`` is at most ``max_background``, the one with the highest top-1 (then
+    the fewest background scenes, then the lowest threshold), and True; with none passing, the
+    row with the fewest background scenes (then the highest top-1), and False."""
+    passing = [row for row in rows if (row["background_scenes"] or 0.0) <= max_background]
+    if passing:
+        best = min(passing, key=lambda r: (-(r.get("top1_hit") or 0.0), r["background_scenes"] or 0.0, r["threshold"]))
+        return best, True
+    return min(rows, key=lambda r: (r["background_scenes"] or 0.0, -(r.get("top1_hit") or 0.0))), False
 
 
 def _mean(values: Iterable[float]) -> float | None:
