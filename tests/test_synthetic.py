@@ -7,8 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vlm_grasp_ros.core.datasets import open_dataset
+from vlm_grasp_ros.core.datasets import DatasetFormatError, open_dataset
+from vlm_grasp_ros.core.evaluation import score_image
 from vlm_grasp_ros.core.grasp import angle_difference
+from vlm_grasp_ros.core.metrics import per_kind_accuracy
+from vlm_grasp_ros.core.synthetic import robot_view
 from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
 from vlm_grasp_ros.core.synthetic.writer import write_synthetic_dataset
 
@@ -47,7 +50,40 @@ def test_written_scenes_read_back_through_the_jacquard_loader(tmp_path: Path) ->
         assert np.array_equal(sample.image, original.image)
         assert np.array_equal(sample.mask, original.mask)
         assert np.allclose(sample.depth, original.depth)
+        assert sample.object_kinds == original.object_kinds and original.object_kinds is not None
+        assert len(original.object_kinds) == original.mask.max()  # one name per mask label
         assert len(sample.grasps) == len(original.grasps)
         for read, made in zip(sample.grasps, original.grasps):
             assert (read.cx, read.cy, read.width) == pytest.approx((made.cx, made.cy, made.width), abs=1e-3)
             assert angle_difference(read.theta, made.theta) < 1e-4
+
+
+def test_robot_view_kinds_name_each_mask_label_and_eval_reports_accuracy_by_kind() -> None:
+    config = SceneConfig(width=320, height=240, view="robot")
+    samples = [render_scene(4, index, config) for index in range(6)]
+    for sample in samples:
+        assert sample.object_kinds is not None and len(sample.object_kinds) == sample.mask.max()
+    kinds = {kind for sample in samples for kind in sample.object_kinds or ()}
+    assert kinds and kinds <= set(robot_view._OBJECT_KINDS)
+    # Grasping exactly at each scene's first label hits that object and only that one.
+    results = []
+    for sample in samples:
+        first_object = int(sample.mask[round(sample.grasps[0].cy), round(sample.grasps[0].cx)])
+        assert first_object > 0
+        results.append(
+            score_image(sample.name, [sample.grasps[0]], sample.grasps, sample.mask, object_kinds=sample.object_kinds)
+        )
+        assert results[-1].object_kinds is not None and sample.object_kinds is not None
+        hit_kinds = [k for k, hit in zip(results[-1].object_kinds, results[-1].object_hits or []) if hit]
+        assert hit_kinds == [sample.object_kinds[first_object - 1]]
+    table = per_kind_accuracy(results)
+    assert sum(row["objects"] for row in table.values()) == sum(len(r.object_hits or []) for r in results)
+    assert sum(row["accuracy"] * row["objects"] for row in table.values()) == pytest.approx(len(samples))
+
+
+def test_a_bad_object_kinds_file_names_the_file_and_line(tmp_path: Path) -> None:
+    write_synthetic_dataset(tmp_path, 1, seed=2, config=SMALL, progress=False)
+    kinds_file = next(tmp_path.glob("*_objects.txt"))
+    kinds_file.write_text("box\nnot a name\n", encoding="utf-8")
+    with pytest.raises(DatasetFormatError, match=r"_objects.txt:2: expected one object name"):
+        open_dataset("synthetic", tmp_path)[0]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from vlm_grasp_ros.core.datasets import GraspSample
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.metrics import ImageResult, objects_hit, per_object_hits, prediction_outcomes
+from vlm_grasp_ros.core.metrics import ImageResult, labelled_objects, objects_hit, per_object_hits, prediction_outcomes
 from vlm_grasp_ros.core.predictors.base import GraspPredictor, ImagePrediction
 
 LOG = logging.getLogger(__name__)
@@ -39,13 +39,20 @@ def score_image(
     error: str = "",
     answers: int = 0,
     invalid_answers: int = 0,
+    object_kinds: Sequence[str] | None = None,
 ) -> ImageResult:
-    """One image's result; ``error`` non-empty marks it invalid (a backend failure or no answer)."""
+    """One image's result; ``error`` non-empty marks it invalid (a backend failure or no answer).
+    ``object_kinds`` (entry k-1 names mask label k) gives accuracy by kind of object."""
     result = ImageResult(
         name, predictions, ground_truth, latency_ms, not error, error, answers=answers, invalid_answers=invalid_answers
     )
     if object_mask is not None:
         result.object_hits = per_object_hits(predictions, ground_truth, object_mask)
+        if object_kinds is not None:
+            result.object_kinds = [
+                object_kinds[label - 1] if 0 < label <= len(object_kinds) else "unnamed"
+                for label in labelled_objects(ground_truth, object_mask)
+            ]
         result.objects_in_top3 = (len(objects_hit(predictions, ground_truth, object_mask, 3)), len(result.object_hits))
         result.outcomes = prediction_outcomes(predictions, ground_truth, object_mask)
     return result
@@ -102,7 +109,11 @@ def _predict_chunk(
             LOG.warning("%s failed on %s: %s", predictor.name, sample.name, exc)
             grasps, error = [], f"{type(exc).__name__}: {exc}"
         latency = (time.perf_counter() - start) * 1000.0
-        results.append(score_image(sample.name, grasps, sample.grasps, sample.mask, latency, error))
+        results.append(
+            score_image(
+                sample.name, grasps, sample.grasps, sample.mask, latency, error, object_kinds=sample.object_kinds
+            )
+        )
     return results
 
 
@@ -121,4 +132,5 @@ def _result(sample: GraspSample, output: ImagePrediction, latency_ms: float) -> 
         error,
         len(output.answers),
         len(output.invalid),
+        sample.object_kinds,
     )

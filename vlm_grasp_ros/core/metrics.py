@@ -46,6 +46,8 @@ class ImageResult:
     #: OCID-style per-object outcomes (:func:`per_object_hits`), when the image has an object
     #: mask; kept instead of the mask itself so a long evaluation holds no full-size arrays.
     object_hits: list[bool] | None = None
+    #: What each of those objects is (aligned with ``object_hits``), where the data say.
+    object_kinds: list[str] | None = None
     #: With an object mask: (different objects hit by the 3 best predictions, labelled objects).
     objects_in_top3: tuple[int, int] | None = None
     #: With an object mask: (score, outcome) per prediction, outcome OFF_OBJECT, ON_OBJECT (a
@@ -98,8 +100,14 @@ def _labels_by_object(ground_truth: Sequence[Grasp], mask: np.ndarray) -> dict[i
     return labels_by_object
 
 
+def labelled_objects(ground_truth: Sequence[Grasp], mask: np.ndarray) -> list[int]:
+    """The mask labels of the objects that carry grasp labels, in :func:`per_object_hits` order."""
+    return sorted(_labels_by_object(ground_truth, mask))
+
+
 def per_object_hits(predictions: Sequence[Grasp], ground_truth: Sequence[Grasp], mask: np.ndarray) -> list[bool]:
-    """OCID-Grasp's rule: one entry per object that carries labels; True where it is hit."""
+    """OCID-Grasp's rule: one entry per object that carries labels (:func:`labelled_objects`
+    order); True where it is hit."""
     ranked = sorted(predictions, key=lambda g: g.score, reverse=True)
     hits = []
     for object_id, labels in sorted(_labels_by_object(ground_truth, mask).items()):
@@ -173,6 +181,16 @@ def choose_operating_point(rows: Sequence[dict[str, float | None]], max_backgrou
     return min(rows, key=lambda r: (r["background_scenes"] or 0.0, -(r.get("top1_hit") or 0.0))), False
 
 
+def per_kind_accuracy(results: Sequence[ImageResult]) -> dict[str, dict[str, float]]:
+    """Per-object accuracy (OCID's rule) by kind of object, where results carry kinds:
+    {kind: {"objects": n, "accuracy": share hit}}, kinds in alphabetical order."""
+    outcomes: dict[str, list[bool]] = {}
+    for result in results:
+        for kind, hit in zip(result.object_kinds or [], result.object_hits or []):
+            outcomes.setdefault(kind, []).append(hit)
+    return {kind: {"objects": len(hits), "accuracy": sum(hits) / len(hits)} for kind, hits in sorted(outcomes.items())}
+
+
 def _mean(values: Iterable[float]) -> float | None:
     finite = [v for v in values if not math.isnan(v)]
     return float(np.mean(finite)) if finite else None
@@ -204,6 +222,9 @@ def summarize(results: Sequence[ImageResult], top_k: Sequence[int] = (1, 5)) -> 
         object_hits = [hit for r in with_masks for hit in r.object_hits or []]
         metrics["per_object_accuracy"] = sum(object_hits) / len(object_hits) if object_hits else None
         metrics["n_objects"] = len(object_hits)
+        by_kind = per_kind_accuracy(with_masks)
+        if by_kind:
+            metrics["per_kind"] = by_kind
     masked = [r.outcomes for r in results if r.outcomes is not None]
     if masked:
         figures = background_figures(masked)

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from vlm_grasp_ros.core.datasets import GraspSample
-from vlm_grasp_ros.core.metrics import ImageResult, score_top_prediction, threshold_sweep
+from vlm_grasp_ros.core.metrics import ImageResult, per_kind_accuracy, score_top_prediction, threshold_sweep
 from vlm_grasp_ros.core.overlay import draw_comparison
 
 if TYPE_CHECKING:
@@ -81,6 +81,25 @@ def background_tables(runs: Sequence[EvaluationRun]) -> list[str]:
             parts += [f"### {run.backend}: grasps off the labelled objects, by score threshold", ""]
             parts += [*sweep_table(threshold_sweep(outcomes, SWEEP_THRESHOLDS)), ""]
     return parts
+
+
+def kind_table(runs: Sequence[EvaluationRun]) -> list[str]:
+    """Per-object accuracy by kind of object (backends as columns), where the data name kinds."""
+    by_run = {run.backend: per_kind_accuracy(run.results) for run in runs}
+    kinds = sorted({kind for table in by_run.values() for kind in table})
+    if not kinds:
+        return []
+    lines = [
+        "### Per-object accuracy by kind of object",
+        "",
+        "| kind | objects | " + " | ".join(by_run) + " |",
+        "|---|---|" + "---|" * len(by_run),
+    ]
+    for kind in kinds:
+        count = max(table[kind]["objects"] for table in by_run.values() if kind in table)
+        cells = [_format(table[kind]["accuracy"], True) if kind in table else "–" for table in by_run.values()]
+        lines.append(f"| {kind} | {count:.0f} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _histograms(runs: Sequence[EvaluationRun], out_dir: Path) -> list[str]:
@@ -152,6 +171,7 @@ def write_report(runs: Sequence[EvaluationRun], path: Path, title: str, command:
         "grasp against its matched label.",
         "",
     ]
+    parts += kind_table(runs)
     parts += background_tables(runs)
     if any(run.results for run in runs):
         for name in _histograms(runs, out_dir):

@@ -2,7 +2,8 @@
 
 Each grasps line is ``x;y;theta;opening;jaw`` in pixels and degrees. Jacquard's angle runs
 the other way round from this package's convention (see ``core/grasp.py``), so it is negated
-on reading and on writing. The synthetic generator writes this layout too.
+on reading and on writing. The synthetic generator writes this layout too, with
+``_objects.txt`` beside (not in Jacquard): line k names what mask label k is ("pen", "mug").
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from vlm_grasp_ros.core.grasp import Grasp
 
 RGB_SUFFIX = "_RGB.png"
 DEPTH_SUFFIXES = ("_perfect_depth.tiff", "_stereo_depth.tiff")
+OBJECTS_SUFFIX = "_objects.txt"
 
 
 class JacquardDataset(GraspDataset[Path]):
@@ -36,12 +38,14 @@ class JacquardDataset(GraspDataset[Path]):
     def _load(self, image_path: Path) -> GraspSample:
         mask_path = _sibling(image_path, "_mask.png")
         depth_path = next((p for p in (_sibling(image_path, s) for s in DEPTH_SUFFIXES) if p.exists()), None)
+        kinds_path = _sibling(image_path, OBJECTS_SUFFIX)
         return GraspSample(
             image=read_rgb(image_path),
             grasps=read_jacquard_grasps(_sibling(image_path, "_grasps.txt")),
             name=self.relative(image_path),
             mask=read_label_mask(mask_path) if mask_path.exists() else None,
             depth=read_depth_metres(depth_path, 1.0) if depth_path else None,
+            object_kinds=read_object_kinds(kinds_path) if kinds_path.exists() else None,
         )
 
 
@@ -66,3 +70,18 @@ def read_jacquard_grasps(path: Path) -> list[Grasp]:
 def format_jacquard_grasps(grasps: Iterable[Grasp]) -> str:
     """The inverse of :func:`read_jacquard_grasps` (angle negated back to Jacquard's sense)."""
     return "".join(f"{g.cx:.3f};{g.cy:.3f};{-g.theta_deg:.3f};{g.width:.3f};{g.height:.3f}\n" for g in grasps)
+
+
+def read_object_kinds(path: Path) -> tuple[str, ...]:
+    """One name per line, line k for mask label k; a name is one word of letters, digits and ``_``."""
+    kinds = []
+    for line_number, line in text_lines(path):
+        kind = line.strip()
+        if not kind.replace("_", "").isalnum():
+            raise DatasetFormatError(path, f"expected one object name (letters, digits, _), got {line!r}", line_number)
+        kinds.append(kind)
+    return tuple(kinds)
+
+
+def format_object_kinds(kinds: Iterable[str]) -> str:
+    return "".join(f"{kind}\n" for kind in kinds)

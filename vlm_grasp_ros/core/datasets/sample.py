@@ -20,6 +20,8 @@ class GraspSample:
     ``mask``: (H, W) integer object labels (0 = background, 1.. = objects) or None.
     ``depth``: (H, W) float32 metres (NaN or 0 where unknown) or None.
     ``name``: the image's path relative to the dataset root (stable across runs).
+    ``object_kinds``: what each masked object is (entry k-1 names mask label k: "pen", "mug"),
+    where the data say so (synthetic scenes), for accuracy by kind of object; else None.
     """
 
     image: np.ndarray
@@ -27,6 +29,7 @@ class GraspSample:
     name: str
     mask: np.ndarray | None = None
     depth: np.ndarray | None = None
+    object_kinds: tuple[str, ...] | None = None
 
     @property
     def height(self) -> int:

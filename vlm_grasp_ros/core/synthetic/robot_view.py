@@ -50,9 +50,18 @@ _OBJECT_KINDS = (
 ObjectShape = Shape | parts.PartsShape
 
 
-def _random_object(rng: np.random.Generator, centre: tuple[float, float], px_per_m: float) -> tuple[ObjectShape, float]:
-    """A shape (``Shape`` or ``PartsShape``) in texture pixels at ``centre``, and its height (m)."""
+def _random_object(
+    rng: np.random.Generator, centre: tuple[float, float], px_per_m: float
+) -> tuple[str, ObjectShape, float]:
+    """What it is, a shape (``Shape`` or ``PartsShape``) in texture pixels at ``centre``, and its height (m)."""
     kind = str(rng.choice(_OBJECT_KINDS))
+    shape, height = _object_of_kind(rng, kind, centre, px_per_m)
+    return kind, shape, height
+
+
+def _object_of_kind(
+    rng: np.random.Generator, kind: str, centre: tuple[float, float], px_per_m: float
+) -> tuple[ObjectShape, float]:
     angle = float(rng.uniform(-math.pi / 2, math.pi / 2))
 
     def m(low: float, high: float) -> float:
@@ -282,12 +291,12 @@ def render_robot_view(
             )
         return homography_at[z]
 
-    objects: list[tuple[float, np.ndarray, np.ndarray, list[Grasp]]] = []
+    objects: list[tuple[str, float, np.ndarray, np.ndarray, list[Grasp]]] = []
     target = int(rng.integers(min_objects, max_objects + 1))
     for _attempt in range(target * 20):
         if len(objects) == target:
             break
-        shape, object_height = _random_object(rng, (0.0, 0.0), px_per_m)
+        kind, shape, object_height = _random_object(rng, (0.0, 0.0), px_per_m)
         # Drawn in its own patch (the support texture can be 1400 px a side), then placed.
         reach = int(0.75 * shape.length) + 4
         local = shape.moved(reach, reach)
@@ -318,7 +327,7 @@ def render_robot_view(
         grown = cv2.dilate(zone, kernel)[max(-ya, 0) :, max(-xa, 0) :]
         clipped |= grown[: clipped.shape[0], : clipped.shape[1]].astype(bool)
         _cast_shadow(support, coverage, (x0, y0), -light * (3 + object_height * px_per_m * rng.uniform(0.1, 0.4)))
-        objects.append((object_height, coverage, box, labels))
+        objects.append((kind, object_height, coverage, box, labels))
 
     grid = _texture_grid(top_points, origin, np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), resolution)
     image[on_top] = _warp_texture(support, grid)[on_top]
@@ -326,9 +335,11 @@ def render_robot_view(
 
     mask = np.zeros((height, width), np.int32)
     grasps: list[Grasp] = []
-    distance = [float(np.linalg.norm(camera.position[:2] - origin[:2] - resolution * o[2].mean(0))) for o in objects]
+    distance = [float(np.linalg.norm(camera.position[:2] - origin[:2] - resolution * o[3].mean(0))) for o in objects]
+    kinds = []
     for number, order in enumerate(np.argsort(distance)[::-1], start=1):
-        object_height, coverage, box, labels = objects[order]
+        kind, object_height, coverage, box, labels = objects[order]
+        kinds.append(kind)
         _draw_object(rng, image, mask, depth, camera, rays, homography, object_height, coverage, box, light, number)
         top = homography(object_height)
         grasps.extend(project_grasp(label, top) for label in labels)
@@ -336,7 +347,12 @@ def render_robot_view(
     image = _camera_effects(rng, image)
     depth = np.where(np.isfinite(depth), depth + rng.normal(0, 1, depth.shape) * 0.001 * depth**2, 0.0)
     return GraspSample(
-        image=image, grasps=grasps, name=f"{index:05d}_s{seed}_RGB.png", mask=mask, depth=depth.astype(np.float32)
+        image=image,
+        grasps=grasps,
+        name=f"{index:05d}_s{seed}_RGB.png",
+        mask=mask,
+        depth=depth.astype(np.float32),
+        object_kinds=tuple(kinds),
     )
 
 

@@ -87,6 +87,7 @@ def render_top_down(seed: int, index: int, config: SceneConfig = SceneConfig()) 
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * config.clearance_px + 1,) * 2)
     light = np.array([rng.uniform(-1, 1), rng.uniform(-1, 1)])  # direction the light comes from
     grasps = []
+    kinds: list[str] = []
     target = int(rng.integers(config.min_objects, config.max_objects + 1))
     placed = 0
     for _attempt in range(target * 15):
@@ -99,6 +100,7 @@ def render_top_down(seed: int, index: int, config: SceneConfig = SceneConfig()) 
         if not solid.any() or not shape_grasps or (occupied[solid] > 0).any():
             continue
         placed += 1
+        kinds.append(shape.kind)
         occupied |= cv2.dilate(solid.astype(np.uint8), kernel).astype(bool)
         labels[solid] = placed
         depth[solid] -= rng.uniform(*config.object_height_m)
@@ -125,4 +127,11 @@ def render_top_down(seed: int, index: int, config: SceneConfig = SceneConfig()) 
     if rng.random() < 0.5:
         image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.0))
     rgb = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
-    return GraspSample(image=rgb, grasps=grasps, name=f"{index:05d}_s{seed}_RGB.png", mask=labels, depth=depth)
+    return GraspSample(
+        image=rgb,
+        grasps=grasps,
+        name=f"{index:05d}_s{seed}_RGB.png",
+        mask=labels,
+        depth=depth,
+        object_kinds=tuple(kinds),
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from vlm_grasp_ros.core.datasets.jacquard import format_jacquard_grasps
+from vlm_grasp_ros.core.datasets.jacquard import OBJECTS_SUFFIX, format_jacquard_grasps, format_object_kinds
 from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
 
 
@@ -26,5 +26,7 @@ def write_synthetic_dataset(
         cv2.imwrite(f"{stem}_mask.png", sample.mask.astype("uint8"))
         cv2.imwrite(f"{stem}_perfect_depth.tiff", sample.depth)
         Path(f"{stem}_grasps.txt").write_text(format_jacquard_grasps(sample.grasps), encoding="utf-8")
+        if sample.object_kinds is not None:
+            Path(f"{stem}{OBJECTS_SUFFIX}").write_text(format_object_kinds(sample.object_kinds), encoding="utf-8")
         paths.append(rgb_path)
     return paths
