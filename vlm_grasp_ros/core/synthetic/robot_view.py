@@ -103,6 +103,18 @@ def _object_of_kind(
     )
 
 
+@dataclass(frozen=True)
+class _Placed:
+    """An object placed on the support: what it is, its height (m), its coverage patch and the
+    patch's corners in support-texture pixels, and its labels there."""
+
+    kind: str
+    height_m: float
+    coverage: np.ndarray
+    box: np.ndarray
+    labels: list[Grasp]
+
+
 def _surface(rng: np.random.Generator, height: int, width: int, kind: str) -> np.ndarray:
     """A floor, wall or table texture, procedural or a photograph."""
     if kind == "wall":
@@ -291,7 +303,7 @@ def render_robot_view(
             )
         return homography_at[z]
 
-    objects: list[tuple[str, float, np.ndarray, np.ndarray, list[Grasp]]] = []
+    objects: list[_Placed] = []
     target = int(rng.integers(min_objects, max_objects + 1))
     for _attempt in range(target * 20):
         if len(objects) == target:
@@ -327,7 +339,7 @@ def render_robot_view(
         grown = cv2.dilate(zone, kernel)[max(-ya, 0) :, max(-xa, 0) :]
         clipped |= grown[: clipped.shape[0], : clipped.shape[1]].astype(bool)
         _cast_shadow(support, coverage, (x0, y0), -light * (3 + object_height * px_per_m * rng.uniform(0.1, 0.4)))
-        objects.append((kind, object_height, coverage, box, labels))
+        objects.append(_Placed(kind, object_height, coverage, box, labels))
 
     grid = _texture_grid(top_points, origin, np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), resolution)
     image[on_top] = _warp_texture(support, grid)[on_top]
@@ -335,14 +347,25 @@ def render_robot_view(
 
     mask = np.zeros((height, width), np.int32)
     grasps: list[Grasp] = []
-    distance = [float(np.linalg.norm(camera.position[:2] - origin[:2] - resolution * o[3].mean(0))) for o in objects]
-    kinds = []
-    for number, order in enumerate(np.argsort(distance)[::-1], start=1):
-        kind, object_height, coverage, box, labels = objects[order]
-        kinds.append(kind)
-        _draw_object(rng, image, mask, depth, camera, rays, homography, object_height, coverage, box, light, number)
-        top = homography(object_height)
-        grasps.extend(project_grasp(label, top) for label in labels)
+    distance = [float(np.linalg.norm(camera.position[:2] - origin[:2] - resolution * o.box.mean(0))) for o in objects]
+    far_to_near = [objects[order] for order in np.argsort(distance)[::-1]]
+    for number, placed in enumerate(far_to_near, start=1):
+        _draw_object(
+            rng,
+            image,
+            mask,
+            depth,
+            camera,
+            rays,
+            homography,
+            placed.height_m,
+            placed.coverage,
+            placed.box,
+            light,
+            number,
+        )
+        top = homography(placed.height_m)
+        grasps.extend(project_grasp(label, top) for label in placed.labels)
 
     image = _camera_effects(rng, image)
     depth = np.where(np.isfinite(depth), depth + rng.normal(0, 1, depth.shape) * 0.001 * depth**2, 0.0)
@@ -352,7 +375,7 @@ def render_robot_view(
         name=f"{index:05d}_s{seed}_RGB.png",
         mask=mask,
         depth=depth.astype(np.float32),
-        object_kinds=tuple(kinds),
+        object_kinds=tuple(placed.kind for placed in far_to_near),
     )
 
 
