@@ -23,7 +23,8 @@ from vlm_grasp_ros.core.synthetic.scene import SCENE_VIEWS
 
 VIEW_HELP = (
     "top_down: a table top filling the frame from above; robot: a tilted camera over a finite table or a "
-    "sheet of paper, with unlabelled floor, walls and clutter around it; mixed: both"
+    "sheet of paper, with unlabelled floor, walls and clutter around it; mixed: both; bullet: robot views "
+    "of mesh objects settled and rendered by PyBullet (a second generator, to check what the first teaches)"
 )
 
 

@@ -367,7 +367,7 @@ def render_robot_view(
         top = homography(placed.height_m)
         grasps.extend(project_grasp(label, top) for label in placed.labels)
 
-    image = _camera_effects(rng, image)
+    image = camera_effects(rng, image)
     depth = np.where(np.isfinite(depth), depth + rng.normal(0, 1, depth.shape) * 0.001 * depth**2, 0.0)
     return GraspSample(
         image=image,
@@ -444,7 +444,7 @@ def _draw_object(
     depth[ry0:ry1, rx0:rx1][solid] = np.where(top > 0.5, t_top, t_side)[solid]
 
 
-def _camera_effects(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+def camera_effects(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     """Uneven light, exposure, white balance, gamma, vignetting, noise, blur and JPEG, as
     cameras give them; returns uint8 RGB."""
     height, width = image.shape[:2]

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from vlm_grasp_ros.core.datasets.sample import GraspSample
+from vlm_grasp_ros.core.synthetic.bullet_scene import BulletSceneConfig, render_bullet_scene
 from vlm_grasp_ros.core.synthetic.robot_view import render_robot_view
 from vlm_grasp_ros.core.synthetic.shapes import Shape
 from vlm_grasp_ros.core.synthetic.textures import background, object_texture
@@ -29,7 +30,8 @@ class SceneConfig:
     object_height_m: tuple[float, float] = (0.02, 0.12)
     #: "top_down": a table top filling the frame, seen from straight above; "robot": a tilted
     #: perspective camera over a finite support with unlabelled surroundings
-    #: (``core/synthetic/robot_view.py``); "mixed": robot views in ``robot_share`` of the scenes.
+    #: (``core/synthetic/robot_view.py``); "mixed": robot views in ``robot_share`` of the scenes;
+    #: "bullet": robot views rendered by PyBullet from meshes (``core/synthetic/bullet_scene.py``).
     view: str = "top_down"
     robot_share: float = 0.75
 
@@ -38,7 +40,7 @@ class SceneConfig:
             raise ValueError(f"scene view must be one of {', '.join(SCENE_VIEWS)}, got {self.view!r}")
 
 
-SCENE_VIEWS = ("top_down", "robot", "mixed")
+SCENE_VIEWS = ("top_down", "robot", "mixed", "bullet")
 
 
 _KINDS = ("box", "box", "capsule", "disc", "ellipse")
@@ -68,6 +70,11 @@ def _random_shape(rng: np.random.Generator, config: SceneConfig) -> Shape:
 
 def render_scene(seed: int, index: int, config: SceneConfig = SceneConfig()) -> GraspSample:
     """Render scene ``index`` of the set made with ``seed``; the same pair gives the same scene."""
+    if config.view == "bullet":
+        bullet = BulletSceneConfig(
+            width=config.width, height=config.height, min_objects=config.min_objects, max_objects=config.max_objects
+        )
+        return render_bullet_scene(seed, index, bullet)
     robot = config.view == "robot" or (
         config.view == "mixed" and np.random.default_rng([seed, index, 99]).random() < config.robot_share
     )
