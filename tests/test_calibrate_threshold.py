@@ -55,3 +55,27 @@ def test_both_thresholds_are_chosen_together_and_written_into_the_checkpoint(
 def test_mask_thresholds_outside_zero_to_one_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SystemExit, match="mask-thresholds"):
         _run(monkeypatch, "--root", str(tmp_path), "--out", str(tmp_path / "o"), "--mask-thresholds", "1.5")
+
+
+def test_several_roots_are_calibrated_as_one_set_of_scenes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    robot = SceneConfig(width=160, height=120, view="robot")
+    first, second, together = tmp_path / "a", tmp_path / "b", tmp_path / "ab"
+    write_synthetic_dataset(first, 3, seed=5, config=robot, progress=False)
+    write_synthetic_dataset(second, 2, seed=6, config=SceneConfig(width=160, height=120, view="bullet"), progress=False)
+    together.mkdir()
+    for path in [*first.iterdir(), *second.iterdir()]:
+        (together / path.name).write_bytes(path.read_bytes())
+    torch.manual_seed(1)
+    config = DenseModelConfig(
+        encoder=EncoderConfig("efficientnet_lite0", "", strides=(4, 8, 16)),
+        decoder=DecoderConfig(channels=16, head_channels=8, context_blocks=1),
+        input_long_side=96,
+    )
+    model_folder = str(save_checkpoint(DenseGraspModel(config).eval(), tmp_path / "model"))
+    common = ["--model-path", model_folder, "--mask-thresholds", "0.5", "--max-background", "0.5"]
+    _run(monkeypatch, "--root", str(first), str(second), "--out", str(tmp_path / "two"), *common)
+    _run(monkeypatch, "--root", str(together), "--out", str(tmp_path / "one"), *common)
+    two = json.loads((tmp_path / "two" / "calibration.json").read_text())
+    one = json.loads((tmp_path / "one" / "calibration.json").read_text())
+    assert two["rows"] == one["rows"] and two["chosen"] == one["chosen"]
+    assert f"`{first}`, `{second}`" in (tmp_path / "two" / "calibration.md").read_text()

@@ -5,6 +5,9 @@ table, the floor, walls, clutter) rarely pass, and say what it costs.
     python -m training.calibrate_threshold --root out/synth_robot_val --out out/calibration \
         [--model-path DIR] [--max-background 0.05] [--mask-thresholds 0.5 0.9 0.95] [--write]
 
+``--root`` takes several folders (scenes of both generators, say): the thresholds are then
+chosen on all their scenes together, so that they do not fit one generator's look.
+
 Two thresholds decide what the model publishes: the score (the quality map's peak) and the
 object-mask map under the peak (a peak where the mask map is lower is not on an object). For
 each mask threshold the scenes are predicted with a low score floor (0.05), then every score
@@ -35,14 +38,15 @@ FLOOR = 0.05
 MASK_THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.93, 0.95, 0.97, 0.98)
 
 
-def _sweep(predictor: DensePredictor, root: str, mask_threshold: float, max_grasps: int) -> list[dict]:
+def _sweep(predictor: DensePredictor, roots: list[str], mask_threshold: float, max_grasps: int) -> list[dict]:
     config = predictor.model.config
     config.postprocess = dataclasses.replace(config.postprocess, min_quality=FLOOR, mask_threshold=mask_threshold)
     outcomes = []
-    for _sample, result in evaluate_predictor(predictor, open_dataset("synthetic", root), max_grasps=max_grasps):
-        if result.outcomes is None:
-            raise SystemExit(f"{root}: images without object masks cannot be calibrated")
-        outcomes.append(result.outcomes)
+    for root in roots:
+        for _sample, result in evaluate_predictor(predictor, open_dataset("synthetic", root), max_grasps=max_grasps):
+            if result.outcomes is None:
+                raise SystemExit(f"{root}: images without object masks cannot be calibrated")
+            outcomes.append(result.outcomes)
     rows = threshold_sweep(outcomes, np.round(np.arange(FLOOR, 0.951, 0.05), 2).tolist())
     return [{"mask_threshold": mask_threshold, **row} for row in rows]
 
@@ -68,7 +72,9 @@ def _best_per_mask_table(rows: list[dict], max_background: float, chosen: dict) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True, help="a `vlm-grasp synth` folder (object masks are needed)")
+    parser.add_argument(
+        "--root", required=True, nargs="+", help="`vlm-grasp synth` folders (object masks are needed), one or more"
+    )
     parser.add_argument("--out", required=True)
     parser.add_argument("--model-path", default="", help="a dense checkpoint folder (default: the embedded one)")
     parser.add_argument("--max-background", type=float, default=0.05)
@@ -82,7 +88,7 @@ def main() -> None:
     predictor = DensePredictor.from_path(args.model_path, "cpu")
     rows = [row for m in args.mask_thresholds for row in _sweep(predictor, args.root, m, args.max_grasps)]
     chosen, passing = choose_operating_point(rows, args.max_background)
-    scenes = f"`{args.root}`, up to {args.max_grasps} grasps each"
+    scenes = f"{', '.join(f'`{root}`' for root in args.root)}, up to {args.max_grasps} grasps each"
     lines = [
         f"# Thresholds for `{predictor.model_id}`",
         "",
