@@ -11,27 +11,27 @@ import numpy as np
 import pytest
 
 from vlm_grasp_ros.core.datasets import open_dataset
-from vlm_grasp_ros.core.synthetic.bullet_scene import BulletSceneConfig, render_bullet_scene
+from vlm_grasp_ros.core.synthetic.bullet_scene import render_bullet_scene
 from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
 from vlm_grasp_ros.core.synthetic.writer import write_synthetic_dataset
 
-SMALL = BulletSceneConfig(width=320, height=240)
+SMALL = (320, 240)
 
 
 def test_the_same_seed_and_index_give_the_same_scene() -> None:
-    first = render_bullet_scene(5, 2, SMALL)
-    render_bullet_scene(5, 3, SMALL)  # another scene in between must not change the next one
-    again = render_bullet_scene(5, 2, SMALL)
+    first = render_bullet_scene(5, 2, *SMALL)
+    render_bullet_scene(5, 3, *SMALL)  # another scene in between must not change the next one
+    again = render_bullet_scene(5, 2, *SMALL)
     assert np.array_equal(first.image, again.image) and first.grasps == again.grasps
     assert first.object_kinds == again.object_kinds
-    assert not np.array_equal(first.image, render_bullet_scene(5, 4, SMALL).image)
+    assert not np.array_equal(first.image, render_bullet_scene(5, 4, *SMALL).image)
 
 
 @pytest.mark.parametrize("index", range(6))
 def test_objects_are_labelled_and_no_finger_lands_on_another_object(index: int) -> None:
     """A finger may be over the object's own lower half (a tilted camera sees its sides below
     where the jaws close), never over another object."""
-    sample = render_bullet_scene(11, index, SMALL)
+    sample = render_bullet_scene(11, index, *SMALL)
     assert sample.mask is not None and sample.depth is not None and sample.object_kinds is not None
     assert sample.mask.max() == len(sample.object_kinds) >= 1
     assert sample.grasps, f"scene {index} ({sample.object_kinds}) has no label"
@@ -55,7 +55,7 @@ def test_objects_are_labelled_and_no_finger_lands_on_another_object(index: int) 
 def test_objects_are_nearer_the_camera_than_the_support_around_them() -> None:
     nearer = []
     for index in range(4):
-        sample = render_bullet_scene(12, index, SMALL)
+        sample = render_bullet_scene(12, index, *SMALL)
         assert sample.mask is not None and sample.depth is not None
         for label in range(1, int(sample.mask.max()) + 1):
             obj = sample.mask == label
@@ -70,7 +70,7 @@ def test_objects_are_nearer_the_camera_than_the_support_around_them() -> None:
 def test_bullet_scenes_go_through_the_scene_config_and_the_jacquard_layout(tmp_path: Path) -> None:
     config = SceneConfig(width=320, height=240, view="bullet")
     direct = render_scene(4, 1, config)
-    assert np.array_equal(direct.image, render_bullet_scene(4, 1, SMALL).image)
+    assert np.array_equal(direct.image, render_bullet_scene(4, 1, *SMALL).image)
     write_synthetic_dataset(tmp_path, 2, 4, config, progress=False)
     dataset = open_dataset("synthetic", tmp_path)
     loaded = dataset[1]

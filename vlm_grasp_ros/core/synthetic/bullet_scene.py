@@ -27,24 +27,16 @@ from vlm_grasp_ros.core.datasets.sample import GraspSample
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.synthetic.camera import PlaneCamera
 from vlm_grasp_ros.core.synthetic.photo_textures import photo_patch
-from vlm_grasp_ros.core.synthetic.robot_view import camera_effects
+from vlm_grasp_ros.core.synthetic.robot_view import RobotViewConfig, camera_sample
 from vlm_grasp_ros.core.synthetic.silhouette_grasps import remove_holes, silhouette_grasps
 from vlm_grasp_ros.core.synthetic.textures import background, random_colour
 
 
 @dataclass(frozen=True)
 class BulletSceneConfig:
-    width: int = 640
-    height: int = 480
-    min_objects: int = 1
-    max_objects: int = 5
-    max_tilt_deg: float = 45.0
-    #: Camera height above the support (m), and focal length as a multiple of the image width.
-    camera_height_m: tuple[float, float] = (0.35, 0.9)
-    focal_per_width: tuple[float, float] = (0.8, 1.1)
-    #: Share of scenes whose support is a sheet of paper on the floor rather than a table.
-    sheet_share: float = 0.3
-    max_opening_m: float = 0.15
+    #: Camera placement, the share of sheets of paper on the floor and the gripper's opening:
+    #: the drawn robot views' settings, so both generators frame the same kind of scene.
+    view: RobotViewConfig = RobotViewConfig()
     #: Simulated time the dropped objects get to settle (s, at 240 Hz).
     settle_s: float = 1.0
     #: Relative weights of the kinds of object (see ``_OBJECT_MAKERS``).
@@ -86,6 +78,19 @@ def _quaternion(bullet: _Bullet, roll: float, pitch: float, yaw: float) -> Any:
     return bullet.p.getQuaternionFromEuler([roll, pitch, yaw])
 
 
+def _body(bullet: _Bullet, collision: int, visual: int, mass: float, position: Any, orientation: Any) -> int:
+    return int(
+        bullet.call(
+            "createMultiBody",
+            baseMass=mass,
+            baseCollisionShapeIndex=collision,
+            baseVisualShapeIndex=visual,
+            basePosition=list(position),
+            baseOrientation=orientation,
+        )
+    )
+
+
 def _box(
     bullet: _Bullet,
     half: tuple[float, float, float],
@@ -97,16 +102,7 @@ def _box(
     p = bullet.p
     collision = bullet.call("createCollisionShape", p.GEOM_BOX, halfExtents=half)
     visual = bullet.call("createVisualShape", p.GEOM_BOX, halfExtents=half, rgbaColor=[*colour, 1.0])
-    return int(
-        bullet.call(
-            "createMultiBody",
-            baseMass=mass,
-            baseCollisionShapeIndex=collision,
-            baseVisualShapeIndex=visual,
-            basePosition=position,
-            baseOrientation=_quaternion(bullet, 0, 0, yaw),
-        )
-    )
+    return _body(bullet, collision, visual, mass, position, _quaternion(bullet, 0, 0, yaw))
 
 
 def _primitive(bullet: _Bullet, rng: np.random.Generator, kind: str, position: np.ndarray) -> int:
@@ -130,16 +126,7 @@ def _primitive(bullet: _Bullet, rng: np.random.Generator, kind: str, position: n
         collision = bullet.call("createCollisionShape", p.GEOM_CYLINDER, radius=radius, height=length)
         visual = bullet.call("createVisualShape", p.GEOM_CYLINDER, radius=radius, length=length, rgbaColor=colour)
         roll = math.pi / 2 if kind == "pen" or rng.random() < 0.6 else 0.0
-    return int(
-        bullet.call(
-            "createMultiBody",
-            baseMass=0.1,
-            baseCollisionShapeIndex=collision,
-            baseVisualShapeIndex=visual,
-            basePosition=position.tolist(),
-            baseOrientation=_quaternion(bullet, roll, 0, rng.uniform(-math.pi, math.pi)),
-        )
-    )
+    return _body(bullet, collision, visual, 0.1, position, _quaternion(bullet, roll, 0, rng.uniform(-math.pi, math.pi)))
 
 
 def _mesh(bullet: _Bullet, rng: np.random.Generator, file: str, scale: float, roll: float, position: np.ndarray) -> int:
@@ -150,16 +137,7 @@ def _mesh(bullet: _Bullet, rng: np.random.Generator, file: str, scale: float, ro
     visual = bullet.call(
         "createVisualShape", p.GEOM_MESH, fileName=path, meshScale=[scale] * 3, rgbaColor=[*random_colour(rng), 1]
     )
-    return int(
-        bullet.call(
-            "createMultiBody",
-            baseMass=0.1,
-            baseCollisionShapeIndex=collision,
-            baseVisualShapeIndex=visual,
-            basePosition=position.tolist(),
-            baseOrientation=_quaternion(bullet, roll, 0, rng.uniform(-math.pi, math.pi)),
-        )
-    )
+    return _body(bullet, collision, visual, 0.1, position, _quaternion(bullet, roll, 0, rng.uniform(-math.pi, math.pi)))
 
 
 def _urdf(
@@ -245,7 +223,7 @@ def _build_room(
     """Floor, table or sheet, walls and clutter; returns the support and the surfaces to texture.
     PyBullet's own textures are per file name and do not survive a reset, so surfaces are
     rendered white (light and shadows only) and textured in ``_texture_surfaces``."""
-    sheet = rng.random() < config.sheet_share
+    sheet = rng.random() < config.view.sheet_share
     floor_z = 0.0 if sheet else -float(rng.uniform(0.7, 0.78))
     white = np.ones(3)
     floor = _box(bullet, (6.0, 6.0, 0.01), (0, 0, floor_z - 0.01 - (0.0015 if sheet else 0.0)), white)
@@ -307,13 +285,12 @@ def _texture_surfaces(
 
 
 def _drop_objects(
-    bullet: _Bullet, rng: np.random.Generator, config: BulletSceneConfig, support: _Support
+    bullet: _Bullet, rng: np.random.Generator, config: BulletSceneConfig, support: _Support, count: int
 ) -> list[tuple[str, int]]:
     """Objects placed apart on the support, dropped from just above it and settled; those that
     fell off are removed. A kind that finds no room is replaced by another (up to 10 tries)."""
     kinds = list(config.kind_weights)
     weights = np.array([config.kind_weights[k] for k in kinds], float)
-    count = int(rng.integers(config.min_objects, config.max_objects + 1))
     placed: list[tuple[str, int, np.ndarray, float]] = []
     for _ in range(10 * count):
         if len(placed) == count:
@@ -361,7 +338,12 @@ def _free_spot(
 
 
 def _aim_camera(
-    bullet: _Bullet, rng: np.random.Generator, config: BulletSceneConfig, objects: list[tuple[str, int]]
+    bullet: _Bullet,
+    rng: np.random.Generator,
+    config: BulletSceneConfig,
+    objects: list[tuple[str, int]],
+    width: int,
+    height: int,
 ) -> PlaneCamera:
     """A camera that sees every object whole (retried up to 20 times; the last one is kept)."""
     corners = []
@@ -375,23 +357,23 @@ def _aim_camera(
         target = centre + np.array([*rng.normal(0, 0.04, 2), 0.0])
         camera = PlaneCamera.looking_at(
             target,
-            float(rng.uniform(*config.camera_height_m)),
-            math.radians(rng.uniform(0, config.max_tilt_deg)),
+            float(rng.uniform(*config.view.camera_height_m)),
+            math.radians(rng.uniform(0, config.view.max_tilt_deg)),
             float(rng.uniform(-math.pi, math.pi)),
-            float(rng.uniform(*config.focal_per_width)) * config.width,
-            config.width,
-            config.height,
+            float(rng.uniform(*config.view.focal_per_width)) * width,
+            width,
+            height,
         )
         pixels = camera.project(points)
-        inside = (pixels[:, 0] > 4) & (pixels[:, 0] < config.width - 5) & (pixels[:, 1] > 4)
-        if (inside & (pixels[:, 1] < config.height - 5)).all():
+        inside = (pixels[:, 0] > 4) & (pixels[:, 0] < width - 5) & (pixels[:, 1] > 4)
+        if (inside & (pixels[:, 1] < height - 5)).all():
             break
     assert camera is not None
     return camera
 
 
 def _render(
-    bullet: _Bullet, rng: np.random.Generator, camera: PlaneCamera, config: BulletSceneConfig
+    bullet: _Bullet, rng: np.random.Generator, camera: PlaneCamera
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(RGB float [0, 1], z-depth in metres, segmentation by body) through ``camera``."""
     near, far = 0.05, 12.0
@@ -399,13 +381,14 @@ def _render(
     view = bullet.p.computeViewMatrix(
         camera.position.tolist(), (camera.position + camera.rotation[2]).tolist(), (-camera.rotation[1]).tolist()
     )
-    fov_y = math.degrees(2 * math.atan(config.height / 2 / focal))
-    projection = bullet.p.computeProjectionMatrixFOV(fov_y, config.width / config.height, near, far)
+    width, height = camera.width, camera.height
+    fov_y = math.degrees(2 * math.atan(height / 2 / focal))
+    projection = bullet.p.computeProjectionMatrixFOV(fov_y, width / height, near, far)
     light = [*rng.uniform(-1, 1, 2), rng.uniform(0.8, 2.0)]
     _, _, rgba, z_buffer, segmentation = bullet.call(
         "getCameraImage",
-        config.width,
-        config.height,
+        width,
+        height,
         viewMatrix=view,
         projectionMatrix=projection,
         shadow=1,
@@ -417,26 +400,29 @@ def _render(
         lightSpecularCoeff=float(rng.uniform(0.0, 0.3)),
         renderer=bullet.p.ER_TINY_RENDERER,
     )
-    rgb = np.asarray(rgba, np.uint8).reshape(config.height, config.width, 4)[..., :3].astype(np.float32) / 255.0
-    z_buffer = np.asarray(z_buffer, np.float64).reshape(config.height, config.width)
+    rgb = np.asarray(rgba, np.uint8).reshape(height, width, 4)[..., :3].astype(np.float32) / 255.0
+    z_buffer = np.asarray(z_buffer, np.float64).reshape(height, width)
     depth = far * near / (far - (far - near) * z_buffer)  # OpenGL's z-buffer back to metres along the axis
-    return rgb, depth, np.asarray(segmentation, np.int64).reshape(config.height, config.width)
+    return rgb, depth, np.asarray(segmentation, np.int64).reshape(height, width)
 
 
-def render_bullet_scene(seed: int, index: int, config: BulletSceneConfig = BulletSceneConfig()) -> GraspSample:
+def render_bullet_scene(
+    seed: int, index: int, width: int = 640, height: int = 480, min_objects: int = 1, max_objects: int = 5,
+    config: BulletSceneConfig = BulletSceneConfig(),
+) -> GraspSample:  # fmt: skip
     """Scene ``index`` of the set made with ``seed``; the same pair gives the same scene."""
     rng = np.random.default_rng([seed, index, 7])
     bullet = _Bullet.here()
     bullet.call("resetSimulation")
     bullet.call("setGravity", 0, 0, -9.81)
     support, surfaces = _build_room(bullet, rng, config)
-    objects = _drop_objects(bullet, rng, config, support)
-    for _ in range(3):  # everything fell off or found no room: drop again
+    objects: list[tuple[str, int]] = []
+    for _ in range(4):  # everything fell off or found no room: drop again
+        objects = _drop_objects(bullet, rng, config, support, int(rng.integers(min_objects, max_objects + 1)))
         if objects:
             break
-        objects = _drop_objects(bullet, rng, config, support)
-    camera = _aim_camera(bullet, rng, config, objects)
-    rgb, depth, segmentation = _render(bullet, rng, camera, config)
+    camera = _aim_camera(bullet, rng, config, objects, width, height)
+    rgb, depth, segmentation = _render(bullet, rng, camera)
     points = camera.rays() * depth[..., None] + camera.position
     rgb = _texture_surfaces(rgb, segmentation, points, surfaces)
     heights = points[..., 2]
@@ -444,12 +430,12 @@ def render_bullet_scene(seed: int, index: int, config: BulletSceneConfig = Bulle
     mask = np.zeros(depth.shape, np.int32)
     # Where a finger may not go: anything standing above the support (objects, clutter, walls).
     every_object = (segmentation >= 0) & (heights > 0.002)
-    max_opening_per_m = float(camera.intrinsics[0, 0]) * config.max_opening_m
+    max_opening_per_m = float(camera.intrinsics[0, 0]) * config.view.max_opening_m
     grasps: list[Grasp] = []
     kinds = []
     for kind, body in objects:
         seen = segmentation == body
-        if seen.sum() < 20 * (config.width / 640) ** 2:  # a few pixels of it peep out
+        if seen.sum() < 20 * (width / 640) ** 2:  # a few pixels of it peep out
             continue
         kinds.append(kind)
         mask[seen] = len(kinds)
@@ -461,13 +447,4 @@ def render_bullet_scene(seed: int, index: int, config: BulletSceneConfig = Bulle
         # A finger may go down inside this object's own cup or tray.
         grasps.extend(silhouette_grasps(solid, every_object & ~(seen & ~solid), opening_px))
 
-    image = camera_effects(rng, rgb)
-    noisy = depth + rng.normal(0, 1, depth.shape) * 0.001 * depth**2
-    return GraspSample(
-        image=image,
-        grasps=grasps,
-        name=f"{index:05d}_s{seed}_RGB.png",
-        mask=mask,
-        depth=noisy.astype(np.float32),
-        object_kinds=tuple(kinds),
-    )
+    return camera_sample(rng, f"{index:05d}_s{seed}_RGB.png", rgb, depth, mask, grasps, kinds)

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from vlm_grasp_ros.core.datasets.sample import GraspSample
-from vlm_grasp_ros.core.synthetic.bullet_scene import BulletSceneConfig, render_bullet_scene
+from vlm_grasp_ros.core.synthetic.bullet_scene import render_bullet_scene
 from vlm_grasp_ros.core.synthetic.robot_view import render_robot_view
 from vlm_grasp_ros.core.synthetic.shapes import Shape
 from vlm_grasp_ros.core.synthetic.textures import background, object_texture
@@ -71,10 +71,7 @@ def _random_shape(rng: np.random.Generator, config: SceneConfig) -> Shape:
 def render_scene(seed: int, index: int, config: SceneConfig = SceneConfig()) -> GraspSample:
     """Render scene ``index`` of the set made with ``seed``; the same pair gives the same scene."""
     if config.view == "bullet":
-        bullet = BulletSceneConfig(
-            width=config.width, height=config.height, min_objects=config.min_objects, max_objects=config.max_objects
-        )
-        return render_bullet_scene(seed, index, bullet)
+        return render_bullet_scene(seed, index, config.width, config.height, config.min_objects, config.max_objects)
     robot = config.view == "robot" or (
         config.view == "mixed" and np.random.default_rng([seed, index, 99]).random() < config.robot_share
     )
