@@ -96,13 +96,13 @@ def _box(
     half: tuple[float, float, float],
     position: tuple[float, float, float],
     colour: np.ndarray,
-    mass: float = 0.0,
     yaw: float = 0.0,
 ) -> int:
+    """A static box (mass 0: tables, walls, sheets)."""
     p = bullet.p
     collision = bullet.call("createCollisionShape", p.GEOM_BOX, halfExtents=half)
     visual = bullet.call("createVisualShape", p.GEOM_BOX, halfExtents=half, rgbaColor=[*colour, 1.0])
-    return _body(bullet, collision, visual, mass, position, _quaternion(bullet, 0, 0, yaw))
+    return _body(bullet, collision, visual, 0.0, position, _quaternion(bullet, 0, 0, yaw))
 
 
 def _primitive(bullet: _Bullet, rng: np.random.Generator, kind: str, position: np.ndarray) -> int:
@@ -130,7 +130,6 @@ def _primitive(bullet: _Bullet, rng: np.random.Generator, kind: str, position: n
 
 
 def _mesh(bullet: _Bullet, rng: np.random.Generator, file: str, scale: float, roll: float, position: np.ndarray) -> int:
-    scale = float(scale)
     p = bullet.p
     path = str(bullet.data / file)
     collision = bullet.call("createCollisionShape", p.GEOM_MESH, fileName=path, meshScale=[scale] * 3)
@@ -185,8 +184,9 @@ _OBJECT_MAKERS: dict[str, _ObjectMaker] = {
 
 @dataclass(frozen=True)
 class _Support:
-    half_extent: tuple[float, float]  # the table top's or the sheet's half size (m), centred on the origin
-    floor_z: float  # the floor's height: the support's top is z = 0
+    """The table top or the sheet: centred on the origin, its top at z = 0."""
+
+    half_extent: tuple[float, float]  # (m)
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ def _surface_texture(rng: np.random.Generator, size: int) -> np.ndarray:
     return background(rng, size, size)
 
 
-def _flat(bullet: _Bullet, rng: np.random.Generator, body: int, size: int, resolution: tuple[float, float]) -> _Surface:
+def _flat(rng: np.random.Generator, body: int, size: int, resolution: tuple[float, float]) -> _Surface:
     """A horizontal surface of ``body``, textured at ``resolution`` metres per texture pixel."""
     return _Surface(
         body, _surface_texture(rng, size), np.zeros(3), np.array([1.0, 0, 0]), np.array([0, 1.0, 0]),
@@ -227,14 +227,14 @@ def _build_room(
     floor_z = 0.0 if sheet else -float(rng.uniform(0.7, 0.78))
     white = np.ones(3)
     floor = _box(bullet, (6.0, 6.0, 0.01), (0, 0, floor_z - 0.01 - (0.0015 if sheet else 0.0)), white)
-    surfaces = [_flat(bullet, rng, floor, 512, (0.002, 0.006))]
+    surfaces = [_flat(rng, floor, 512, (0.002, 0.006))]
     if sheet:
         half = (float(rng.uniform(0.105, 0.3)), float(rng.uniform(0.15, 0.21)))
         _box(bullet, (*half, 0.0007), (0, 0, -0.0007), np.full(3, rng.uniform(0.8, 1.0)))
     else:
         half = (float(rng.uniform(0.3, 0.6)), float(rng.uniform(0.25, 0.45)))
         top = _box(bullet, (*half, 0.015), (0, 0, -0.015), white)
-        surfaces.append(_flat(bullet, rng, top, 512, (0.001, 0.003)))
+        surfaces.append(_flat(rng, top, 512, (0.001, 0.003)))
         leg_colour = random_colour(rng, 0.1, 0.8)
         leg_z = (floor_z - 0.03) / 2
         for sx in (-1, 1):
@@ -262,7 +262,7 @@ def _build_room(
             _urdf(bullet, rng, _blob_file(rng), (2.0, 4.0), at, True)
         else:
             _OBJECT_MAKERS[kind](bullet, rng, at)
-    return _Support(half, floor_z), surfaces
+    return _Support(half), surfaces
 
 
 def _texture_surfaces(

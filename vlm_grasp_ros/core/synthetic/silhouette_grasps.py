@@ -17,6 +17,7 @@ resamples the masks into a frame whose rows are closing lines.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -56,6 +57,26 @@ def remove_holes(mask: np.ndarray, height_m: np.ndarray, low_fraction: float = 0
     return mask & ~holes
 
 
+@dataclass(frozen=True)
+class _ClosingLines:
+    """Closing lines at one angle: image point = centre + t * along + s * across, where ``along``
+    is the opening axis (as ``Grasp`` defines it) and ``s`` picks the line."""
+
+    centre: np.ndarray
+    along: np.ndarray
+    across: np.ndarray
+
+    @classmethod
+    def at(cls, centre: np.ndarray, theta: float) -> _ClosingLines:
+        return cls(centre, np.array([math.cos(theta), -math.sin(theta)]), np.array([math.sin(theta), math.cos(theta)]))
+
+    def maps(self, t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``cv2.remap`` maps (x, y) of the points (t, s), float32."""
+        map_x = self.centre[0] + t * self.along[0] + s * self.across[0]
+        map_y = self.centre[1] + t * self.along[1] + s * self.across[1]
+        return map_x.astype(np.float32), map_y.astype(np.float32)
+
+
 def silhouette_grasps(
     solid: np.ndarray,
     obstacles: np.ndarray,
@@ -67,8 +88,8 @@ def silhouette_grasps(
     finger_px: float = FINGER_PX,
 ) -> list[Grasp]:
     """Antipodal grasps on the boolean silhouette ``solid`` (H, W) that fingers can reach without
-    touching ``obstacles`` (H, W bool: every object's pixels, this one's included). Closing lines
-    are ``row_step_px`` apart at every ``angle_step_deg``."""
+    touching ``obstacles`` (H, W bool: what a finger may not come down on, ``solid`` included).
+    Closing lines are ``row_step_px`` apart at every ``angle_step_deg``."""
     if solid.shape != obstacles.shape:
         raise ValueError(f"solid {solid.shape} and obstacles {obstacles.shape} differ in shape")
     ys, xs = np.nonzero(solid)
@@ -76,8 +97,8 @@ def silhouette_grasps(
         return []
     centre = np.array([(xs.min() + xs.max()) / 2.0, (ys.min() + ys.max()) / 2.0])
     reach = 0.5 * math.hypot(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) + max_opening_px / 2 + finger_px + 2
-    steps_along = np.arange(-reach, reach + 1.0)
     steps_across = np.arange(-reach, reach + 1.0, row_step_px)
+    t, s = np.meshgrid(np.arange(-reach, reach + 1.0), steps_across)
     nx, ny = outward_normals(solid)
     solid_u8 = solid.astype(np.uint8)
     # Outside the image counts as blocked (border value 1): a finger there cannot be checked.
@@ -86,24 +107,22 @@ def silhouette_grasps(
     grasps: list[Grasp] = []
     for angle_deg in np.arange(-90.0, 90.0, angle_step_deg):
         theta = math.radians(angle_deg)
-        along = np.array([math.cos(theta), -math.sin(theta)])  # opening axis, as Grasp defines it
-        across = np.array([math.sin(theta), math.cos(theta)])
-        t, s = np.meshgrid(steps_along, steps_across)
-        map_x = (centre[0] + t * along[0] + s * across[0]).astype(np.float32)
-        map_y = (centre[1] + t * along[1] + s * across[1]).astype(np.float32)
+        lines = _ClosingLines.at(centre, theta)
+        map_x, map_y = lines.maps(t, s)
         rows = cv2.remap(solid_u8, map_x, map_y, cv2.INTER_NEAREST, borderValue=0).astype(bool)
         # The normal's component along the closing direction at each sample.
         closing = (
-            cv2.remap(nx, map_x, map_y, cv2.INTER_LINEAR) * along[0]
-            + cv2.remap(ny, map_x, map_y, cv2.INTER_LINEAR) * along[1]
+            cv2.remap(nx, map_x, map_y, cv2.INTER_LINEAR) * lines.along[0]
+            + cv2.remap(ny, map_x, map_y, cv2.INTER_LINEAR) * lines.along[1]
         )
         for row in np.flatnonzero(rows.any(axis=1)):
-            grasps.extend(
-                _row_grasps(
-                    rows[row], closing[row], steps_across[row], theta, centre, along, across, blocked_u8,
+            for first, last in _runs(rows[row]):
+                grasp = _grasp_on_run(
+                    first, last, closing[row], steps_across[row], theta, lines, blocked_u8,
                     max_opening_px, cos_friction, finger_px,
-                )
-            )  # fmt: skip
+                )  # fmt: skip
+                if grasp is not None:
+                    grasps.append(grasp)
     return grasps
 
 
@@ -114,60 +133,36 @@ def _runs(line: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def _row_grasps(
-    line: np.ndarray,
+def _grasp_on_run(
+    first: int,
+    last: int,
     closing: np.ndarray,
     offset: float,
     theta: float,
-    centre: np.ndarray,
-    along: np.ndarray,
-    across: np.ndarray,
+    lines: _ClosingLines,
     blocked_u8: np.ndarray,
     max_opening_px: float,
     cos_friction: float,
     finger_px: float,
-) -> list[Grasp]:
-    reach = (len(line) - 1) / 2.0
-    found = []
-    for first, last in _runs(line):
-        extent = float(last - first + 1)
-        opening = opening_for(extent)
-        if opening > max_opening_px:
-            continue
-        # Antipodal: the outline faces against the closing direction at the first contact and
-        # with it at the last (normals sampled half a pixel outside the run, where the edge is).
-        left = closing[max(first - 1, 0) : first + 1].min()
-        right = closing[last : last + 2].max()
-        if left > -cos_friction or right < cos_friction:
-            continue
-        middle = (first + last) / 2.0 - reach  # position along the closing line, from the centre
-        jaw = jaw_height(opening)
-        if not _fingers_free(middle, offset, opening, jaw, centre, along, across, blocked_u8, finger_px):
-            continue
-        point = centre + middle * along + offset * across
-        found.append(Grasp(float(point[0]), float(point[1]), theta, opening, jaw))
-    return found
-
-
-def _fingers_free(
-    middle: float,
-    offset: float,
-    opening: float,
-    jaw: float,
-    centre: np.ndarray,
-    along: np.ndarray,
-    across: np.ndarray,
-    blocked_u8: np.ndarray,
-    finger_px: float,
-) -> bool:
-    """Both fingers (``finger_px`` thick, ``jaw`` long, at +-opening/2) over free pixels only."""
-    depth_steps = np.arange(0.0, finger_px + 0.5, 1.0)
-    jaw_steps = np.arange(-jaw / 2, jaw / 2 + 0.5, 1.0)
+) -> Grasp | None:
+    """The grasp squeezing the run ``first``..``last`` of the line ``offset``, or None."""
+    opening = opening_for(float(last - first + 1))
+    if opening > max_opening_px:
+        return None
+    # Antipodal: the outline faces against the closing direction at the first contact and
+    # with it at the last (normals sampled half a pixel outside the run, where the edge is).
+    left = closing[max(first - 1, 0) : first + 1].min()
+    right = closing[last : last + 2].max()
+    if left > -cos_friction or right < cos_friction:
+        return None
+    middle = (first + last) / 2.0 - (len(closing) - 1) / 2.0  # along the line, from the centre
+    jaw = jaw_height(opening)
+    # Both fingers (finger_px thick, jaw long, at +-opening/2) over free pixels only.
+    finger_depth = np.arange(0.0, finger_px + 0.5, 1.0)
+    along_jaw = offset + np.arange(-jaw / 2, jaw / 2 + 0.5, 1.0)
     for side in (-1.0, 1.0):
-        t = middle + side * (opening / 2 + depth_steps)
-        tt, ss = np.meshgrid(t, offset + jaw_steps)
-        map_x = (centre[0] + tt * along[0] + ss * across[0]).astype(np.float32)
-        map_y = (centre[1] + tt * along[1] + ss * across[1]).astype(np.float32)
+        map_x, map_y = lines.maps(*np.meshgrid(middle + side * (opening / 2 + finger_depth), along_jaw))
         if cv2.remap(blocked_u8, map_x, map_y, cv2.INTER_NEAREST, borderValue=1).any():
-            return False
-    return True
+            return None
+    point = lines.centre + middle * lines.along + offset * lines.across
+    return Grasp(float(point[0]), float(point[1]), theta, opening, jaw)
