@@ -77,3 +77,31 @@ def test_bullet_scenes_go_through_the_scene_config_and_the_jacquard_layout(tmp_p
     assert loaded.object_kinds == direct.object_kinds
     assert len(loaded.grasps) == len(direct.grasps)
     assert np.array_equal(loaded.mask, direct.mask)
+
+
+def test_the_mixed_view_takes_each_scene_whole_from_one_of_the_three_generators() -> None:
+    shares = SceneConfig(width=160, height=120, view="mixed", robot_share=0.4, bullet_share=0.4)
+    without_bullet = SceneConfig(width=160, height=120, view="mixed", robot_share=0.4)
+    picked: list[str] = []
+    for index in range(12):
+        renders = {
+            view: render_scene(8, index, SceneConfig(width=160, height=120, view=view)).image
+            for view in ("top_down", "robot", "bullet")
+        }
+        mixed = render_scene(8, index, shares).image
+        matches = [view for view, image in renders.items() if np.array_equal(image, mixed)]
+        assert len(matches) == 1
+        picked.append(matches[0])
+        # Adding a PyBullet share turns some scenes into PyBullet ones and leaves the rest as they were.
+        if matches[0] != "bullet":
+            assert np.array_equal(render_scene(8, index, without_bullet).image, mixed)
+    assert set(picked) == {"top_down", "robot", "bullet"}
+
+
+@pytest.mark.parametrize(
+    ("robot_share", "bullet_share", "message"),
+    [(0.7, 0.5, "at most 1"), (-0.1, 0.0, "robot_share"), (0.0, 1.5, "bullet_share")],
+)
+def test_scene_shares_out_of_range_are_refused(robot_share: float, bullet_share: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SceneConfig(view="mixed", robot_share=robot_share, bullet_share=bullet_share)

@@ -137,6 +137,10 @@ def test_predict_writes_json_and_overlay(tmp_path: Path) -> None:
         (["predict", "/nonexistent/a.png", "--out", "o"], "no such image file"),
         (["synth", "--out", "o", "--n", "2", "--width", "0"], "argument --width: must be at least 1, got 0"),
         (
+            ["synth", "--out", "o", "--n", "2", "--view", "mixed", "--robot-share", "0.8", "--bullet-share", "0.5"],
+            "robot_share + bullet_share must be at most 1, got 0.8 + 0.5",
+        ),
+        (
             ["eval", "--dataset", "synthetic", "--root", "{tmp}", "--backend", "pca", "--out", "o", "--max-grasps=-3"],
             "argument --max-grasps: must be at least 1, got -3",
         ),

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from training.config import AugmentConfig, DataSource, LossWeights, OptimConfig, TrainConfig, load_train_config
-from training.data import GraspMapDataset, collate_padded
+from training.data import GraspMapDataset, SampleSource, collate_padded
 from training.losses import grasp_map_losses
 from training.train_decoder import train
 from vlm_grasp_ros.core.augment import crop_sample, flip_sample
@@ -19,7 +19,7 @@ from vlm_grasp_ros.core.dense.encoders import EncoderConfig
 from vlm_grasp_ros.core.dense.grasp_maps import rasterize_grasps
 from vlm_grasp_ros.core.dense.model import DenseGraspModel, DenseModelConfig
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.synthetic.scene import render_scene
+from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
 
 TINY_MODEL = dict(
     encoder={"name": "efficientnet_lite0", "strides": [4, 8, 16]},
@@ -182,3 +182,15 @@ def test_a_bad_validation_source_fails_before_any_training(tmp_path: Path) -> No
     with pytest.raises((ValueError, FileNotFoundError), match="no_such_dataset"):
         train(config, progress=False)
     assert not (tmp_path / "run" / "history.jsonl").exists()
+
+
+def test_a_generated_source_passes_its_generator_shares_to_the_scenes(tmp_path: Path) -> None:
+    config = tmp_path / "mix.yaml"
+    config.write_text(
+        "train: {dataset: generated, seed: 3, count: 2, view: mixed, robot_share: 0.0, bullet_share: 1.0,"
+        " image_size: [160, 120]}\n"
+    )
+    source = SampleSource(load_train_config(config).train)
+    every_scene_from_pybullet = SceneConfig(width=160, height=120, view="bullet")
+    for index in range(2):
+        assert np.array_equal(source[index].image, render_scene(3, index, every_scene_from_pybullet).image)

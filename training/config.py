@@ -9,13 +9,15 @@ from typing import Any, get_args, get_type_hints
 import yaml
 
 from vlm_grasp_ros.core.dense.model import DenseModelConfig
+from vlm_grasp_ros.core.synthetic.scene import SceneConfig
 
 
 @dataclass
 class DataSource:
     """``dataset: generated`` renders synthetic scenes on the fly (``seed``, ``count``, and
-    ``min_objects`` per scene if above the generator's 1, ``view`` as ``vlm-grasp synth --view``,
-    ``image_size`` [width, height]); any ``vlm-grasp eval`` dataset name reads ``root``
+    ``min_objects`` per scene if above the generator's 1, ``view`` as ``vlm-grasp synth --view``
+    with ``robot_share`` and ``bullet_share`` for ``mixed`` (SceneConfig), ``image_size``
+    [width, height]); any ``vlm-grasp eval`` dataset name reads ``root``
     (``limit`` = only the first N)."""
 
     dataset: str = "generated"
@@ -24,6 +26,8 @@ class DataSource:
     count: int = 0
     min_objects: int = 0
     view: str = "top_down"
+    robot_share: float = SceneConfig.robot_share
+    bullet_share: float = SceneConfig.bullet_share
     image_size: tuple[int, int] = (640, 480)
     limit: int = 0
     allow_pickle: bool = False

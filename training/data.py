@@ -40,6 +40,8 @@ class SampleSource:
                 min_objects=max(defaults.min_objects, source.min_objects),
                 max_objects=max(defaults.max_objects, source.min_objects),
                 view=source.view,
+                robot_share=source.robot_share,
+                bullet_share=source.bullet_share,
             )
         else:
             self.dataset = open_dataset(source.dataset, source.root, allow_pickle=source.allow_pickle)

@@ -19,12 +19,13 @@ from vlm_grasp_ros.cli import (
 from vlm_grasp_ros.cli.model_arguments import add_model_arguments
 from vlm_grasp_ros.core.datasets import DATASET_NAMES, DatasetFormatError
 from vlm_grasp_ros.core.predictors.registry import backend_names
-from vlm_grasp_ros.core.synthetic.scene import SCENE_VIEWS
+from vlm_grasp_ros.core.synthetic.scene import SCENE_VIEWS, SceneConfig
 
 VIEW_HELP = (
     "top_down: a table top filling the frame from above; robot: a tilted camera over a finite table or a "
-    "sheet of paper, with unlabelled floor, walls and clutter around it; mixed: both; bullet: robot views "
-    "of mesh objects settled and rendered by PyBullet (a second generator, to check what the first teaches)"
+    "sheet of paper, with unlabelled floor, walls and clutter around it; bullet: robot views of mesh objects "
+    "settled and rendered by PyBullet (a second generator); mixed: each scene from one of the three, by "
+    "--robot-share and --bullet-share"
 )
 
 
@@ -99,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--n", type=positive_int, required=True, help="number of scenes")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--view", choices=SCENE_VIEWS, default="top_down", help=VIEW_HELP)
+    synth.add_argument(
+        "--robot-share", type=float, default=SceneConfig.robot_share, help="mixed: share of drawn robot views"
+    )
+    synth.add_argument(
+        "--bullet-share", type=float, default=SceneConfig.bullet_share, help="mixed: share of PyBullet views"
+    )
     synth.add_argument("--width", type=positive_int, default=640)
     synth.add_argument("--height", type=positive_int, default=480)
     synth.set_defaults(run=synth_command.run)

@@ -11,7 +11,13 @@ from vlm_grasp_ros.core.synthetic.writer import write_synthetic_dataset
 
 
 def run(args: argparse.Namespace) -> int:
-    config = SceneConfig(width=args.width, height=args.height, view=args.view)
+    config = SceneConfig(
+        width=args.width,
+        height=args.height,
+        view=args.view,
+        robot_share=args.robot_share,
+        bullet_share=args.bullet_share,
+    )
     with staged_output(Path(args.out), args.overwrite) as folder:
         paths = write_synthetic_dataset(folder, args.n, args.seed, config)
     print(f"wrote {len(paths)} {args.view} scenes (seed {args.seed}) to {args.out}; read them with --dataset synthetic")

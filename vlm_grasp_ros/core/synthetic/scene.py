@@ -30,14 +30,24 @@ class SceneConfig:
     object_height_m: tuple[float, float] = (0.02, 0.12)
     #: "top_down": a table top filling the frame, seen from straight above; "robot": a tilted
     #: perspective camera over a finite support with unlabelled surroundings
-    #: (``core/synthetic/robot_view.py``); "mixed": robot views in ``robot_share`` of the scenes;
-    #: "bullet": robot views rendered by PyBullet from meshes (``core/synthetic/bullet_scene.py``).
+    #: (``core/synthetic/robot_view.py``); "bullet": robot views rendered by PyBullet from meshes
+    #: (``core/synthetic/bullet_scene.py``); "mixed": PyBullet views in ``bullet_share`` of the
+    #: scenes, drawn robot views in ``robot_share``, top-down in the rest.
     view: str = "top_down"
     robot_share: float = 0.75
+    bullet_share: float = 0.0
 
     def __post_init__(self) -> None:
         if self.view not in SCENE_VIEWS:
             raise ValueError(f"scene view must be one of {', '.join(SCENE_VIEWS)}, got {self.view!r}")
+        shares = {"robot_share": self.robot_share, "bullet_share": self.bullet_share}
+        for name, share in shares.items():
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], got {share}")
+        if self.robot_share + self.bullet_share > 1.0 + 1e-9:
+            raise ValueError(
+                f"robot_share + bullet_share must be at most 1, got {self.robot_share} + {self.bullet_share}"
+            )
 
 
 SCENE_VIEWS = ("top_down", "robot", "mixed", "bullet")
@@ -70,12 +80,16 @@ def _random_shape(rng: np.random.Generator, config: SceneConfig) -> Shape:
 
 def render_scene(seed: int, index: int, config: SceneConfig = SceneConfig()) -> GraspSample:
     """Render scene ``index`` of the set made with ``seed``; the same pair gives the same scene."""
-    if config.view == "bullet":
+    view = config.view
+    if view == "mixed":
+        # One draw per scene picks its generator, so a scene is the same whatever the others are.
+        draw = np.random.default_rng([seed, index, 99]).random()
+        view = "robot" if draw < config.robot_share else "top_down"
+        if draw >= 1.0 - config.bullet_share:
+            view = "bullet"
+    if view == "bullet":
         return render_bullet_scene(seed, index, config.width, config.height, config.min_objects, config.max_objects)
-    robot = config.view == "robot" or (
-        config.view == "mixed" and np.random.default_rng([seed, index, 99]).random() < config.robot_share
-    )
-    if robot:
+    if view == "robot":
         return render_robot_view(seed, index, config.width, config.height, config.min_objects, config.max_objects)
     return render_top_down(seed, index, config)
 
