@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,8 +16,19 @@ from vlm_grasp_ros.core.dense.checkpoint import load_checkpoint, save_checkpoint
 from vlm_grasp_ros.core.dense.decoder import DecoderConfig
 from vlm_grasp_ros.core.dense.encoders import EncoderConfig
 from vlm_grasp_ros.core.dense.model import DenseGraspModel, DenseModelConfig
+from vlm_grasp_ros.core.predictors.dense import DensePredictor
 from vlm_grasp_ros.core.synthetic.scene import SceneConfig
 from vlm_grasp_ros.core.synthetic.writer import write_synthetic_dataset
+
+
+def _tiny_model(folder: Path, seed: int) -> Path:
+    torch.manual_seed(seed)
+    config = DenseModelConfig(
+        encoder=EncoderConfig("efficientnet_lite0", "", strides=(4, 8, 16)),
+        decoder=DecoderConfig(channels=16, head_channels=8, context_blocks=1),
+        input_long_side=96,
+    )
+    return save_checkpoint(DenseGraspModel(config).eval(), folder)
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
@@ -28,13 +41,7 @@ def test_both_thresholds_are_chosen_together_and_written_into_the_checkpoint(
 ) -> None:
     scenes = tmp_path / "val"
     write_synthetic_dataset(scenes, 4, seed=5, config=SceneConfig(width=160, height=120, view="robot"), progress=False)
-    torch.manual_seed(0)
-    config = DenseModelConfig(
-        encoder=EncoderConfig("efficientnet_lite0", "", strides=(4, 8, 16)),
-        decoder=DecoderConfig(channels=16, head_channels=8, context_blocks=1),
-        input_long_side=96,
-    )
-    model_folder = save_checkpoint(DenseGraspModel(config).eval(), tmp_path / "model")
+    model_folder = _tiny_model(tmp_path / "model", seed=0)
     out = tmp_path / "calibration"
     _run(monkeypatch, "--root", str(scenes), "--out", str(out), "--model-path", str(model_folder),
          "--mask-thresholds", "0.5", "0.9", "--max-background", "0.5", "--write")  # fmt: skip
@@ -65,13 +72,7 @@ def test_several_roots_are_calibrated_as_one_set_of_scenes(tmp_path: Path, monke
     together.mkdir()
     for path in [*first.iterdir(), *second.iterdir()]:
         (together / path.name).write_bytes(path.read_bytes())
-    torch.manual_seed(1)
-    config = DenseModelConfig(
-        encoder=EncoderConfig("efficientnet_lite0", "", strides=(4, 8, 16)),
-        decoder=DecoderConfig(channels=16, head_channels=8, context_blocks=1),
-        input_long_side=96,
-    )
-    model_folder = str(save_checkpoint(DenseGraspModel(config).eval(), tmp_path / "model"))
+    model_folder = str(_tiny_model(tmp_path / "model", seed=1))
     common = ["--model-path", model_folder, "--mask-thresholds", "0.5", "--max-background", "0.5"]
     _run(monkeypatch, "--root", str(first), str(second), "--out", str(tmp_path / "two"), *common)
     _run(monkeypatch, "--root", str(together), "--out", str(tmp_path / "one"), *common)
@@ -79,3 +80,34 @@ def test_several_roots_are_calibrated_as_one_set_of_scenes(tmp_path: Path, monke
     one = json.loads((tmp_path / "one" / "calibration.json").read_text())
     assert two["rows"] == one["rows"] and two["chosen"] == one["chosen"]
     assert f"`{first}`, `{second}`" in (tmp_path / "two" / "calibration.md").read_text()
+
+
+def test_the_network_runs_once_per_scene_and_each_threshold_gives_what_a_fresh_predictor_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_synthetic_dataset(tmp_path / "val", 3, seed=7, config=SceneConfig(width=160, height=120), progress=False)
+    samples = calibrate_threshold._load_scenes([str(tmp_path / "val")])
+    model_folder = _tiny_model(tmp_path / "model", seed=2)
+    cached = calibrate_threshold.MapsOnce(DensePredictor.from_path(str(model_folder), "cpu", "torch"))
+    network_runs = 0
+    predict_maps = cached.predictor.predict_maps
+
+    def counted(image: np.ndarray) -> tuple:
+        nonlocal network_runs
+        network_runs += 1
+        return predict_maps(image)
+
+    monkeypatch.setattr(cached.predictor, "predict_maps", counted)
+    for mask_threshold in (0.0, 0.5):
+        fresh = DensePredictor.from_path(str(model_folder), "cpu", "torch")
+        postprocess = dataclasses.replace(
+            fresh.model.config.postprocess, min_quality=0.05, mask_threshold=mask_threshold
+        )
+        fresh.model.config.postprocess = postprocess
+        cached.predictor.model.config.postprocess = postprocess
+        for sample in samples:
+            assert cached.predict(sample.image, max_grasps=10) == fresh.predict(sample.image, max_grasps=10)
+    assert network_runs == len(samples) == 3
+    assert cached.predict(samples[0].image, max_grasps=10)  # a random model still gives grasps at mask 0.5
+    calibrate_threshold._sweep(cached, samples, 0.9, max_grasps=10)  # the scoring path reuses the maps too
+    assert network_runs == 3

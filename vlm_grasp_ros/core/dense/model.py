@@ -148,7 +148,10 @@ class DenseGraspModel(nn.Module):
         self, image: np.ndarray, max_grasps: int | None = None, forward: ArrayForward | None = None
     ) -> list[Grasp]:
         """Ranked grasps in the frame's pixels (``forward``: see :meth:`predict_maps`)."""
-        maps, geometry = self.predict_maps(image, forward)
+        return self.grasps_from_maps(*self.predict_maps(image, forward), max_grasps)
+
+    def grasps_from_maps(self, maps: GraspMaps, geometry: FrameGeometry, max_grasps: int | None = None) -> list[Grasp]:
+        """The post-processing half of :meth:`predict`, under the current ``config.postprocess``."""
         grasps = maps_to_grasps(maps, self.config.postprocess, self.config.width_scale, max_grasps)
         return [scale_grasp(grasp, geometry.scale) for grasp in grasps]
 

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from vlm_grasp_ros.core.dense.checkpoint import load_checkpoint
-from vlm_grasp_ros.core.dense.model import ArrayForward, DenseGraspModel
+from vlm_grasp_ros.core.dense.grasp_maps import GraspMaps
+from vlm_grasp_ros.core.dense.model import ArrayForward, DenseGraspModel, FrameGeometry
 from vlm_grasp_ros.core.dense.onnx_forward import OnnxForward, onnxruntime_available
 from vlm_grasp_ros.core.device import resolve_device
 from vlm_grasp_ros.core.grasp import Grasp
@@ -92,6 +93,10 @@ class DensePredictor(GraspPredictor):
     def _predict(self, image: np.ndarray, query: GraspQuery) -> list[Grasp]:
         # No language: the prompt is ignored; the mask too: the model segments for itself.
         return self.model.predict(image, query.max_grasps, self._forward)
+
+    def predict_maps(self, image: np.ndarray) -> tuple[GraspMaps, FrameGeometry]:
+        """The network's half of a prediction (the model's maps), through this predictor's runtime."""
+        return self.model.predict_maps(image, self._forward)
 
     def release(self) -> None:
         self._forward = None
