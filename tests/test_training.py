@@ -126,6 +126,10 @@ def test_training_keeps_the_best_checkpoint_and_resumes(tmp_path: Path) -> None:
     changed.model.decoder = DecoderConfig(channels=24, head_channels=8, context_blocks=1)
     with pytest.raises(ValueError, match="different model config"):
         train(changed, progress=False)
+    more_scenes = _tiny_run(out, epochs=3)  # other data under the same name is another run
+    more_scenes.train.count = 12
+    with pytest.raises(ValueError, match="trained with different train settings; use --fresh"):
+        train(more_scenes, progress=False)
     assert EncoderConfig(**saved["model"]["encoder"]).name == "efficientnet_lite0"
 
 

@@ -249,10 +249,36 @@ def _model_signature(model_config) -> dict:
     return values
 
 
+#: What may change when a run resumes: where it writes, how it loads, what its report draws, and
+#: how many epochs it runs (to extend it). Anything else would splice two different runs together.
+RESUMABLE = {"output_dir", "num_workers", "val_overlays", "model"}  # the model is compared apart, by signature
+
+
+def _changed_sections(saved: dict, now: dict) -> list[str]:
+    def comparable(section: str, values: object) -> object:
+        return (
+            {k: v for k, v in values.items() if k != "epochs"}
+            if section == "optim" and isinstance(values, dict)
+            else values
+        )
+
+    return [
+        section
+        for section in sorted(set(saved) | set(now))
+        if section not in RESUMABLE and comparable(section, saved.get(section)) != comparable(section, now.get(section))
+    ]
+
+
 def _resume(model: DenseGraspModel, optimizer, scheduler, folder: Path, config: TrainConfig) -> RunState:
-    saved_config, _ = read_config(folder)
+    saved_config, saved = read_config(folder)
     if _model_signature(saved_config) != _model_signature(config.model):
         raise ValueError(f"{folder}: the saved run has a different model config; use --fresh or another output_dir")
+    changed = _changed_sections(saved.get("training", {}).get("config", {}), _plain(config))
+    if changed:
+        raise ValueError(
+            f"{folder}: the saved run was trained with different {', '.join(changed)} settings; "
+            "use --fresh or another output_dir"
+        )
     from safetensors.torch import load_file
 
     model.decoder.load_state_dict(load_file(str(folder / WEIGHTS_NAME)), strict=True)
