@@ -156,9 +156,9 @@ def test_the_workspace_crop_is_all_the_model_sees_and_grasps_come_back_in_image_
         GraspRequest(workspace=(0.5, 0.0, 0.4, 1.0))
 
 
-def tilted_table_depth(camera: PinholeCamera = CAMERA) -> np.ndarray:
+def tilted_table_depth(camera: PinholeCamera = CAMERA, floor_rows: int = 60) -> np.ndarray:
     """Depth of a table seen 30 degrees from straight down, 0.7 m away at the image centre, with
-    a 6 cm box standing on it at (320, 300) and the floor 0.75 m below it in the top rows."""
+    a 6 cm box standing on it at (320, 300) and the floor 0.75 m below it in the top ``floor_rows``."""
     tilt = math.radians(30)
     normal = np.array([0.0, -math.sin(tilt), -math.cos(tilt)])  # the table's up, in the optical frame
     offset = 0.7 * math.cos(tilt)  # n . p + offset = 0 on the table
@@ -171,9 +171,21 @@ def tilted_table_depth(camera: PinholeCamera = CAMERA) -> np.ndarray:
     depth = plane_depth(0.0)
     box = (np.abs(cols - 320) < 30) & (np.abs(rows - 300) < 30)
     depth[box] = plane_depth(0.06)[box]
-    depth[:60] = plane_depth(-0.75)[:60]
+    depth[:floor_rows] = plane_depth(-0.75)[:floor_rows]
     depth[200:330, 40:170] = np.nan  # a hole, as a shiny object gives
     return depth.astype(np.float32)
+
+
+def test_the_support_is_the_table_even_where_the_camera_sees_more_floor_than_table() -> None:
+    """A mobile base's view: the floor is the largest plane, the table above it is the support."""
+    depth = tilted_table_depth(floor_rows=280)  # 58% floor, the table below it in the image
+    plane = fit_support_plane(depth, CAMERA)
+    assert plane is not None and 0.2 < plane.inlier_share < 0.5
+    assert plane.normal @ np.array([0.0, -0.5, -math.sqrt(3) / 2]) > 0.999
+    assert plane.offset == pytest.approx(0.7 * math.cos(math.radians(30)), abs=0.005)  # the table, not the floor
+    grasps = [grasp_at(320, 300, 0.9), grasp_at(320, 100, 0.8), grasp_at(500, 400, 0.7)]  # box, floor, table
+    kept, _ = keep_grasps_on_support(grasps, depth, CAMERA, (640, 480), GraspRequest(support_height_m=(0.004, 0.5)))
+    assert [g.score for g in kept] == [0.9]
 
 
 def test_the_support_plane_is_the_table_and_only_grasps_standing_on_it_pass() -> None:

@@ -28,6 +28,11 @@ from vlm_grasp_ros.core.projection import (
 )
 from vlm_grasp_ros.core.support_plane import fit_support_plane, grasps_on_support
 
+#: Heights (m) above the support plane a grasp centre may have, by default: 4 mm keeps a thin pen
+#: and drops a print on the table; 0.5 m keeps a tall bottle and drops a shelf above.
+DEFAULT_SUPPORT_HEIGHT_M = (0.004, 0.5)
+NOT_CHECKED = "support plane not checked"  # how keep_grasps_on_support's problems say it could not check
+
 
 class BackendError(RuntimeError):
     """The backend raised on an image (the node logs it and goes on)."""
@@ -106,12 +111,12 @@ def keep_grasps_on_support(
         return grasps, []
     problem = camera_problem(camera, image_size) or depth_problem(depth_m.shape, image_size)
     if problem:
-        return grasps, [f"support plane not checked: {problem}"]
+        return grasps, [f"{NOT_CHECKED}: {problem}"]
     depth_camera = camera.scaled_to(depth_m.shape[1], depth_m.shape[0])
     region = request.workspace_pixels(depth_m.shape[1], depth_m.shape[0])
     plane = fit_support_plane(depth_m, depth_camera, region, depth_range_m=(request.min_depth_m, request.max_depth_m))
     if plane is None:
-        return grasps, ["support plane not checked: too few valid depth pixels in the workspace"]
+        return grasps, [f"{NOT_CHECKED}: too few valid depth pixels in the workspace"]
     kept, dropped = grasps_on_support(
         grasps, depth_m, camera, plane, image_size, request.support_height_m, (request.min_depth_m, request.max_depth_m)
     )
