@@ -16,7 +16,7 @@ from vlm_grasp_ros.bags.typestore import grasp_typestore
 from vlm_grasp_ros.core.datasets import open_dataset
 from vlm_grasp_ros.core.synthetic.scene import SceneConfig
 from vlm_grasp_ros.core.synthetic.writer import write_synthetic_dataset
-from vlm_grasp_ros.ros.conversions import labels_from_msg
+from vlm_grasp_ros.ros.conversions import camera_info_to_camera, labels_from_msg
 from vlm_grasp_ros.ros.dataset_bag import BagTopics, write_dataset_bag
 from vlm_grasp_ros.ros.image_conversion import depth_to_metres, image_to_rgb
 
@@ -59,6 +59,20 @@ def test_dataset_bag_holds_the_frames_depth_and_labels_exactly(scenes: Path, tmp
         assert truth.grasps[0].cx == pytest.approx(sample.grasps[0].cx, abs=1e-3)
     assert info.k[0] == pytest.approx(150.0) and info.k[2] == 80.0  # nominal: 600 px at 640 wide, centred
     assert [t for t, _, _ in messages[:4]].count(topics.image) == 1  # frames interleave in time order
+
+
+def test_camera_views_go_into_the_bag_with_their_own_intrinsics(tmp_path: Path) -> None:
+    """A robot view's camera_info is the camera it was drawn with, so replayed depth gives true 3D."""
+    write_synthetic_dataset(tmp_path / "scenes", 2, seed=5, config=SceneConfig(width=160, height=120, view="robot"))
+    dataset = open_dataset("synthetic", tmp_path / "scenes")
+    write_dataset_bag(dataset, tmp_path / "bag")
+    infos = [
+        deserialize_message(raw, CameraInfo) for _, _, raw in bag_messages(tmp_path / "bag", [BagTopics().camera_info])
+    ]
+    assert len(infos) == 2
+    for info, sample in zip(infos, dataset):
+        assert sample.camera is not None and camera_info_to_camera(info) == sample.camera
+    assert infos[0].k[0] != pytest.approx(150.0)  # not the nominal camera
 
 
 def test_an_existing_bag_is_not_overwritten(scenes: Path, tmp_path: Path) -> None:

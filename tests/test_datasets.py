@@ -87,6 +87,22 @@ def test_jacquard_malformed_line_names_file_and_line(tmp_path: Path) -> None:
         open_dataset("jacquard", tmp_path)[0]
 
 
+def test_jacquard_camera_file_gives_intrinsics_and_bad_ones_name_the_line(tmp_path: Path) -> None:
+    _write_rgb(tmp_path / "0_x_RGB.png", _image())
+    (tmp_path / "0_x_grasps.txt").write_text("50;40;30;20;10\n")
+    assert open_dataset("jacquard", tmp_path)[0].camera is None  # Jacquard's own scenes have none
+    (tmp_path / "0_x_camera.txt").write_text("\n300.5 301 63.5 47.5\n")
+    camera = open_dataset("jacquard", tmp_path)[0].camera
+    assert camera is not None and (camera.fx, camera.fy, camera.cx, camera.cy) == (300.5, 301.0, 63.5, 47.5)
+    assert (camera.width, camera.height) == (128, 96)  # the image's size
+    (tmp_path / "0_x_camera.txt").write_text("\n-300 300 63.5 47.5\n")
+    with pytest.raises(DatasetFormatError, match=r"0_x_camera.txt:2: invalid intrinsics"):
+        open_dataset("jacquard", tmp_path)[0]
+    (tmp_path / "0_x_camera.txt").write_text("300 300 63.5\n")
+    with pytest.raises(DatasetFormatError, match=r"0_x_camera.txt:1: expected 4 fields, got 3"):
+        open_dataset("jacquard", tmp_path)[0]
+
+
 def test_ocid_round_trip_with_labelled_mask(tmp_path: Path) -> None:
     scene = tmp_path / "ARID20" / "table" / "top" / "seq07"
     _write_rgb(scene / "rgb" / "result_2018.png", _image())

@@ -37,6 +37,17 @@ def camera_info_to_camera(msg: CameraInfo) -> PinholeCamera:
     return PinholeCamera(fx=fx, fy=fy, cx=cx, cy=cy, width=msg.width, height=msg.height)
 
 
+def camera_to_camera_info(camera: PinholeCamera, header: Header) -> CameraInfo:
+    """The inverse of :func:`camera_info_to_camera`: a rectified, distortion-free CameraInfo."""
+    info = CameraInfo(
+        header=header, width=camera.width, height=camera.height, distortion_model="plumb_bob", d=[0.0] * 5
+    )
+    info.k = [camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
+
+
 def grasp_to_msg(grasp: Grasp, pose3d: GraspPose3D | None = None) -> Grasp2D:
     msg = Grasp2D(
         center_x=float(grasp.cx),

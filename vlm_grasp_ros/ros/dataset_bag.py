@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from rclpy.serialization import serialize_message
 from rosbags.rosbag2 import StoragePlugin, Writer
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from tqdm import tqdm
 
@@ -26,7 +26,8 @@ from vlm_grasp_ros.bags.mcap_integrity import add_crcs, mcap_files
 from vlm_grasp_ros.bags.typestore import BAG_VERSION, grasp_typestore, message_type_name
 from vlm_grasp_ros.bringup import DEFAULTS
 from vlm_grasp_ros.core.datasets import GraspDataset
-from vlm_grasp_ros.ros.conversions import ImageLabels, labels_to_msg
+from vlm_grasp_ros.core.projection import PinholeCamera
+from vlm_grasp_ros.ros.conversions import ImageLabels, camera_to_camera_info, labels_to_msg
 from vlm_grasp_ros.ros.image_conversion import array_to_image, rgb_to_image
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
@@ -44,14 +45,10 @@ class BagTopics:
     ground_truth: str = GROUND_TRUTH_TOPIC
 
 
-def nominal_camera_info(header: Header, width: int, height: int) -> CameraInfo:
-    """Datasets carry no intrinsics: a 60 degree-ish pinhole (fx = 600 px at 640 wide), centred."""
+def nominal_camera(width: int, height: int) -> PinholeCamera:
+    """For datasets without intrinsics: a 60 degree-ish pinhole (fx = 600 px at 640 wide), centred."""
     focal = 600.0 * width / 640.0
-    info = CameraInfo(header=header, width=width, height=height, distortion_model="plumb_bob", d=[0.0] * 5)
-    info.k = [focal, 0.0, width / 2.0, 0.0, focal, height / 2.0, 0.0, 0.0, 1.0]
-    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    info.p = [focal, 0.0, width / 2.0, 0.0, 0.0, focal, height / 2.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    return info
+    return PinholeCamera(focal, focal, width / 2.0, height / 2.0, width, height)
 
 
 def _compressed(rgb: np.ndarray, header: Header, image_format: str) -> CompressedImage:
@@ -106,7 +103,8 @@ def write_dataset_bag(
             header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
             height, width = sample.image.shape[:2]
             if with_depth and sample.depth is not None:
-                write(topics.camera_info, nominal_camera_info(header, width, height), stamp_ns)
+                camera = sample.camera or nominal_camera(width, height)  # synthetic camera views carry theirs
+                write(topics.camera_info, camera_to_camera_info(camera, header), stamp_ns)
                 write(topics.depth, array_to_image(sample.depth.astype(np.float32), "32FC1", header), stamp_ns)
             ground_truth = labels_to_msg(ImageLabels(sample.name, sample.grasps, sample.mask), header, width, height)
             write(topics.ground_truth, ground_truth, stamp_ns)

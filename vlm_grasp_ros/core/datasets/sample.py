@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from vlm_grasp_ros.core.grasp import Grasp
+from vlm_grasp_ros.core.projection import PinholeCamera
 
 
 @dataclass
@@ -22,6 +23,8 @@ class GraspSample:
     ``name``: the image's path relative to the dataset root (stable across runs).
     ``object_kinds``: what each masked object is (entry k-1 names mask label k: "pen", "mug"),
     where the data say so (synthetic scenes), for accuracy by kind of object; else None.
+    ``camera``: the image's intrinsics where the data give them (synthetic camera views), so that
+    depth can be turned into points (the support-plane check); else None.
     """
 
     image: np.ndarray
@@ -30,6 +33,7 @@ class GraspSample:
     mask: np.ndarray | None = None
     depth: np.ndarray | None = None
     object_kinds: tuple[str, ...] | None = None
+    camera: PinholeCamera | None = None
 
     @property
     def height(self) -> int:

@@ -447,4 +447,4 @@ def render_bullet_scene(
         # A finger may go down inside this object's own cup or tray.
         grasps.extend(silhouette_grasps(solid, every_object & ~(seen & ~solid), opening_px))
 
-    return camera_sample(rng, f"{index:05d}_s{seed}_RGB.png", rgb, depth, mask, grasps, kinds)
+    return camera_sample(rng, f"{index:05d}_s{seed}_RGB.png", camera, rgb, depth, mask, grasps, kinds)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vlm_grasp_ros.core.grasp import Grasp
+from vlm_grasp_ros.core.projection import PinholeCamera
 from vlm_grasp_ros.core.synthetic.shapes import jaw_height
 
 
@@ -38,6 +39,11 @@ class PlaneCamera:
         y_axis = np.cross(z_axis, x_axis)
         intrinsics = np.array([[focal_px, 0, width / 2 - 0.5], [0, focal_px, height / 2 - 0.5], [0, 0, 1]])
         return cls(intrinsics, np.stack([x_axis, y_axis, z_axis]), position, width, height)
+
+    def pinhole(self) -> PinholeCamera:
+        """The intrinsics alone, as a camera driver publishes them."""
+        k = self.intrinsics
+        return PinholeCamera(float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2]), self.width, self.height)
 
     @property
     def forward(self) -> np.ndarray:

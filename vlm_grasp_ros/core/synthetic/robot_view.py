@@ -367,12 +367,14 @@ def render_robot_view(
         top = homography(placed.height_m)
         grasps.extend(project_grasp(label, top) for label in placed.labels)
 
-    return camera_sample(rng, f"{index:05d}_s{seed}_RGB.png", image, depth, mask, grasps, [p.kind for p in far_to_near])
+    kinds = [p.kind for p in far_to_near]
+    return camera_sample(rng, f"{index:05d}_s{seed}_RGB.png", camera, image, depth, mask, grasps, kinds)
 
 
 def camera_sample(
     rng: np.random.Generator,
     name: str,
+    camera: PlaneCamera,
     image: np.ndarray,
     depth: np.ndarray,
     mask: np.ndarray,
@@ -380,10 +382,19 @@ def camera_sample(
     kinds: list[str],
 ) -> GraspSample:
     """A rendered view as a camera gives it: ``camera_effects`` on the float RGB image, depth
-    noise growing with the square of the distance (1 mm at 1 m), no depth (0) where it is infinite."""
+    noise growing with the square of the distance (1 mm at 1 m), no depth (0) where it is infinite;
+    the sample carries ``camera``'s intrinsics."""
     image = camera_effects(rng, image)
     depth = np.where(np.isfinite(depth), depth + rng.normal(0, 1, depth.shape) * 0.001 * depth**2, 0.0)
-    return GraspSample(image, grasps, name, mask=mask, depth=depth.astype(np.float32), object_kinds=tuple(kinds))
+    return GraspSample(
+        image,
+        grasps,
+        name,
+        mask=mask,
+        depth=depth.astype(np.float32),
+        object_kinds=tuple(kinds),
+        camera=camera.pinhole(),
+    )
 
 
 def _cast_shadow(support: np.ndarray, coverage: np.ndarray, corner: tuple[int, int], offset: np.ndarray) -> None:

@@ -7,7 +7,13 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from vlm_grasp_ros.core.datasets.jacquard import OBJECTS_SUFFIX, format_jacquard_grasps, format_object_kinds
+from vlm_grasp_ros.core.datasets.jacquard import (
+    CAMERA_SUFFIX,
+    OBJECTS_SUFFIX,
+    format_camera,
+    format_jacquard_grasps,
+    format_object_kinds,
+)
 from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
 
 
@@ -28,5 +34,7 @@ def write_synthetic_dataset(
         Path(f"{stem}_grasps.txt").write_text(format_jacquard_grasps(sample.grasps), encoding="utf-8")
         if sample.object_kinds is not None:
             Path(f"{stem}{OBJECTS_SUFFIX}").write_text(format_object_kinds(sample.object_kinds), encoding="utf-8")
+        if sample.camera is not None:
+            Path(f"{stem}{CAMERA_SUFFIX}").write_text(format_camera(sample.camera), encoding="utf-8")
         paths.append(rgb_path)
     return paths
