@@ -71,6 +71,14 @@ def test_robot_view_scenes_round_trip_and_report_background_grasps(tmp_path: Pat
     metrics = json.loads((out / "metrics.json").read_text())  # one backend: its files at the top
     assert 0.0 <= metrics["background_scenes"] <= 1.0 and metrics["precision"] is not None
     assert "grasps off the labelled objects, by score threshold" in (out / "report.md").read_text()
+    # As a robot with depth sees them: random grasps land mostly on the room, which the
+    # support-plane check drops, so fewer scenes keep a grasp off the objects.
+    checked = tmp_path / "eval_support"
+    arguments = ["eval", "--dataset", "synthetic", "--root", str(data), "--backend", "random", "--out", str(checked)]
+    assert main([*arguments, "--support-plane"]) == 0
+    with_depth = json.loads((checked / "metrics.json").read_text())
+    assert with_depth["background_scenes"] < metrics["background_scenes"]
+    assert "grasps dropped, not checked on 0 of 3 images" in (checked / "report.md").read_text()
 
 
 def test_eval_on_a_jacquard_layout_set_scores_a_perfect_backend(tmp_path: Path) -> None:
@@ -153,6 +161,11 @@ def test_predict_writes_json_and_overlay(tmp_path: Path) -> None:
             "a_file: exists and is not a folder",
         ),
         (["replay", "{tmp}/nothing", "--out", "{tmp}/a_file/r"], "a_file is a file, not a folder"),
+        (
+            ["eval", "--dataset", "synthetic", "--root", "{tmp}", "--out", "o", "--support-plane"]
+            + ["--support-height-m", "0.5", "0.1"],
+            "--support-height-m must be 0 <= MIN <= MAX, got 0.5 0.1",
+        ),
     ],
 )
 def test_errors_are_one_clear_line(argv: list[str], message: str, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from vlm_grasp_ros.core.dense.checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from vlm_grasp_ros.core.metrics import top_k_hit
 from vlm_grasp_ros.core.predictors.dense import EMBEDDED_MODEL
 from vlm_grasp_ros.core.predictors.registry import create_predictor
-from vlm_grasp_ros.core.synthetic.scene import render_scene
+from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
 from vlm_grasp_ros.ros.node_process import GraspNodeProcess
 
 HELD_OUT_SEED = 1000  # the README's test set; training used seeds 1 (train) and 2 (validation)
@@ -44,6 +44,21 @@ def test_it_finds_grasps_on_held_out_scenes(predictor) -> None:
         assert grasps == sorted(grasps, key=lambda g: -g.score)
         hits += top_k_hit(grasps, scene.grasps, 1)
     assert hits >= 8  # the README's 200-scene figure is measured by `vlm-grasp eval`, not here
+
+
+def test_a_mask_threshold_option_loosens_the_models_own_for_this_predictor_only(predictor) -> None:
+    """dense.mask_threshold (for robots with depth) changes the post-processing, not the network."""
+    shipped = json.loads((EMBEDDED_MODEL / CONFIG_NAME).read_text())["model"]["postprocess"]["mask_threshold"]
+    loose = create_predictor("dense", dict(mask_threshold=0.5))
+    assert loose.model.config.postprocess.mask_threshold == 0.5 < shipped
+    assert predictor.model.config.postprocess.mask_threshold == shipped  # the files and other predictors keep it
+    gained = 0
+    for index in range(4):
+        scene = render_scene(HELD_OUT_SEED, index, SceneConfig(view="robot"))
+        strict, free = predictor.predict(scene.image, max_grasps=100), loose.predict(scene.image, max_grasps=100)
+        assert all(grasp in free for grasp in strict)  # the same peaks, fewer of them dropped
+        gained += len(free) - len(strict)
+    assert gained > 0
 
 
 def test_it_refuses_what_is_not_an_rgb_image(predictor) -> None:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from vlm_grasp_ros.core.datasets import DatasetFormatError, open_dataset
-from vlm_grasp_ros.core.evaluation import score_image
-from vlm_grasp_ros.core.grasp import angle_difference
+from vlm_grasp_ros.core.evaluation import SupportPlaneFilter, score_image
+from vlm_grasp_ros.core.grasp import Grasp, angle_difference
 from vlm_grasp_ros.core.metrics import per_kind_accuracy
 from vlm_grasp_ros.core.synthetic import robot_view
 from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
@@ -87,3 +87,31 @@ def test_a_bad_object_kinds_file_names_the_file_and_line(tmp_path: Path) -> None
     kinds_file.write_text("box\nnot a name\n", encoding="utf-8")
     with pytest.raises(DatasetFormatError, match=r"_objects.txt:2: expected one object name"):
         open_dataset("synthetic", tmp_path)[0]
+
+
+@pytest.mark.parametrize("view", ["robot", "bullet"])
+def test_camera_views_carry_intrinsics_that_let_depth_tell_objects_from_the_room(tmp_path: Path, view: str) -> None:
+    """Written and read back with their intrinsics; with them, the node's support-plane check keeps
+    the labelled grasps and drops grasps centred on unlabelled pixels (floor, walls, clutter)."""
+    config = SceneConfig(width=320, height=240, view=view)
+    write_synthetic_dataset(tmp_path, 4, seed=4, config=config, progress=False)
+    check = SupportPlaneFilter()
+    labels = labels_kept = background = background_kept = 0
+    for index, sample in enumerate(open_dataset("synthetic", tmp_path)):
+        made = render_scene(4, index, config).camera
+        assert made is not None and sample.camera is not None
+        assert (sample.camera.fx, sample.camera.cx, sample.camera.cy) == pytest.approx((made.fx, made.cx, made.cy))
+        labels += len(sample.grasps)
+        labels_kept += len(check(sample, sample.grasps))
+        rows, cols = np.nonzero((sample.mask == 0) & (sample.depth > 0))
+        pick = np.random.default_rng(index).choice(len(rows), 40, replace=False)
+        off_objects = [Grasp(float(cols[k]), float(rows[k]), 0.0, 12.0, 6.0) for k in pick]
+        background += len(off_objects)
+        background_kept += len(check(sample, off_objects))
+    assert not check.unchecked
+    assert labels_kept >= 0.9 * labels
+    assert background_kept <= 0.1 * background
+    assert check.dropped == labels - labels_kept + background - background_kept
+    top_down = render_scene(4, 0, SMALL)  # drawn from above without a camera model: nothing to check with
+    assert top_down.camera is None and check(top_down, top_down.grasps) == top_down.grasps
+    assert check.unchecked == [top_down.name]

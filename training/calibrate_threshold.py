@@ -18,6 +18,12 @@ that hit a label). The chosen pair has the best top-1 among those whose backgrou
 most ``--max-background``; ``--write`` stores it in the checkpoint's ``config.json``
 (``postprocess.min_quality`` and ``postprocess.mask_threshold``: a score scale belongs to one
 model, so its thresholds travel with it).
+
+``--support-plane`` scores the grasps a robot with a depth camera keeps after the node's
+support-plane check (scenes written with their intrinsics: ``vlm-grasp synth --view robot`` or
+``bullet``). Depth removes most grasps off the objects by itself, so a looser mask threshold
+pays there; it is given to the node as ``dense.mask_threshold`` and never written into the
+checkpoint, whose thresholds are for colour alone.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from vlm_grasp_ros.core.datasets import open_dataset
 from vlm_grasp_ros.core.datasets.sample import GraspSample
 from vlm_grasp_ros.core.dense.grasp_maps import GraspMaps
 from vlm_grasp_ros.core.dense.model import FrameGeometry
-from vlm_grasp_ros.core.evaluation import evaluate_predictor
+from vlm_grasp_ros.core.evaluation import GraspFilter, SupportPlaneFilter, evaluate_predictor
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.metrics import choose_operating_point, threshold_sweep
 from vlm_grasp_ros.core.predictors.base import GraspPredictor, GraspQuery
@@ -66,11 +72,18 @@ class MapsOnce(GraspPredictor):
         return self.predictor.model.grasps_from_maps(*self._maps[id(image)], query.max_grasps)
 
 
-def _sweep(predictor: MapsOnce, samples: list[GraspSample], mask_threshold: float, max_grasps: int) -> list[dict]:
+def _sweep(
+    predictor: MapsOnce,
+    samples: list[GraspSample],
+    mask_threshold: float,
+    max_grasps: int,
+    grasp_filter: GraspFilter | None = None,
+) -> list[dict]:
     config = predictor.predictor.model.config
     config.postprocess = dataclasses.replace(config.postprocess, min_quality=FLOOR, mask_threshold=mask_threshold)
     outcomes = []
-    for _sample, result in evaluate_predictor(predictor, samples, max_grasps=max_grasps, progress=False):
+    results = evaluate_predictor(predictor, samples, max_grasps=max_grasps, progress=False, grasp_filter=grasp_filter)
+    for _sample, result in results:
         assert result.outcomes is not None  # masks were checked on loading
         outcomes.append(result.outcomes)
     rows = threshold_sweep(outcomes, np.round(np.arange(FLOOR, 0.951, 0.05), 2).tolist())
@@ -117,19 +130,37 @@ def main() -> None:
     parser.add_argument("--mask-thresholds", type=float, nargs="+", default=list(MASK_THRESHOLDS))
     parser.add_argument("--max-grasps", type=int, default=10)
     parser.add_argument("--write", action="store_true", help="store the thresholds in the checkpoint's config.json")
+    parser.add_argument(
+        "--support-plane",
+        action="store_true",
+        help="score as a robot with depth and the node's support_plane check sees the grasps (scenes need "
+        "intrinsics: vlm-grasp synth camera views); the result is for dense.mask_threshold, never written",
+    )
     args = parser.parse_args()
+    if args.support_plane and args.write:
+        raise SystemExit(
+            "--support-plane thresholds hold only with depth; set them as dense.mask_threshold, not --write"
+        )
     if not all(0.0 <= m < 1.0 for m in args.mask_thresholds):
         raise SystemExit(f"--mask-thresholds must lie in [0, 1), got {args.mask_thresholds}")
 
     predictor = MapsOnce(DensePredictor.from_path(args.model_path, "cpu"))
     samples = _load_scenes(args.root)
+    support = SupportPlaneFilter() if args.support_plane else None
     rows = [
         row
         for m in tqdm(args.mask_thresholds, desc="mask thresholds")
-        for row in _sweep(predictor, samples, m, args.max_grasps)
+        for row in _sweep(predictor, samples, m, args.max_grasps, support)
     ]
+    if support is not None and support.unchecked:
+        raise SystemExit(
+            f"--support-plane: {len(set(support.unchecked))} scenes could not be checked (no depth or intrinsics), "
+            f"e.g. {support.unchecked[0]}"
+        )
     chosen, passing = choose_operating_point(rows, args.max_background)
-    scenes = f"{', '.join(f'`{root}`' for root in args.root)}, up to {args.max_grasps} grasps each"
+    scenes = f"{', '.join(f'`{root}`' for root in args.root)}, up to {args.max_grasps} grasps each" + (
+        ", after the support-plane check (depth)" if support is not None else ""
+    )
     lines = [
         f"# Thresholds for `{predictor.model_id}`",
         "",

@@ -12,7 +12,7 @@ from pathlib import Path
 from vlm_grasp_ros.cli.command_line import command_line
 from vlm_grasp_ros.cli.model_arguments import backend_options
 from vlm_grasp_ros.core.datasets import open_dataset
-from vlm_grasp_ros.core.evaluation import evaluate_predictor
+from vlm_grasp_ros.core.evaluation import SupportPlaneFilter, evaluate_predictor
 from vlm_grasp_ros.core.evaluation_files import EvaluationRun, RunDescription, write_evaluation
 from vlm_grasp_ros.core.output_folder import check_output_folder, staged_output
 from vlm_grasp_ros.core.predictors.registry import create_predictor
@@ -21,24 +21,32 @@ from vlm_grasp_ros.core.report import metrics_table
 
 def run(args: argparse.Namespace) -> int:
     options = backend_options(args, args.backend)  # bad names and values fail before any work
+    low, high = args.support_height_m
+    if args.support_plane and not 0.0 <= low <= high:
+        raise ValueError(f"--support-height-m must be 0 <= MIN <= MAX, got {low:g} {high:g}")
     check_output_folder(Path(args.out), args.overwrite)
     predictors = [create_predictor(name, options[name]) for name in args.backend]
     dataset = open_dataset(args.dataset, args.root, allow_pickle=args.allow_pickle)
-    runs = []
+    runs, notes = [], []
     for predictor in predictors:
+        support = SupportPlaneFilter((low, high)) if args.support_plane else None
         evaluation = EvaluationRun(
             RunDescription(predictor.name, predictor.model_id, f"{args.dataset}:{args.root}", bool(args.oracle_mask))
         )
         for sample, result in evaluate_predictor(
-            predictor, dataset, args.limit, args.oracle_mask, args.max_grasps, args.batch_size
+            predictor, dataset, args.limit, args.oracle_mask, args.max_grasps, args.batch_size, grasp_filter=support
         ):
             evaluation.add(result, sample)
         runs.append(evaluation)
+        if support is not None:
+            notes.append(f"{predictor.name}: {support.summary(len(evaluation.results))}")
     mask_note = "oracle masks" if args.oracle_mask else "own segmentation"
-    title = f"{args.dataset}: {len(runs[0].results)} images, {mask_note}"
+    title = f"{args.dataset}: {len(runs[0].results)} images, {mask_note}" + (", support-plane check" if notes else "")
     with staged_output(Path(args.out), args.overwrite) as folder:  # a failed run leaves --out as it was
-        write_evaluation(runs, folder, title, command_line("eval"))
+        write_evaluation(runs, folder, title, command_line("eval"), "\n".join(f"- {note}" for note in notes))
     report = Path(args.out) / "report.md"
     print(metrics_table(runs))
+    for note in notes:
+        print(note)
     print(f"report: {report}")
     return 0

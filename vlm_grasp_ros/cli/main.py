@@ -18,6 +18,7 @@ from vlm_grasp_ros.cli import (
 )
 from vlm_grasp_ros.cli.model_arguments import add_model_arguments
 from vlm_grasp_ros.core.datasets import DATASET_NAMES, DatasetFormatError
+from vlm_grasp_ros.core.pipeline import DEFAULT_SUPPORT_HEIGHT_M
 from vlm_grasp_ros.core.predictors.registry import backend_names
 from vlm_grasp_ros.core.synthetic.scene import SCENE_VIEWS, SceneConfig
 
@@ -91,6 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--oracle-mask",
         action="store_true",
         help="give backends the dataset's object mask instead of their own segmentation",
+    )
+    evaluate.add_argument(
+        "--support-plane",
+        action="store_true",
+        help="with depth and intrinsics (synthetic camera views): drop grasps not standing on the support "
+        "plane (the table), as the node's support_plane does",
+    )
+    evaluate.add_argument(
+        "--support-height-m",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=list(DEFAULT_SUPPORT_HEIGHT_M),
+        help="with --support-plane: the heights above the plane a grasp centre may have (the node's defaults)",
     )
     evaluate.add_argument("--allow-pickle", action="store_true", help="allow pickle annotations (can run code)")
     evaluate.set_defaults(run=eval_command.run)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -17,9 +18,45 @@ from tqdm import tqdm
 from vlm_grasp_ros.core.datasets import GraspSample
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.metrics import ImageResult, labelled_objects, objects_hit, per_object_hits, prediction_outcomes
+from vlm_grasp_ros.core.pipeline import DEFAULT_SUPPORT_HEIGHT_M, NOT_CHECKED, GraspRequest, keep_grasps_on_support
 from vlm_grasp_ros.core.predictors.base import GraspPredictor, ImagePrediction
 
 LOG = logging.getLogger(__name__)
+
+#: What a robot does with a sample's ranked grasps before using them (the support-plane check
+#: with depth): (sample, grasps) -> the grasps kept, order unchanged.
+GraspFilter = Callable[[GraspSample, list[Grasp]], list[Grasp]]
+
+
+@dataclass
+class SupportPlaneFilter:
+    """The node's support-plane check (``support_plane: true``) on a dataset's samples, from their
+    depth and intrinsics: grasps whose centre is not ``height_m`` above the support plane go."""
+
+    height_m: tuple[float, float] = DEFAULT_SUPPORT_HEIGHT_M
+    dropped: int = 0
+    #: Samples the check could not run on (no depth, no intrinsics, too little valid depth).
+    unchecked: list[str] = field(default_factory=list)
+
+    def __call__(self, sample: GraspSample, grasps: list[Grasp]) -> list[Grasp]:
+        if sample.depth is None or sample.camera is None:
+            self.unchecked.append(sample.name)
+            return grasps
+        request = GraspRequest(support_height_m=self.height_m)
+        kept, problems = keep_grasps_on_support(
+            grasps, sample.depth, sample.camera, (sample.width, sample.height), request
+        )
+        if any(problem.startswith(NOT_CHECKED) for problem in problems):
+            self.unchecked.append(sample.name)
+        self.dropped += len(grasps) - len(kept)
+        return kept
+
+    def summary(self, images: int) -> str:
+        low, high = self.height_m
+        return (
+            f"support-plane check ({low:g}-{high:g} m above the support plane in the depth): "
+            f"{self.dropped} grasps dropped, not checked on {len(self.unchecked)} of {images} images"
+        )
 
 
 class Samples(Protocol):
@@ -71,10 +108,12 @@ def evaluate_predictor(
     max_grasps: int | None = None,
     batch_size: int = 1,
     progress: bool = True,
+    grasp_filter: GraspFilter | None = None,
 ) -> Iterator[tuple[GraspSample, ImageResult]]:
     """Yield (sample, result) per image, in order. A backend error is recorded as invalid, not
     raised. Backends that batch (``predictor.batches``) get ``batch_size`` images per call; each
-    image's latency is then its share of the batch."""
+    image's latency is then its share of the batch. ``grasp_filter`` runs on each image's grasps
+    before they are scored, as the node runs its checks after the model."""
     _check_max_grasps(max_grasps)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -83,13 +122,18 @@ def evaluate_predictor(
     with tqdm(total=count, desc=f"eval {predictor.name}", unit="img", disable=not progress) as bar:
         for start in range(0, count, step):
             chunk = [samples[index] for index in range(start, min(start + step, count))]
-            yield from zip(chunk, _predict_chunk(predictor, chunk, oracle_mask, max_grasps))
+            yield from zip(chunk, _predict_chunk(predictor, chunk, oracle_mask, max_grasps, grasp_filter))
             bar.update(len(chunk))
 
 
 def _predict_chunk(
-    predictor: GraspPredictor, chunk: list[GraspSample], oracle_mask: bool, max_grasps: int | None
+    predictor: GraspPredictor,
+    chunk: list[GraspSample],
+    oracle_mask: bool,
+    max_grasps: int | None,
+    grasp_filter: GraspFilter | None,
 ) -> list[ImageResult]:
+    kept = grasp_filter or (lambda _sample, grasps: grasps)
     if len(chunk) > 1:
         start = time.perf_counter()
         try:
@@ -98,7 +142,10 @@ def _predict_chunk(
             LOG.warning("%s failed on a batch (%s); retrying its images one by one", predictor.name, exc)
         else:
             share = (time.perf_counter() - start) * 1000.0 / len(chunk)
-            return [_result(sample, output, share) for sample, output in zip(chunk, outputs, strict=True)]
+            return [
+                _result(sample, output, kept(sample, output.grasps), share)
+                for sample, output in zip(chunk, outputs, strict=True)
+            ]
     results = []
     for sample in chunk:
         start = time.perf_counter()
@@ -108,7 +155,8 @@ def _predict_chunk(
         except Exception as exc:  # one image's failure must not end the evaluation
             LOG.warning("%s failed on %s: %s", predictor.name, sample.name, exc)
             grasps, error = [], f"{type(exc).__name__}: {exc}"
-        latency = (time.perf_counter() - start) * 1000.0
+        latency = (time.perf_counter() - start) * 1000.0  # the model's time; the filter is not the backend's
+        grasps = kept(sample, grasps)
         results.append(
             score_image(
                 sample.name, grasps, sample.grasps, sample.mask, latency, error, object_kinds=sample.object_kinds
@@ -117,7 +165,8 @@ def _predict_chunk(
     return results
 
 
-def _result(sample: GraspSample, output: ImagePrediction, latency_ms: float) -> ImageResult:
+def _result(sample: GraspSample, output: ImagePrediction, grasps: list[Grasp], latency_ms: float) -> ImageResult:
+    """``output`` scored by its kept ``grasps`` (all of them, or what the filter left)."""
     error = (
         ""
         if output.grasps or not output.invalid
@@ -125,7 +174,7 @@ def _result(sample: GraspSample, output: ImagePrediction, latency_ms: float) -> 
     )
     return score_image(
         sample.name,
-        output.grasps,
+        grasps,
         sample.grasps,
         sample.mask,
         latency_ms,

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from vlm_grasp_ros.core.options import OptionSpec, check_option, option, option_specs
+from vlm_grasp_ros.core.pipeline import DEFAULT_SUPPORT_HEIGHT_M
 from vlm_grasp_ros.core.predictors.registry import BACKENDS, backend_names
 from vlm_grasp_ros.ros.image_conversion import DEFAULT_MAX_PIXELS
 
@@ -98,14 +99,20 @@ class GraspNodeSettings:
     )
     support_plane: bool = option(
         False,
-        "with use_depth: fit the largest plane in the workspace's depth (RANSAC) and drop grasps whose "
+        "with use_depth: fit the support plane in the workspace's depth (RANSAC) and drop grasps whose "
         "centre is not support_min_height_m..support_max_height_m above it",
     )
     support_min_height_m: float = option(
-        0.004, "lowest height above the support plane a grasp centre may have (m)", low=0.0, high=10.0
+        DEFAULT_SUPPORT_HEIGHT_M[0],
+        "lowest height above the support plane a grasp centre may have (m)",
+        low=0.0,
+        high=10.0,
     )
     support_max_height_m: float = option(
-        0.5, "highest height above the support plane a grasp centre may have (m)", low=0.0, high=10.0
+        DEFAULT_SUPPORT_HEIGHT_M[1],
+        "highest height above the support plane a grasp centre may have (m)",
+        low=0.0,
+        high=10.0,
     )
     marker_pixel_size_m: float = option(
         0.001, "size of one pixel in RViz for grasps without a pose", low=1e-6, high=1.0

@@ -12,6 +12,7 @@ EfficientNet encoder on a CPU (falling back to torch if a graph cannot be built)
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,9 @@ class DensePredictor(GraspPredictor):
         threads = inference_threads(options.cpu_threads)
         predictor = cls.from_path(options.model_path, options.device, options.runtime, threads)
         torch.set_num_threads(threads)
+        if options.mask_threshold >= 0.0:  # the post-processing only: the network is untouched
+            config = predictor.model.config
+            config.postprocess = replace(config.postprocess, mask_threshold=options.mask_threshold)
         return predictor
 
     @classmethod

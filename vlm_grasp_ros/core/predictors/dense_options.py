@@ -30,3 +30,11 @@ class DenseOptions:
         high=1024,
         load_time=True,
     )
+    mask_threshold: float = option(
+        -1.0,
+        "object-mask value a grasp's centre needs; -1 = the model's own (its config.json, chosen for colour "
+        "alone); with depth and support_plane a looser one finds more objects (README: the embedded default)",
+        low=-1.0,
+        high=1.0,
+        load_time=True,
+    )
