@@ -45,7 +45,10 @@ def main() -> None:
     )
     print(table)
     if args.out:
-        header = f"# Support-plane check, 640x480 robot views\n\n{cpu_name()}, {args.frames} frames.\n\n"
+        header = (
+            f"# Support-plane check, 640x480 robot views\n\n{cpu_name()}, {args.frames} frames: "
+            f"`python benchmarks/support_plane.py --frames {args.frames}`\n\n"
+        )
         Path(args.out).write_text(header + table + "\n", encoding="utf-8")
 
 

@@ -95,12 +95,11 @@ def test_jacquard_camera_file_gives_intrinsics_and_bad_ones_name_the_line(tmp_pa
     camera = open_dataset("jacquard", tmp_path)[0].camera
     assert camera is not None and (camera.fx, camera.fy, camera.cx, camera.cy) == (300.5, 301.0, 63.5, 47.5)
     assert (camera.width, camera.height) == (128, 96)  # the image's size
-    (tmp_path / "0_x_camera.txt").write_text("\n-300 300 63.5 47.5\n")
-    with pytest.raises(DatasetFormatError, match=r"0_x_camera.txt:2: invalid intrinsics"):
-        open_dataset("jacquard", tmp_path)[0]
-    (tmp_path / "0_x_camera.txt").write_text("300 300 63.5\n")
-    with pytest.raises(DatasetFormatError, match=r"0_x_camera.txt:1: expected 4 fields, got 3"):
-        open_dataset("jacquard", tmp_path)[0]
+    bad_files = {"\n-300 300 63.5 47.5\n": ":2: invalid intrinsics", "300 300 63.5\n": ":1: expected 4 fields, got 3"}
+    for text, problem in bad_files.items():
+        (tmp_path / "0_x_camera.txt").write_text(text)
+        with pytest.raises(DatasetFormatError, match="0_x_camera.txt" + problem):
+            open_dataset("jacquard", tmp_path)[0]
 
 
 def test_ocid_round_trip_with_labelled_mask(tmp_path: Path) -> None:
