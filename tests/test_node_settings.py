@@ -22,6 +22,18 @@ from vlm_grasp_ros.ros.node_settings import (
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "grasp_node.yaml"
 
 
+def test_the_depth_parameter_file_turns_the_check_on_and_loosens_the_mask_below_the_models_own() -> None:
+    """config/grasp_node_depth.yaml (README: With depth) is valid and says what the README says."""
+    from vlm_grasp_ros.core.dense.checkpoint import read_config
+    from vlm_grasp_ros.core.predictors.dense import EMBEDDED_MODEL
+
+    values = load_parameters_file(CONFIG.with_name("grasp_node_depth.yaml"))
+    assert values == {"support_plane": True, "score_threshold": 0.1, "dense.mask_threshold": 0.7}
+    assert values["dense.mask_threshold"] < read_config(EMBEDDED_MODEL)[0].postprocess.mask_threshold
+    readme = (CONFIG.parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "config/grasp_node_depth.yaml" in readme and "`dense.mask_threshold: 0.7`" in readme
+
+
 def test_shipped_parameter_file_is_the_generated_one_with_every_parameter() -> None:
     # Regenerate with: python -m vlm_grasp_ros.ros.node_settings > config/grasp_node.yaml
     assert CONFIG.read_text(encoding="utf-8") == parameters_yaml()
