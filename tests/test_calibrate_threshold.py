@@ -111,3 +111,38 @@ def test_the_network_runs_once_per_scene_and_each_threshold_gives_what_a_fresh_p
     assert cached.predict(samples[0].image, max_grasps=10)  # a random model still gives grasps at mask 0.5
     calibrate_threshold._sweep(cached, samples, 0.9, max_grasps=10)  # the scoring path reuses the maps too
     assert network_runs == 3
+
+
+def test_with_the_support_plane_check_background_only_falls_and_nothing_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check only removes grasps, so no threshold pair can gain a background scene; its
+    thresholds hold only with depth, so they are never written into the checkpoint."""
+    scenes = tmp_path / "val"
+    write_synthetic_dataset(scenes, 4, seed=5, config=SceneConfig(width=160, height=120, view="robot"), progress=False)
+    model_folder = str(_tiny_model(tmp_path / "model", seed=3))
+    common = [
+        "--root",
+        str(scenes),
+        "--model-path",
+        model_folder,
+        "--mask-thresholds",
+        "0.0",
+        "0.5",
+    ]  # 0: the untrained mask passes every peak
+    _run(monkeypatch, *common, "--out", str(tmp_path / "colour"))
+    _run(monkeypatch, *common, "--out", str(tmp_path / "depth"), "--support-plane")
+    colour = json.loads((tmp_path / "colour" / "calibration.json").read_text())
+    depth = json.loads((tmp_path / "depth" / "calibration.json").read_text())
+    assert (colour["support_plane"], depth["support_plane"]) == (False, True)
+    pairs = [(c, d) for c, d in zip(colour["rows"], depth["rows"], strict=True)]
+    assert all((c["mask_threshold"], c["threshold"]) == (d["mask_threshold"], d["threshold"]) for c, d in pairs)
+    assert all(d["background_scenes"] <= c["background_scenes"] for c, d in pairs)
+    assert any(d["background_scenes"] < c["background_scenes"] for c, d in pairs)
+    with pytest.raises(SystemExit, match="set them as dense.mask_threshold"):
+        _run(monkeypatch, *common, "--out", str(tmp_path / "x"), "--support-plane", "--write")
+    top_down = tmp_path / "top_down"
+    write_synthetic_dataset(top_down, 2, seed=5, config=SceneConfig(width=160, height=120), progress=False)
+    with pytest.raises(SystemExit, match="2 scenes could not be checked"):
+        _run(monkeypatch, "--root", str(top_down), "--model-path", model_folder, "--out", str(tmp_path / "y"),
+             "--mask-thresholds", "0.5", "--support-plane")  # fmt: skip

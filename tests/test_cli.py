@@ -78,6 +78,8 @@ def test_robot_view_scenes_round_trip_and_report_background_grasps(tmp_path: Pat
     assert main([*arguments, "--support-plane"]) == 0
     with_depth = json.loads((checked / "metrics.json").read_text())
     assert with_depth["background_scenes"] < metrics["background_scenes"]
+    assert with_depth["support_plane"]["unchecked_images"] == 0 and with_depth["support_plane"]["dropped_grasps"] > 0
+    assert "support_plane" not in metrics
     assert "grasps dropped, not checked on 0 of 3 images" in (checked / "report.md").read_text()
 
 

@@ -179,7 +179,9 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "calibration.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (out / "calibration.json").write_text(json.dumps({"chosen": chosen, "rows": rows}, indent=2), encoding="utf-8")
+    (out / "calibration.json").write_text(
+        json.dumps({"chosen": chosen, "support_plane": args.support_plane, "rows": rows}, indent=2), encoding="utf-8"
+    )
     print("\n".join(lines))
     if args.write:
         path = Path(args.model_path or EMBEDDED_MODEL) / "config.json"

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
             evaluation.add(result, sample)
         runs.append(evaluation)
         if support is not None:
+            evaluation.sections["support_plane"] = support.section()
             notes.append(f"{predictor.name}: {support.summary(len(evaluation.results))}")
     mask_note = "oracle masks" if args.oracle_mask else "own segmentation"
     title = f"{args.dataset}: {len(runs[0].results)} images, {mask_note}" + (", support-plane check" if notes else "")

@@ -51,6 +51,14 @@ class SupportPlaneFilter:
         self.dropped += len(grasps) - len(kept)
         return kept
 
+    def section(self) -> dict[str, object]:
+        """What metrics.json records of the check."""
+        return {
+            "height_m": list(self.height_m),
+            "dropped_grasps": self.dropped,
+            "unchecked_images": len(self.unchecked),
+        }
+
     def summary(self, images: int) -> str:
         low, high = self.height_m
         return (

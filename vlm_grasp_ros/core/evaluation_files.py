@@ -8,7 +8,8 @@ Schema (one backend per folder):
   have object masks ``per_object_accuracy`` and ``n_objects`` (and, with images of 3 or more
   objects, ``top3_on_3_objects`` and ``n_images_3_objects``); for text-writing backends
   ``invalid_answer_rate``), then the run's description (``backend``, ``model``, ``source``,
-  ``oracle_mask``), then any extra sections (replay: ``transport``).
+  ``oracle_mask``), then any extra sections (replay: ``transport``; eval --support-plane:
+  ``support_plane`` {``height_m``, ``dropped_grasps``, ``unchecked_images``}).
 * ``predictions.jsonl``: a line per image, in order: ``image``, ``grasps`` (``core.grasp_json``),
   ``latency_ms``, ``valid``, ``error`` (when invalid), ``scored`` and any per-image details
   (replay: ``stamp_ns``, ``answered``, ``poses``).
