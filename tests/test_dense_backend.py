@@ -52,6 +52,8 @@ def test_a_mask_threshold_option_loosens_the_models_own_for_this_predictor_only(
     loose = create_predictor("dense", dict(mask_threshold=0.5))
     assert loose.model.config.postprocess.mask_threshold == 0.5 < shipped
     assert predictor.model.config.postprocess.mask_threshold == shipped  # the files and other predictors keep it
+    with pytest.raises(ValueError, match=r"mask_threshold: must be -1 \(the model's own\) or within \[0, 1\]"):
+        create_predictor("dense", dict(mask_threshold=-0.5))  # would otherwise mean the model's own, silently
     gained = 0
     for index in range(4):
         scene = render_scene(HELD_OUT_SEED, index, SceneConfig(view="robot"))

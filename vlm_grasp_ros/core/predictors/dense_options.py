@@ -10,6 +10,13 @@ from vlm_grasp_ros.core.options import DEVICE_HELP, check_device, option
 RUNTIMES = ("auto", "torch", "onnxruntime")
 
 
+def _mask_threshold_problem(value: float) -> str | None:
+    """-1 (the model's own) or a mask value; anything between would silently mean the model's own."""
+    return (
+        None if value == -1.0 or 0.0 <= value <= 1.0 else f"must be -1 (the model's own) or within [0, 1], got {value}"
+    )
+
+
 @dataclass(frozen=True)
 class DenseOptions:
     model_path: str = option(
@@ -36,5 +43,6 @@ class DenseOptions:
         "alone); with depth and support_plane a looser one finds more objects (README: the embedded default)",
         low=-1.0,
         high=1.0,
+        check=_mask_threshold_problem,
         load_time=True,
     )
