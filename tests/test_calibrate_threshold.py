@@ -54,9 +54,19 @@ def test_both_thresholds_are_chosen_together_and_written_into_the_checkpoint(
         assert chosen["top1_hit"] == max(row["top1_hit"] for row in passing)
     else:
         assert chosen["background_scenes"] == min(row["background_scenes"] for row in rows)
-    postprocess = load_checkpoint(model_folder, torch.device("cpu")).config.postprocess
+    saved = load_checkpoint(model_folder, torch.device("cpu")).config
+    postprocess = saved.postprocess
     assert (postprocess.min_quality, postprocess.mask_threshold) == (chosen["threshold"], chosen["mask_threshold"])
     assert f"mask {chosen['mask_threshold']:.2f}" in (out / "calibration.md").read_text()
+    assert saved.flip_average is False and report["flip_average"] is False
+
+    # Calibrated with test-time flipping, the checkpoint keeps flipping with its new thresholds.
+    _run(monkeypatch, "--root", str(scenes), "--out", str(out), "--model-path", str(model_folder),
+         "--mask-thresholds", "0.5", "--max-background", "0.5", "--flip-average", "on", "--write")  # fmt: skip
+    flipped = json.loads((out / "calibration.json").read_text())
+    assert flipped["flip_average"] is True and "test-time flip on" in (out / "calibration.md").read_text()
+    assert flipped["rows"] != [row for row in rows if row["mask_threshold"] == 0.5]  # other maps, other figures
+    assert load_checkpoint(model_folder, torch.device("cpu")).config.flip_average is True
 
 
 def test_mask_thresholds_outside_zero_to_one_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -63,6 +63,23 @@ def test_a_mask_threshold_option_loosens_the_models_own_for_this_predictor_only(
     assert gained > 0
 
 
+def test_the_flip_average_option_overrides_the_models_own_choice(predictor) -> None:
+    """dense.flip_average on/off sets test-time flipping for this predictor; model keeps the file's."""
+    shipped = json.loads((EMBEDDED_MODEL / CONFIG_NAME).read_text())["model"].get("flip_average", False)
+    assert predictor.model.config.flip_average == shipped
+    on, off = create_predictor("dense", dict(flip_average="on")), create_predictor("dense", dict(flip_average="off"))
+    assert (on.model.config.flip_average, off.model.config.flip_average) == (True, False)
+    scene = render_scene(HELD_OUT_SEED, 0, SceneConfig(view="robot"))
+    mirror = np.ascontiguousarray(scene.image[:, ::-1])
+    # Flipped and averaged, a scene and its mirror image give mirrored maps (up to resize rounding).
+    maps, mirrored = on.predict_maps(scene.image)[0], on.predict_maps(mirror)[0].mirrored()
+    assert np.abs(maps.quality - mirrored.quality).mean() < 1e-3
+    plain, plain_mirrored = off.predict_maps(scene.image)[0], off.predict_maps(mirror)[0].mirrored()
+    assert np.abs(plain.quality - plain_mirrored.quality).mean() > 10 * np.abs(maps.quality - mirrored.quality).mean()
+    with pytest.raises(ValueError, match="flip_average must be one of model, on, off"):
+        create_predictor("dense", dict(flip_average="yes"))
+
+
 def test_it_refuses_what_is_not_an_rgb_image(predictor) -> None:
     with pytest.raises(ValueError, match=r"expected an \(H, W, 3\) uint8 RGB image"):
         predictor.predict(np.zeros((48, 64), np.uint8))

@@ -104,3 +104,26 @@ def test_the_jaw_size_rule_is_the_models_own() -> None:
     assert [g.height for g in found] == pytest.approx([0.3 * want.width for want in KNOWN], rel=1e-5)
     with pytest.raises(ValueError, match="jaw_ratio"):
         PostprocessConfig(jaw_ratio=0.0)
+
+
+def test_mirrored_maps_hold_the_mirrored_grasps() -> None:
+    """Rasterising mirrored grasps gives the mirrored maps: columns reversed, angles negated."""
+    mirrored_grasps = [
+        Grasp(SHAPE[1] - 1 - g.cx, g.cy, -g.theta, g.width, g.height, g.score) for g in KNOWN
+    ]  # pixel centres: column c goes to W - 1 - c
+    expected = rasterize_grasps(mirrored_grasps, SHAPE, WIDTH_SCALE)
+    got = rasterize_grasps(KNOWN, SHAPE, WIDTH_SCALE).mirrored()
+    for name in MAP_NAMES:
+        differing = np.abs(getattr(got, name) - getattr(expected, name)) > 1e-5
+        assert differing.mean() < 0.002, name  # polygon rasterisation may differ on edge pixels
+    found = maps_to_grasps(known_maps().mirrored(), PostprocessConfig(min_distance_px=10), WIDTH_SCALE)
+    assert [g.is_hit([want]) for g, want in zip(found, mirrored_grasps)] == [True] * len(KNOWN)
+    mirrored = known_maps().mirrored()
+    assert all(getattr(mirrored, name).flags.c_contiguous for name in MAP_NAMES)  # OpenCV needs contiguous maps
+
+
+def test_averaged_maps_are_the_mean_of_both() -> None:
+    first, second = known_maps(), rasterize_grasps(KNOWN[:1], SHAPE, WIDTH_SCALE)
+    mean = first.averaged_with(second)
+    for name in MAP_NAMES:
+        np.testing.assert_allclose(getattr(mean, name), (getattr(first, name) + getattr(second, name)) / 2)

@@ -189,3 +189,24 @@ def test_qwen2vl_patches_equal_the_real_image_processors(vit_folders: dict[str, 
     patches, grid = encoder._patchify(torch.from_numpy(pixels).permute(2, 0, 1)[None])
     assert torch.equal(grid, expected["image_grid_thw"])
     assert torch.allclose(patches, expected["pixel_values"].float())
+
+
+# Portrait frames: the model frame is padded at the right. (A resize by a non-integer factor can
+# round a pixel differently in a mirrored frame, so the factors here keep the resize exact.)
+@pytest.mark.parametrize("frame_shape", [(123, 77), (192, 144)])
+def test_flip_averaged_maps_are_mirror_symmetric(frame_shape: tuple[int, int]) -> None:
+    """With flip_average the prediction of a mirrored frame is the mirrored prediction (the
+    padding at the right of the model frame must not be mirrored with the image), and it is the
+    mean of the plain predictions of the frame and of its mirror."""
+    model = _model("efficientnet_lite0", None)
+    frame = np.random.default_rng(1).integers(0, 255, frame_shape + (3,), dtype=np.uint8)
+    mirror = np.ascontiguousarray(frame[:, ::-1])
+    plain, plain_mirror = model.predict_maps(frame)[0], model.predict_maps(mirror)[0]
+    model.config.flip_average = True
+    averaged, averaged_mirror = model.predict_maps(frame)[0], model.predict_maps(mirror)[0]
+    expected = plain.averaged_with(plain_mirror.mirrored())
+    symmetric = averaged_mirror.mirrored()
+    for name in ("quality", "cos2", "sin2", "width", "mask"):
+        np.testing.assert_allclose(getattr(averaged, name), getattr(expected, name), atol=1e-4)
+        np.testing.assert_allclose(getattr(averaged, name), getattr(symmetric, name), atol=1e-4)
+    assert not np.allclose(plain.quality, averaged.quality, atol=1e-4)  # the average is not the plain map

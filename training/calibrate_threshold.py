@@ -3,7 +3,8 @@ table, the floor, walls, clutter) rarely pass, and say what it costs.
 
     vlm-grasp synth --view robot --n 300 --seed 3 --out out/synth_robot_val
     python -m training.calibrate_threshold --root out/synth_robot_val --out out/calibration \
-        [--model-path DIR] [--max-background 0.05] [--mask-thresholds 0.5 0.9 0.95] [--write]
+        [--model-path DIR] [--max-background 0.05] [--mask-thresholds 0.5 0.9 0.95] \
+        [--flip-average model|on|off] [--write]
 
 ``--root`` takes several folders (scenes of both generators, say): the thresholds are then
 chosen on all their scenes together, so that they do not fit one generator's look.
@@ -17,7 +18,8 @@ labelled object, top-1 accuracy, the share of the top 5 on objects and the preci
 that hit a label). The chosen pair has the best top-1 among those whose background share is at
 most ``--max-background``; ``--write`` stores it in the checkpoint's ``config.json``
 (``postprocess.min_quality`` and ``postprocess.mask_threshold``: a score scale belongs to one
-model, so its thresholds travel with it).
+model, so its thresholds travel with it), with ``flip_average``: test-time flipping changes the
+maps the thresholds were chosen on (``--flip-average on|off`` sets it for the run; model: as saved).
 
 ``--support-plane`` scores the grasps a robot with a depth camera keeps after the node's
 support-plane check (scenes written with their intrinsics: ``vlm-grasp synth --view robot`` or
@@ -129,6 +131,12 @@ def main() -> None:
     parser.add_argument("--max-background", type=float, default=0.05)
     parser.add_argument("--mask-thresholds", type=float, nargs="+", default=list(MASK_THRESHOLDS))
     parser.add_argument("--max-grasps", type=int, default=10)
+    parser.add_argument(
+        "--flip-average",
+        choices=("model", "on", "off"),
+        default="model",
+        help="test-time flip for this run (model: as the checkpoint says); --write stores it with the thresholds",
+    )
     parser.add_argument("--write", action="store_true", help="store the thresholds in the checkpoint's config.json")
     parser.add_argument(
         "--support-plane",
@@ -144,7 +152,11 @@ def main() -> None:
     if not all(0.0 <= m < 1.0 for m in args.mask_thresholds):
         raise SystemExit(f"--mask-thresholds must lie in [0, 1), got {args.mask_thresholds}")
 
-    predictor = MapsOnce(DensePredictor.from_path(args.model_path, "cpu"))
+    dense = DensePredictor.from_path(args.model_path, "cpu")
+    if args.flip_average != "model":
+        dense.model.config.flip_average = args.flip_average == "on"
+    flip_average = dense.model.config.flip_average
+    predictor = MapsOnce(dense)
     samples = _load_scenes(args.root)
     support = SupportPlaneFilter() if args.support_plane else None
     rows = [
@@ -158,8 +170,10 @@ def main() -> None:
             f"e.g. {support.unchecked[0]}"
         )
     chosen, passing = choose_operating_point(rows, args.max_background)
-    scenes = f"{', '.join(f'`{root}`' for root in args.root)}, up to {args.max_grasps} grasps each" + (
-        ", after the support-plane check (depth)" if support is not None else ""
+    scenes = (
+        f"{', '.join(f'`{root}`' for root in args.root)}, up to {args.max_grasps} grasps each"
+        + (", after the support-plane check (depth)" if support is not None else "")
+        + (", test-time flip on" if flip_average else "")
     )
     lines = [
         f"# Thresholds for `{predictor.model_id}`",
@@ -180,15 +194,23 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "calibration.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out / "calibration.json").write_text(
-        json.dumps({"chosen": chosen, "support_plane": args.support_plane, "rows": rows}, indent=2), encoding="utf-8"
+        json.dumps(
+            {"chosen": chosen, "support_plane": args.support_plane, "flip_average": flip_average, "rows": rows},
+            indent=2,
+        ),
+        encoding="utf-8",
     )
     print("\n".join(lines))
     if args.write:
         path = Path(args.model_path or EMBEDDED_MODEL) / "config.json"
         saved = json.loads(path.read_text(encoding="utf-8"))
         saved["model"]["postprocess"].update(min_quality=chosen["threshold"], mask_threshold=chosen["mask_threshold"])
+        saved["model"]["flip_average"] = flip_average
         path.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote min_quality {chosen['threshold']:.2f}, mask_threshold {chosen['mask_threshold']:.2f} into {path}")
+        print(
+            f"wrote min_quality {chosen['threshold']:.2f}, mask_threshold {chosen['mask_threshold']:.2f}, "
+            f"flip_average {flip_average} into {path}"
+        )
 
 
 if __name__ == "__main__":

@@ -40,6 +40,21 @@ class GraspMaps:
     def shape(self) -> tuple[int, int]:
         return self.quality.shape
 
+    def mirrored(self) -> GraspMaps:
+        """The maps of the left-right mirrored image: columns reversed, and each angle theta becomes
+        -theta (cos 2theta stays, sin 2theta changes sign)."""
+        flip = (slice(None), slice(None, None, -1))
+        return GraspMaps(
+            self.quality[flip], self.cos2[flip], -self.sin2[flip], self.width[flip], self.mask[flip]
+        ).contiguous()
+
+    def averaged_with(self, other: GraspMaps) -> GraspMaps:
+        """The mean of two predictions of one image, map by map (probabilities, not logits)."""
+        return GraspMaps(*((getattr(self, name) + getattr(other, name)) * np.float32(0.5) for name in MAP_NAMES))
+
+    def contiguous(self) -> GraspMaps:
+        return GraspMaps(*(np.ascontiguousarray(getattr(self, name)) for name in MAP_NAMES))
+
     def stacked(self) -> np.ndarray:
         """(5, H, W) in MAP_NAMES order: the model's output layout."""
         return np.stack([getattr(self, name) for name in MAP_NAMES]).astype(np.float32)

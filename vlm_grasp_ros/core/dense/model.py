@@ -36,6 +36,10 @@ class DenseModelConfig:
     #: width map x width_scale = opening in model pixels.
     width_scale: float = 64.0
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    #: Test-time flip: the network also sees the frame mirrored left-right, in the same batch, and
+    #: the two predictions are averaged (twice the network's compute). Its thresholds are
+    #: calibrated with it, so it is saved with them.
+    flip_average: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.encoder, dict):
@@ -134,15 +138,25 @@ class DenseGraspModel(nn.Module):
         """The five maps (activations applied) for one RGB frame, cropped to the frame's area.
 
         ``forward`` runs the network instead of this module (e.g. :class:`OnnxForward`): model-frame
-        pixels (1, H, W, 3) uint8 -> raw outputs (1, 5, H, W).
+        pixels (B, H, W, 3) uint8 -> raw outputs (B, 5, H, W); B is 2 with ``flip_average``.
         """
         geometry = self.geometry(image.shape[:2])
-        model_image = resize_to_model(image, geometry)[np.newaxis]
+        valid_h, valid_w = geometry.valid
+        model_image = resize_to_model(image, geometry)
+        batch = [model_image]
+        if self.config.flip_average:  # mirror the frame only: the padding stays at the right
+            mirror = model_image.copy()
+            mirror[:valid_h, :valid_w] = model_image[:valid_h, :valid_w][:, ::-1]
+            batch.append(mirror)
+        pixels = np.stack(batch)
         if forward is not None:
-            raw = torch.from_numpy(forward(model_image))[0]
+            raw = torch.from_numpy(forward(pixels))
         else:
-            raw = self(torch.from_numpy(model_image).to(self.mean.device))[0]
-        return maps_from_outputs(raw[:, : geometry.valid[0], : geometry.valid[1]]), geometry
+            raw = self(torch.from_numpy(pixels).to(self.mean.device))
+        maps = [maps_from_outputs(outputs[:, :valid_h, :valid_w]) for outputs in raw]
+        if self.config.flip_average:
+            return maps[0].averaged_with(maps[1].mirrored()), geometry
+        return maps[0], geometry
 
     def predict(
         self, image: np.ndarray, max_grasps: int | None = None, forward: ArrayForward | None = None

@@ -42,7 +42,7 @@ def onnxruntime_available() -> bool:
 
 
 class OnnxForward:
-    """``forward(images)``: (1, H, W, 3) uint8 model-frame pixels -> (1, 5, H, W) float32 raw maps,
+    """``forward(images)``: (B, H, W, 3) uint8 model-frame pixels -> (B, 5, H, W) float32 raw maps,
     exactly what ``model(images)`` returns, run by ONNX Runtime with ``threads`` threads.
 
     With ``fall_back_to_torch``, a size whose graph cannot be built or does not match torch is

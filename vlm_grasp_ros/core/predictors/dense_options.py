@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from vlm_grasp_ros.core.options import DEVICE_HELP, check_device, option
 
 RUNTIMES = ("auto", "torch", "onnxruntime")
+FLIP_AVERAGE = ("model", "on", "off")
 
 
 def _mask_threshold_problem(value: float) -> str | None:
@@ -44,5 +45,12 @@ class DenseOptions:
         low=-1.0,
         high=1.0,
         check=_mask_threshold_problem,
+        load_time=True,
+    )
+    flip_average: str = option(
+        "model",
+        "test-time flip (the frame and its mirror image in one batch, maps averaged; twice the network's "
+        "compute): model = the model's own choice (its config.json, calibrated with it), on or off",
+        choices=FLIP_AVERAGE,
         load_time=True,
     )
