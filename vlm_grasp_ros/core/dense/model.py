@@ -133,6 +133,25 @@ class DenseGraspModel(nn.Module):
         """(B, H, W, 3) uint8 model-frame images -> (B, 5, H, W) raw outputs."""
         return self.decode(self.features(images), (images.shape[1], images.shape[2]))
 
+    def model_pixels(self, image: np.ndarray, geometry: FrameGeometry) -> np.ndarray:
+        """The network's input batch for one frame: (B, H, W, 3) uint8 in the padded model frame;
+        with ``flip_average`` B is 2, the second the frame mirrored (the padding stays at the right)."""
+        model_image = resize_to_model(image, geometry)
+        if not self.config.flip_average:
+            return model_image[np.newaxis]
+        valid_h, valid_w = geometry.valid
+        mirror = model_image.copy()
+        mirror[:valid_h, :valid_w] = model_image[:valid_h, :valid_w][:, ::-1]
+        return np.stack([model_image, mirror])
+
+    def maps_from_raw(self, raw: torch.Tensor, geometry: FrameGeometry) -> GraspMaps:
+        """The network's (B, 5, H, W) outputs for :meth:`model_pixels`' batch -> the frame's maps
+        (activations applied, cropped to the frame's area, a mirrored prediction mirrored back and
+        averaged in)."""
+        valid_h, valid_w = geometry.valid
+        maps = [maps_from_outputs(outputs[:, :valid_h, :valid_w]) for outputs in raw]
+        return maps[0].averaged_with(maps[1].mirrored()) if len(maps) == 2 else maps[0]
+
     @torch.inference_mode()
     def predict_maps(self, image: np.ndarray, forward: ArrayForward | None = None) -> tuple[GraspMaps, FrameGeometry]:
         """The five maps (activations applied) for one RGB frame, cropped to the frame's area.
@@ -141,22 +160,12 @@ class DenseGraspModel(nn.Module):
         pixels (B, H, W, 3) uint8 -> raw outputs (B, 5, H, W); B is 2 with ``flip_average``.
         """
         geometry = self.geometry(image.shape[:2])
-        valid_h, valid_w = geometry.valid
-        model_image = resize_to_model(image, geometry)
-        batch = [model_image]
-        if self.config.flip_average:  # mirror the frame only: the padding stays at the right
-            mirror = model_image.copy()
-            mirror[:valid_h, :valid_w] = model_image[:valid_h, :valid_w][:, ::-1]
-            batch.append(mirror)
-        pixels = np.stack(batch)
+        pixels = self.model_pixels(image, geometry)
         if forward is not None:
             raw = torch.from_numpy(forward(pixels))
         else:
             raw = self(torch.from_numpy(pixels).to(self.mean.device))
-        maps = [maps_from_outputs(outputs[:, :valid_h, :valid_w]) for outputs in raw]
-        if self.config.flip_average:
-            return maps[0].averaged_with(maps[1].mirrored()), geometry
-        return maps[0], geometry
+        return self.maps_from_raw(raw, geometry), geometry
 
     def predict(
         self, image: np.ndarray, max_grasps: int | None = None, forward: ArrayForward | None = None
