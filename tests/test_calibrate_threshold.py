@@ -56,7 +56,23 @@ def test_both_thresholds_are_chosen_together_and_written_into_the_checkpoint(
         assert chosen["background_scenes"] == min(row["background_scenes"] for row in rows)
     saved = load_checkpoint(model_folder, torch.device("cpu")).config
     postprocess = saved.postprocess
-    assert (postprocess.min_quality, postprocess.mask_threshold) == (chosen["threshold"], chosen["mask_threshold"])
+    assert (postprocess.min_quality, postprocess.mask_threshold, postprocess.min_relative_quality) == (
+        chosen["threshold"],
+        chosen["mask_threshold"],
+        chosen["relative_threshold"],
+    )
+    # A relative cut only removes a frame's weaker grasps: never more grasps, never another top-1.
+    for mask_threshold in (0.5, 0.9):
+        by_relative = {
+            row["relative_threshold"]: row for row in rows if row["mask_threshold"] == mask_threshold
+            and row["threshold"] == 0.05
+        }  # fmt: skip
+        assert (
+            by_relative[0.7]["grasps_per_image"]
+            <= by_relative[0.5]["grasps_per_image"]
+            <= by_relative[0.0]["grasps_per_image"]
+        )
+        assert by_relative[0.7]["top1_hit"] == by_relative[0.0]["top1_hit"]
     assert f"mask {chosen['mask_threshold']:.2f}" in (out / "calibration.md").read_text()
     assert saved.flip_average is False and report["flip_average"] is False
 
@@ -119,7 +135,7 @@ def test_the_network_runs_once_per_scene_and_each_threshold_gives_what_a_fresh_p
             assert cached.predict(sample.image, max_grasps=10) == fresh.predict(sample.image, max_grasps=10)
     assert network_runs == len(samples) == 3
     assert cached.predict(samples[0].image, max_grasps=10)  # a random model still gives grasps at mask 0.5
-    calibrate_threshold._sweep(cached, samples, 0.9, max_grasps=10)  # the scoring path reuses the maps too
+    calibrate_threshold._sweep(cached, samples, 0.9, 0.5, max_grasps=10)  # the scoring path reuses the maps too
     assert network_runs == 3
 
 
@@ -145,7 +161,11 @@ def test_with_the_support_plane_check_background_only_falls_and_nothing_is_writt
     colour = json.loads((tmp_path / "colour" / "calibration.json").read_text())
     depth = json.loads((tmp_path / "depth" / "calibration.json").read_text())
     assert (colour["support_plane"], depth["support_plane"]) == (False, True)
-    pairs = [(c, d) for c, d in zip(colour["rows"], depth["rows"], strict=True)]
+    # The node has no relative threshold of its own: with depth the checkpoint's (0 here) is kept.
+    assert {row["relative_threshold"] for row in depth["rows"]} == {0.0}
+    assert {row["relative_threshold"] for row in colour["rows"]} == set(calibrate_threshold.RELATIVE_THRESHOLDS)
+    colour_rows = [row for row in colour["rows"] if row["relative_threshold"] == 0.0]
+    pairs = [(c, d) for c, d in zip(colour_rows, depth["rows"], strict=True)]
     assert all((c["mask_threshold"], c["threshold"]) == (d["mask_threshold"], d["threshold"]) for c, d in pairs)
     assert all(d["background_scenes"] <= c["background_scenes"] for c, d in pairs)
     assert any(d["background_scenes"] < c["background_scenes"] for c, d in pairs)

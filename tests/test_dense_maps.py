@@ -79,6 +79,18 @@ def test_scores_weighted_by_the_mask_rerank_and_drop_doubtful_peaks() -> None:
     assert len(maps_to_grasps(maps, config, WIDTH_SCALE, max_grasps=1)) == 1
 
 
+def test_grasps_far_weaker_than_the_frames_best_published_one_are_cut() -> None:
+    maps = known_maps()  # qualities 0.95, 0.8, 0.6
+    config = PostprocessConfig(min_distance_px=10, min_relative_quality=0.7)  # floor 0.665
+    assert [g.cx for g in maps_to_grasps(maps, config, WIDTH_SCALE)] == pytest.approx([80.0, 220.5], abs=0.5)
+    # Relative to the best grasp published, not the best peak: with the best off the objects
+    # (mask 0), the floor is 0.7 x 0.8 = 0.56 and the third (0.6) stays.
+    maps.mask[40:80, 60:100] = 0.0
+    assert [g.cx for g in maps_to_grasps(maps, config, WIDTH_SCALE)] == pytest.approx([220.5, 160.0], abs=0.5)
+    with pytest.raises(ValueError, match=r"min_relative_quality must be in \[0, 1\], got 1.5"):
+        PostprocessConfig(min_relative_quality=1.5)
+
+
 def test_nearby_peaks_keep_only_the_stronger() -> None:
     quality = np.zeros((50, 50), np.float32)
     quality[20, 20], quality[20, 26], quality[40, 40] = 0.9, 0.7, 0.5

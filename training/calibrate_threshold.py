@@ -9,15 +9,16 @@ table, the floor, walls, clutter) rarely pass, and say what it costs.
 ``--root`` takes several folders (scenes of both generators, say): the thresholds are then
 chosen on all their scenes together, so that they do not fit one generator's look.
 
-Two thresholds decide what the model publishes: the score (the quality map's peak) and the
-object-mask map under the peak (a peak where the mask map is lower is not on an object). The
+Three thresholds decide what the model publishes: the score (the quality map's peak), the
+object-mask map under the peak (a peak where the mask map is lower is not on an object) and the
+score relative to the frame's best grasp (``postprocess.min_relative_quality``). The
 network runs once per scene (scenes and maps stay in memory, about 4 MB a scene at 640x480); for
-each mask threshold the maps are post-processed with a low score floor (0.05), then every score
-threshold from 0.05 to 0.95 is scored: the share of scenes with a grasp centred off every
+each mask and relative threshold the maps are post-processed with a low score floor (0.05), then
+every score threshold from 0.05 to 0.95 is scored: the share of scenes with a grasp centred off every
 labelled object, top-1 accuracy, the share of the top 5 on objects and the precision (grasps
-that hit a label). The chosen pair has the best top-1 among those whose background share is at
+that hit a label). The chosen triple has the best top-1 among those whose background share is at
 most ``--max-background``; ``--write`` stores it in the checkpoint's ``config.json``
-(``postprocess.min_quality`` and ``postprocess.mask_threshold``: a score scale belongs to one
+(``postprocess.min_quality``, ``mask_threshold`` and ``min_relative_quality``: a score scale belongs to one
 model, so its thresholds travel with it), with ``flip_average``: test-time flipping changes the
 maps the thresholds were chosen on (``--flip-average on|off`` sets it for the run; model: as saved).
 
@@ -25,7 +26,8 @@ maps the thresholds were chosen on (``--flip-average on|off`` sets it for the ru
 support-plane check (scenes written with their intrinsics: ``vlm-grasp synth --view robot`` or
 ``bullet``). Depth removes most grasps off the objects by itself, so a looser mask threshold
 pays there; it is given to the node as ``dense.mask_threshold`` and never written into the
-checkpoint, whose thresholds are for colour alone.
+checkpoint, whose thresholds are for colour alone. The node has no relative threshold of its own,
+so this sweep keeps the checkpoint's unless ``--relative-thresholds`` is given.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from vlm_grasp_ros.core.report import sweep_table
 
 FLOOR = 0.05
 MASK_THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.93, 0.95, 0.97, 0.98)
+RELATIVE_THRESHOLDS = (0.0, 0.5, 0.7)
 
 
 class MapsOnce(GraspPredictor):
@@ -78,18 +81,21 @@ def _sweep(
     predictor: MapsOnce,
     samples: list[GraspSample],
     mask_threshold: float,
+    relative_threshold: float,
     max_grasps: int,
     grasp_filter: GraspFilter | None = None,
 ) -> list[dict]:
     config = predictor.predictor.model.config
-    config.postprocess = dataclasses.replace(config.postprocess, min_quality=FLOOR, mask_threshold=mask_threshold)
+    config.postprocess = dataclasses.replace(
+        config.postprocess, min_quality=FLOOR, mask_threshold=mask_threshold, min_relative_quality=relative_threshold
+    )
     outcomes = []
     results = evaluate_predictor(predictor, samples, max_grasps=max_grasps, progress=False, grasp_filter=grasp_filter)
     for _sample, result in results:
         assert result.outcomes is not None  # masks were checked on loading
         outcomes.append(result.outcomes)
     rows = threshold_sweep(outcomes, np.round(np.arange(FLOOR, 0.951, 0.05), 2).tolist())
-    return [{"mask_threshold": mask_threshold, **row} for row in rows]
+    return [{"mask_threshold": mask_threshold, "relative_threshold": relative_threshold, **row} for row in rows]
 
 
 def _load_scenes(roots: list[str]) -> list[GraspSample]:
@@ -104,8 +110,9 @@ def _load_scenes(roots: list[str]) -> list[GraspSample]:
 
 def _best_per_mask_table(rows: list[dict], max_background: float, chosen: dict) -> list[str]:
     lines = [
-        "| mask threshold | score threshold | scenes with a grasp off the objects | top-1 hit | precision |",
-        "|---|---|---|---|---|",
+        "| mask threshold | relative threshold | score threshold | scenes with a grasp off the objects | top-1 hit "
+        "| precision |",
+        "|---|---|---|---|---|---|",
     ]
     for mask_threshold in sorted({row["mask_threshold"] for row in rows}):
         best, passing = choose_operating_point(
@@ -113,7 +120,8 @@ def _best_per_mask_table(rows: list[dict], max_background: float, chosen: dict) 
         )
         mark = "**" if best is chosen else ""
         lines.append(
-            f"| {mark}{mask_threshold:.2f}{mark} | {best['threshold']:.2f}{'' if passing else ' (none passes)'} | "
+            f"| {mark}{mask_threshold:.2f}{mark} | {best['relative_threshold']:.2f} | "
+            f"{best['threshold']:.2f}{'' if passing else ' (none passes)'} | "
             f"{100 * best['background_scenes']:.1f}% | {100 * best['top1_hit']:.1f}% | "
             + ("" if best["precision"] is None else f"{100 * best['precision']:.1f}%")
             + " |"
@@ -130,6 +138,14 @@ def main() -> None:
     parser.add_argument("--model-path", default="", help="a dense checkpoint folder (default: the embedded one)")
     parser.add_argument("--max-background", type=float, default=0.05)
     parser.add_argument("--mask-thresholds", type=float, nargs="+", default=list(MASK_THRESHOLDS))
+    parser.add_argument(
+        "--relative-thresholds",
+        type=float,
+        nargs="+",
+        default=None,
+        help="fractions of a frame's best grasp below which grasps are cut (postprocess.min_relative_quality; "
+        f"default {' '.join(map(str, RELATIVE_THRESHOLDS))}, with --support-plane the checkpoint's own)",
+    )
     parser.add_argument("--max-grasps", type=int, default=10)
     parser.add_argument(
         "--flip-average",
@@ -151,18 +167,24 @@ def main() -> None:
         )
     if not all(0.0 <= m < 1.0 for m in args.mask_thresholds):
         raise SystemExit(f"--mask-thresholds must lie in [0, 1), got {args.mask_thresholds}")
+    if args.relative_thresholds is not None and not all(0.0 <= r <= 1.0 for r in args.relative_thresholds):
+        raise SystemExit(f"--relative-thresholds must lie in [0, 1], got {args.relative_thresholds}")
 
     dense = DensePredictor.from_path(args.model_path, "cpu")
     if args.flip_average != "model":
         dense.model.config.flip_average = args.flip_average == "on"
     flip_average = dense.model.config.flip_average
+    if args.relative_thresholds is None:
+        own = dense.model.config.postprocess.min_relative_quality
+        args.relative_thresholds = [own] if args.support_plane else list(RELATIVE_THRESHOLDS)
     predictor = MapsOnce(dense)
     samples = _load_scenes(args.root)
     support = SupportPlaneFilter() if args.support_plane else None
+    pairs = [(m, r) for m in args.mask_thresholds for r in args.relative_thresholds]
     rows = [
         row
-        for m in tqdm(args.mask_thresholds, desc="mask thresholds")
-        for row in _sweep(predictor, samples, m, args.max_grasps, support)
+        for m, r in tqdm(pairs, desc="mask and relative thresholds")
+        for row in _sweep(predictor, samples, m, r, args.max_grasps, support)
     ]
     if support is not None and support.unchecked:
         raise SystemExit(
@@ -179,16 +201,26 @@ def main() -> None:
         f"# Thresholds for `{predictor.model_id}`",
         "",
         f"On the scenes of {scenes}. Chosen: the best top-1 with at most {100 * args.max_background:.0f}% "
-        f"of scenes holding a grasp off the objects: **mask {chosen['mask_threshold']:.2f}, score "
-        f"{chosen['threshold']:.2f}**" + ("" if passing else " (none met the target: the fewest background scenes)"),
+        f"of scenes holding a grasp off the objects: **mask {chosen['mask_threshold']:.2f}, relative "
+        f"{chosen['relative_threshold']:.2f}, score {chosen['threshold']:.2f}**"
+        + ("" if passing else " (none met the target: the fewest background scenes)"),
         "",
         "Best score threshold for each mask threshold:",
         "",
         *_best_per_mask_table(rows, args.max_background, chosen),
         "",
-        f"Every score threshold at mask threshold {chosen['mask_threshold']:.2f}:",
+        f"Every score threshold at mask threshold {chosen['mask_threshold']:.2f}, relative threshold "
+        f"{chosen['relative_threshold']:.2f}:",
         "",
-        *sweep_table([r for r in rows if r["mask_threshold"] == chosen["mask_threshold"]], chosen["threshold"]),
+        *sweep_table(
+            [
+                r
+                for r in rows
+                if (r["mask_threshold"], r["relative_threshold"])
+                == (chosen["mask_threshold"], chosen["relative_threshold"])
+            ],
+            chosen["threshold"],
+        ),
     ]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -204,11 +236,16 @@ def main() -> None:
     if args.write:
         path = Path(args.model_path or EMBEDDED_MODEL) / "config.json"
         saved = json.loads(path.read_text(encoding="utf-8"))
-        saved["model"]["postprocess"].update(min_quality=chosen["threshold"], mask_threshold=chosen["mask_threshold"])
+        saved["model"]["postprocess"].update(
+            min_quality=chosen["threshold"],
+            mask_threshold=chosen["mask_threshold"],
+            min_relative_quality=chosen["relative_threshold"],
+        )
         saved["model"]["flip_average"] = flip_average
         path.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
         print(
             f"wrote min_quality {chosen['threshold']:.2f}, mask_threshold {chosen['mask_threshold']:.2f}, "
+            f"min_relative_quality {chosen['relative_threshold']:.2f}, "
             f"flip_average {flip_average} into {path}"
         )
 

@@ -1,5 +1,5 @@
-"""Five predicted maps -> ranked grasps: smooth, find peaks, suppress neighbours and
-off-object peaks, read angle and width at each peak.
+"""Five predicted maps -> ranked grasps: smooth, find peaks, suppress neighbours, off-object
+peaks and peaks far weaker than the frame's best, read angle and width at each peak.
 
 Peak finding is a grey dilation (a pixel is a peak if it is the maximum of its
 neighbourhood); it is written with OpenCV here because skimage.feature.peak_local_max would
@@ -33,6 +33,9 @@ class PostprocessConfig:
     #: Jaw (finger) size = this x the opening: the maps carry no jaw size, so the rule the training
     #: labels follow is part of the model (the synthetic labels' is 0.5).
     jaw_ratio: float = 0.5
+    #: Grasps scoring below this fraction of the frame's best published grasp are not published:
+    #: a weak peak beside a strong one is more often off the objects than a weak peak alone.
+    min_relative_quality: float = 0.0
 
     def __post_init__(self) -> None:
         if self.min_distance_px < 1 or self.smoothing_sigma_px < 0 or not 0 < self.jaw_ratio <= 10:
@@ -40,6 +43,8 @@ class PostprocessConfig:
                 f"postprocess: min_distance_px must be >= 1, smoothing_sigma_px >= 0 and jaw_ratio in "
                 f"(0, 10], got {self.min_distance_px}, {self.smoothing_sigma_px}, {self.jaw_ratio}"
             )
+        if not 0.0 <= self.min_relative_quality <= 1.0:
+            raise ValueError(f"postprocess: min_relative_quality must be in [0, 1], got {self.min_relative_quality}")
 
 
 PLATEAU_TOLERANCE = 1e-4  # values this close to the neighbourhood maximum count as the maximum
@@ -99,4 +104,7 @@ def maps_to_grasps(
             break
     if config.score_with_mask:
         grasps.sort(key=lambda g: -g.score)
+    if grasps and config.min_relative_quality > 0:  # ranked best first: the cut keeps a prefix
+        floor = config.min_relative_quality * grasps[0].score
+        grasps = [grasp for grasp in grasps if grasp.score >= floor]
     return grasps[:max_grasps] if max_grasps is not None else grasps
