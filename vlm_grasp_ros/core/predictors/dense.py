@@ -58,6 +58,9 @@ class DensePredictor(GraspPredictor):
         if options.mask_threshold >= 0.0:  # the post-processing only: the network is untouched
             config = predictor.model.config
             config.postprocess = replace(config.postprocess, mask_threshold=options.mask_threshold)
+        if options.min_relative_quality >= 0.0:
+            config = predictor.model.config
+            config.postprocess = replace(config.postprocess, min_relative_quality=options.min_relative_quality)
         if options.flip_average != "model":
             predictor.model.config.flip_average = options.flip_average == "on"
         return predictor

@@ -12,7 +12,7 @@ FLIP_AVERAGE = ("model", "on", "off")
 
 
 def _mask_threshold_problem(value: float) -> str | None:
-    """-1 (the model's own) or a mask value; anything between would silently mean the model's own."""
+    """-1 (the model's own) or a value in [0, 1]; anything between would silently mean the model's own."""
     return (
         None if value == -1.0 or 0.0 <= value <= 1.0 else f"must be -1 (the model's own) or within [0, 1], got {value}"
     )
@@ -42,6 +42,15 @@ class DenseOptions:
         -1.0,
         "object-mask value a grasp's centre needs; -1 = the model's own (its config.json, chosen for colour "
         "alone); with depth and support_plane a looser one finds more objects (README: the embedded default)",
+        low=-1.0,
+        high=1.0,
+        check=_mask_threshold_problem,
+        load_time=True,
+    )
+    min_relative_quality: float = option(
+        -1.0,
+        "grasps scoring below this fraction of the frame's best are not published; -1 = the model's own "
+        "(chosen for top-1 with few grasps off the objects); 0 keeps a grasp on every object it finds",
         low=-1.0,
         high=1.0,
         check=_mask_threshold_problem,
