@@ -54,13 +54,34 @@ def test_a_mask_threshold_option_loosens_the_models_own_for_this_predictor_only(
     assert predictor.model.config.postprocess.mask_threshold == shipped  # the files and other predictors keep it
     with pytest.raises(ValueError, match=r"mask_threshold: must be -1 \(the model's own\) or within \[0, 1\]"):
         create_predictor("dense", dict(mask_threshold=-0.5))  # would otherwise mean the model's own, silently
+    # Without the relative cut (whose floor follows the best grasp, which a looser mask can change),
+    # the same peaks, fewer of them dropped.
+    strict_all = create_predictor("dense", dict(min_relative_quality=0.0))
+    loose_all = create_predictor("dense", dict(mask_threshold=0.5, min_relative_quality=0.0))
     gained = 0
     for index in range(4):
         scene = render_scene(HELD_OUT_SEED, index, SceneConfig(view="robot"))
-        strict, free = predictor.predict(scene.image, max_grasps=100), loose.predict(scene.image, max_grasps=100)
-        assert all(grasp in free for grasp in strict)  # the same peaks, fewer of them dropped
+        strict, free = strict_all.predict(scene.image, max_grasps=100), loose_all.predict(scene.image, max_grasps=100)
+        assert all(grasp in free for grasp in strict)
         gained += len(free) - len(strict)
     assert gained > 0
+
+
+def test_a_relative_quality_option_of_zero_keeps_the_weaker_objects_grasps(predictor) -> None:
+    """dense.min_relative_quality 0 publishes every grasp the model's own relative cut drops."""
+    shipped = json.loads((EMBEDDED_MODEL / CONFIG_NAME).read_text())["model"]["postprocess"]
+    assert predictor.model.config.postprocess.min_relative_quality == shipped.get("min_relative_quality", 0.0)
+    every = create_predictor("dense", dict(min_relative_quality=0.0))
+    assert every.model.config.postprocess.min_relative_quality == 0.0
+    kept_more = 0
+    for index in range(4):
+        scene = render_scene(HELD_OUT_SEED, index, SceneConfig(view="robot"))
+        cut, all_grasps = predictor.predict(scene.image, max_grasps=100), every.predict(scene.image, max_grasps=100)
+        assert cut == all_grasps[: len(cut)]  # the cut keeps a prefix of the ranking
+        kept_more += len(all_grasps) - len(cut)
+    assert kept_more > 0 or shipped.get("min_relative_quality", 0.0) == 0.0
+    with pytest.raises(ValueError, match=r"min_relative_quality: must be -1 \(the model's own\) or within \[0, 1\]"):
+        create_predictor("dense", dict(min_relative_quality=-0.2))
 
 
 def test_the_flip_average_option_overrides_the_models_own_choice(predictor) -> None:
