@@ -4,6 +4,7 @@ that the CLI and the node can list them without loading a model."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from vlm_grasp_ros.core.options import DEVICE_HELP, check_device, option
 
@@ -11,11 +12,16 @@ RUNTIMES = ("auto", "torch", "onnxruntime")
 FLIP_AVERAGE = ("model", "on", "off")
 
 
-def _mask_threshold_problem(value: float) -> str | None:
+def _own_or_fraction_problem(value: float) -> str | None:
     """-1 (the model's own) or a value in [0, 1]; anything between would silently mean the model's own."""
     return (
         None if value == -1.0 or 0.0 <= value <= 1.0 else f"must be -1 (the model's own) or within [0, 1], got {value}"
     )
+
+
+def _own_or_fraction(description: str) -> Any:
+    """A post-processing threshold in [0, 1] that overrides the checkpoint's own; -1 keeps it."""
+    return option(-1.0, description, low=-1.0, high=1.0, check=_own_or_fraction_problem, load_time=True)
 
 
 @dataclass(frozen=True)
@@ -38,23 +44,13 @@ class DenseOptions:
         high=1024,
         load_time=True,
     )
-    mask_threshold: float = option(
-        -1.0,
+    mask_threshold: float = _own_or_fraction(
         "object-mask value a grasp's centre needs; -1 = the model's own (its config.json, chosen for colour "
-        "alone); with depth and support_plane a looser one finds more objects (README: the embedded default)",
-        low=-1.0,
-        high=1.0,
-        check=_mask_threshold_problem,
-        load_time=True,
+        "alone); with depth and support_plane a looser one finds more objects (README: the embedded default)"
     )
-    min_relative_quality: float = option(
-        -1.0,
+    min_relative_quality: float = _own_or_fraction(
         "grasps scoring below this fraction of the frame's best are not published; -1 = the model's own "
-        "(chosen for top-1 with few grasps off the objects); 0 keeps a grasp on every object it finds",
-        low=-1.0,
-        high=1.0,
-        check=_mask_threshold_problem,
-        load_time=True,
+        "(chosen for top-1 with few grasps off the objects); 0 keeps a grasp on every object it finds"
     )
     flip_average: str = option(
         "model",
