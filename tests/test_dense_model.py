@@ -150,6 +150,17 @@ def test_corrupt_and_mismatched_checkpoints_are_refused_with_the_file_named(tmp_
     with pytest.raises(CheckpointError, match="not the ones this decoder was trained on"):
         load_checkpoint(folder)
 
+    # Hand-edited thresholds: a string is not a switch, and a relative cut above 1 would drop everything.
+    for key, value, reason in (
+        ("flip_average", "yes", "flip_average must be true or false, got 'yes'"),
+        ("postprocess", {"min_relative_quality": 1.5}, r"min_relative_quality must be in \[0, 1\], got 1.5"),
+    ):
+        edited = json.loads(json.dumps(config))
+        edited["model"][key] = value
+        config_path.write_text(json.dumps(edited))
+        with pytest.raises(CheckpointError, match=f"{config_path}: bad model config: .*{reason}"):
+            load_checkpoint(folder)
+
     config_path.write_text(json.dumps({"format": "something/else"}))
     with pytest.raises(CheckpointError, match="not a dense grasp checkpoint"):
         load_checkpoint(folder)

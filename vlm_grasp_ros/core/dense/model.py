@@ -48,6 +48,8 @@ class DenseModelConfig:
             self.decoder = DecoderConfig(**self.decoder)
         if isinstance(self.postprocess, dict):
             self.postprocess = PostprocessConfig(**self.postprocess)
+        if not isinstance(self.flip_average, bool):  # "false" in a hand-edited file must not mean on
+            raise ValueError(f"flip_average must be true or false, got {self.flip_average!r}")
         if self.input_long_side < 32 or self.width_scale <= 0:
             raise ValueError(
                 f"input_long_side must be >= 32 and width_scale > 0, got {self.input_long_side}, {self.width_scale}"

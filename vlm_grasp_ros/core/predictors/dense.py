@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,14 +56,15 @@ class DensePredictor(GraspPredictor):
         threads = inference_threads(options.cpu_threads)
         predictor = cls.from_path(options.model_path, options.device, options.runtime, threads)
         torch.set_num_threads(threads)
-        if options.mask_threshold >= 0.0:  # the post-processing only: the network is untouched
-            config = predictor.model.config
-            config.postprocess = replace(config.postprocess, mask_threshold=options.mask_threshold)
-        if options.min_relative_quality >= 0.0:
-            config = predictor.model.config
-            config.postprocess = replace(config.postprocess, min_relative_quality=options.min_relative_quality)
+        # Overrides of the checkpoint's own choices (-1 / "model" keep them); the network is untouched.
+        config = predictor.model.config
+        thresholds: dict[str, Any] = {
+            "mask_threshold": options.mask_threshold,
+            "min_relative_quality": options.min_relative_quality,
+        }
+        config.postprocess = replace(config.postprocess, **{k: v for k, v in thresholds.items() if v >= 0.0})
         if options.flip_average != "model":
-            predictor.model.config.flip_average = options.flip_average == "on"
+            config.flip_average = options.flip_average == "on"
         return predictor
 
     @classmethod
