@@ -133,6 +133,33 @@ def test_training_keeps_the_best_checkpoint_and_resumes(tmp_path: Path) -> None:
     assert EncoderConfig(**saved["model"]["encoder"]).name == "efficientnet_lite0"
 
 
+def test_init_from_starts_the_decoder_from_another_checkpoint(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from vlm_grasp_ros.core.dense.checkpoint import CheckpointError
+
+    train(_tiny_run(tmp_path / "first", epochs=1), progress=False)
+    trained = load_file(str(tmp_path / "first" / "last" / "model.safetensors"))
+    frozen = _tiny_run(tmp_path / "second", epochs=1)
+    frozen.init_from = str(tmp_path / "first" / "last")
+    frozen.optim.learning_rate = 0.0  # nothing moves: the run ends where it started
+    frozen.optim.weight_decay = 0.0
+    train(frozen, progress=False)
+    started = load_file(str(tmp_path / "second" / "last" / "model.safetensors"))
+    weights = [k for k in trained if "running_" not in k and "num_batches" not in k]  # norm statistics still move
+    assert started.keys() == trained.keys() and all(torch.equal(started[k], trained[k]) for k in weights)
+    scratch = _tiny_run(tmp_path / "third", epochs=1)
+    scratch.optim.learning_rate = 0.0
+    train(scratch, progress=False)
+    untrained = load_file(str(tmp_path / "third" / "last" / "model.safetensors"))
+    assert not all(torch.equal(untrained[k], trained[k]) for k in weights)  # so the equality above means something
+    other = _tiny_run(tmp_path / "fourth", epochs=1)
+    other.model.decoder = DecoderConfig(channels=24, head_channels=8, context_blocks=1)
+    other.init_from = str(tmp_path / "first" / "last")
+    with pytest.raises(CheckpointError, match=r"first/last: init_from needs the same network .*decoder differ"):
+        train(other, progress=False)
+
+
 def test_the_feature_cache_serves_whole_epochs_once_full() -> None:
     from training.train_decoder import FeatureCache
 

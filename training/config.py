@@ -81,6 +81,10 @@ class TrainConfig:
     targets: TargetConfig = field(default_factory=TargetConfig)
     loss: LossWeights = field(default_factory=LossWeights)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    #: A dense checkpoint folder whose decoder weights start the run instead of a random init
+    #: (fine-tuning a released model on new scenes); its network must be the one in ``model``.
+    #: Ignored when the run resumes from its own ``last`` checkpoint.
+    init_from: str = ""
     #: Keep each training image's encoder features (fp16, in memory) after the first epoch.
     #: The encoder is frozen, so they never change; each image then keeps the augmentation it
     #: was first drawn with (generate more scenes for variety instead).

@@ -30,8 +30,14 @@ from training.data import GraspMapDataset, SampleSource, collate_padded
 from training.losses import grasp_map_losses
 from training.report import IOU_COLUMN, PROGRESS_COLUMNS, TOP1_COLUMN, Column, ReportLayout, write_run_report
 from training.run_state import RunState, resumable, run_trainer_main, seed_everything, validate_predictor
-from vlm_grasp_ros.core.dense.checkpoint import WEIGHTS_NAME, read_config, save_checkpoint
-from vlm_grasp_ros.core.dense.model import DenseGraspModel
+from vlm_grasp_ros.core.dense.checkpoint import (
+    WEIGHTS_NAME,
+    CheckpointError,
+    load_checkpoint,
+    read_config,
+    save_checkpoint,
+)
+from vlm_grasp_ros.core.dense.model import DenseGraspModel, DenseModelConfig
 from vlm_grasp_ros.core.predictors.dense import DensePredictor
 
 
@@ -126,6 +132,8 @@ def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None
     out_dir = Path(config.output_dir)
     last_dir, best_dir = out_dir / "last", out_dir / "best"
     model = DenseGraspModel(config.model).to(accelerator.device)
+    if config.init_from and not resumable(last_dir, fresh):
+        _start_from(model, config)
     show = progress and accelerator.is_local_main_process
 
     # Opened before training, so that a bad validation source fails now, not after the first epoch.
@@ -267,6 +275,24 @@ def _changed_sections(saved: dict, now: dict) -> list[str]:
         for section in sorted(set(saved) | set(now))
         if section not in RESUMABLE and comparable(section, saved.get(section)) != comparable(section, now.get(section))
     ]
+
+
+def _network_of(model_config: DenseModelConfig) -> dict:
+    """The parts of a model config that shape its weights (not thresholds, flip or postprocessing)."""
+    values = _model_signature(model_config)
+    return {key: values[key] for key in ("encoder", "decoder", "input_long_side", "width_scale")}
+
+
+def _start_from(model: DenseGraspModel, config: TrainConfig) -> None:
+    """Load ``config.init_from``'s decoder weights into ``model`` (same encoder and decoder)."""
+    start = load_checkpoint(config.init_from)
+    theirs, ours = _network_of(start.config), _network_of(config.model)
+    if theirs != ours:
+        differ = sorted(key for key in ours if theirs[key] != ours[key])
+        raise CheckpointError(
+            f"{config.init_from}: init_from needs the same network as this run's model; {', '.join(differ)} differ"
+        )
+    model.decoder.load_state_dict(start.decoder.state_dict(), strict=True)
 
 
 def _resume(model: DenseGraspModel, optimizer, scheduler, folder: Path, config: TrainConfig) -> RunState:
