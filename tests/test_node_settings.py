@@ -30,7 +30,7 @@ def test_the_depth_parameter_file_turns_the_check_on_and_loosens_the_mask_below_
     values = load_parameters_file(CONFIG.with_name("grasp_node_depth.yaml"))
     assert values == {
         "support_plane": True,
-        "score_threshold": 0.1,
+        "score_threshold": 0.15,
         "dense.mask_threshold": 0.5,
         "dense.min_relative_quality": 0.0,
     }
