@@ -154,3 +154,28 @@ def test_a_grasp_anywhere_along_a_thin_part_or_round_a_rim_hits_a_label() -> Non
         on_rim = Grasp(rim.cx + rim.radius * math.cos(phi), rim.cy - rim.radius * math.sin(phi), phi,
                        opening_for(7.0), 0.5 * opening_for(7.0))  # fmt: skip
         assert on_rim.is_hit(labels), f"a rim grasp at {math.degrees(phi):.0f} degrees hits no label"
+
+
+def test_a_cup_and_a_basket_show_their_inside_recessed_and_a_ladder_has_none() -> None:
+    mug = parts.mug((150.0, 150.0), 0.0, diameter=80.0, wall=6.0, handle=25.0)
+    inside, solid = mug.draw_interior(300, 300), mug.draw_mask(300, 300)
+    assert _mask_at(inside, 150, 150) > 0.5 and _mask_at(inside, 150 + 40 - 3, 150) < 0.5  # not the rim wall
+    assert all(_mask_at(inside, g.cx, g.cy) < 0.5 for g in mug.grasps(50))  # labels sit on the rim and handle
+    assert (inside <= solid + 1e-6).all()
+    basket = parts.basket((150.0, 150.0), 0.4, length=200.0, breadth=120.0, wall=10.0)
+    inside = basket.draw_interior(300, 300)
+    assert _mask_at(inside, 150, 150) > 0.5 and all(_mask_at(inside, g.cx, g.cy) < 0.5 for g in basket.grasps(100))
+    assert not parts.ladder((150.0, 150.0), 0.0, 200.0, 60.0, 10.0).draw_interior(300, 300).any()
+
+
+def test_a_label_hidden_behind_a_nearer_object_is_dropped() -> None:
+    from vlm_grasp_ros.core.synthetic.robot_view import _seen
+
+    mask = np.zeros((50, 50), np.int32)
+    mask[10:30, 10:30] = 1
+    mask[20:40, 20:40] = 2  # object 2 is nearer, drawn over part of object 1
+    assert _seen(Grasp(15, 15, 0.0, 6.0, 3.0), mask, 1)
+    assert not _seen(Grasp(25, 25, 0.0, 6.0, 3.0), mask, 1)
+    assert _seen(Grasp(25, 25, 0.0, 6.0, 3.0), mask, 2)
+    assert _seen(Grasp(45, 5, 0.0, 6.0, 3.0), mask, 1)  # off every mask (a thin edge): kept
+    assert _seen(Grasp(80, -3, 0.0, 6.0, 3.0), mask, 2)  # outside the frame: clamped, not an error

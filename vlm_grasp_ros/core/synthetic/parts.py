@@ -102,6 +102,21 @@ class PartsShape:
             cv2.fillPoly(canvas, [np.round(corners * scale).astype(np.int32)], 255, cv2.LINE_AA, _SUBPIXEL_BITS)
         return canvas.astype(np.float32) / 255.0
 
+    def draw_interior(self, height: int, width: int) -> np.ndarray:
+        """Coverage in [0, 1] of the open inside seen from above (a basket's floor, a cup's
+        inside): drawn lower than the rim, so the image shows it recessed."""
+        canvas = np.zeros((height, width), np.uint8)
+        scale = 1 << _SUBPIXEL_BITS
+        for polygon in self.fills:
+            points = np.round(np.asarray(polygon) * scale).astype(np.int32)
+            cv2.fillPoly(canvas, [points], 255, cv2.LINE_AA, _SUBPIXEL_BITS)
+        for ring in self.rings:
+            inner = int(round(max(ring.radius - ring.thickness / 2, 0.0) * scale))
+            if ring.filled and inner > 0:
+                centre = (int(round(ring.cx * scale)), int(round(ring.cy * scale)))
+                cv2.circle(canvas, centre, inner, 255, -1, cv2.LINE_AA, _SUBPIXEL_BITS)
+        return canvas.astype(np.float32) / 255.0
+
     def grasps(self, max_opening: float) -> list[Grasp]:
         result: list[Grasp] = []
 

@@ -113,6 +113,8 @@ class _Placed:
     coverage: np.ndarray
     box: np.ndarray
     labels: list[Grasp]
+    #: Coverage of the open inside (a basket's floor, a cup's inside), drawn recessed; None if solid.
+    interior: np.ndarray | None = None
 
 
 def _surface(rng: np.random.Generator, height: int, width: int, kind: str) -> np.ndarray:
@@ -317,7 +319,9 @@ def render_robot_view(
         labels = local.grasps(config.max_opening_m * px_per_m)
         if ys.size == 0 or not labels:
             continue
-        coverage = coverage[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        crop = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+        coverage = coverage[crop]
+        interior = local.draw_interior(2 * reach, 2 * reach)[crop] if isinstance(local, parts.PartsShape) else None
         rows, cols = coverage.shape
         x0 = int(rng.integers(1, max(2, support.shape[1] - cols - 1)))
         y0 = int(rng.integers(1, max(2, support.shape[0] - rows - 1)))
@@ -339,14 +343,15 @@ def render_robot_view(
         grown = cv2.dilate(zone, kernel)[max(-ya, 0) :, max(-xa, 0) :]
         clipped |= grown[: clipped.shape[0], : clipped.shape[1]].astype(bool)
         _cast_shadow(support, coverage, (x0, y0), -light * (3 + object_height * px_per_m * rng.uniform(0.1, 0.4)))
-        objects.append(_Placed(kind, object_height, coverage, box, labels))
+        hollow = interior if interior is not None and interior.max() > 0 else None
+        objects.append(_Placed(kind, object_height, coverage, box, labels, hollow))
 
     grid = _texture_grid(top_points, origin, np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), resolution)
     image[on_top] = _warp_texture(support, grid)[on_top]
     depth[on_top] = t_top[on_top]
 
     mask = np.zeros((height, width), np.int32)
-    grasps: list[Grasp] = []
+    labels_of: list[list[Grasp]] = []
     distance = [float(np.linalg.norm(camera.position[:2] - origin[:2] - resolution * o.box.mean(0))) for o in objects]
     far_to_near = [objects[order] for order in np.argsort(distance)[::-1]]
     for number, placed in enumerate(far_to_near, start=1):
@@ -363,9 +368,11 @@ def render_robot_view(
             placed.box,
             light,
             number,
+            placed.interior,
         )
         top = homography(placed.height_m)
-        grasps.extend(project_grasp(label, top) for label in placed.labels)
+        labels_of.append([project_grasp(label, top) for label in placed.labels])
+    grasps = [label for number, found in enumerate(labels_of, start=1) for label in found if _seen(label, mask, number)]
 
     kinds = [p.kind for p in far_to_near]
     return camera_sample(rng, f"{index:05d}_s{seed}_RGB.png", camera, image, depth, mask, grasps, kinds)
@@ -397,6 +404,14 @@ def camera_sample(
     )
 
 
+def _seen(label: Grasp, mask: np.ndarray, number: int) -> bool:
+    """False if a nearer object (drawn later, a higher number) covers the label's centre: a part
+    hidden behind another is no grasp, and the metric would credit it to the one in front."""
+    row = min(max(int(round(label.cy)), 0), mask.shape[0] - 1)
+    col = min(max(int(round(label.cx)), 0), mask.shape[1] - 1)
+    return int(mask[row, col]) <= number
+
+
 def _cast_shadow(support: np.ndarray, coverage: np.ndarray, corner: tuple[int, int], offset: np.ndarray) -> None:
     """Darken the support under an object's soft shadow, cast ``offset`` texture pixels away."""
     margin = int(np.abs(offset).max()) + 10
@@ -422,9 +437,13 @@ def _draw_object(
     box: np.ndarray,
     light: np.ndarray,
     number: int,
+    interior: np.ndarray | None = None,
 ) -> None:
     """One object in place: its sides swept from base to top in a darker shade, then its top
-    face textured and shaded; its pixels get ``number`` in the mask and their depth."""
+    face textured and shaded; its pixels get ``number`` in the mask and their depth. An
+    ``interior`` (a basket's or a cup's open inside) is drawn recessed: through the opening at the
+    rim the camera sees the floor near the base, shifted by perspective, and the inner walls
+    where the floor is hidden, both darker than the rim."""
     height, width = mask.shape
     x0, y0 = box[0]
     patch_cov = np.ascontiguousarray(coverage)
@@ -459,7 +478,19 @@ def _draw_object(
     mask[ry0:ry1, rx0:rx1][solid] = number
     t_top, _ = _plane_hit(camera, rays[ry0:ry1, rx0:rx1], object_height)
     t_side, _ = _plane_hit(camera, rays[ry0:ry1, rx0:rx1], object_height / 2)
-    depth[ry0:ry1, rx0:rx1][solid] = np.where(top > 0.5, t_top, t_side)[solid]
+    surface_depth = np.where(top > 0.5, t_top, t_side)
+    if interior is not None:
+        floor_z = object_height * rng.uniform(0.08, 0.2)
+        opening = warp(np.ascontiguousarray(interior), object_height) * top
+        floor = warp(np.ascontiguousarray(interior), floor_z) * opening
+        inner_wall = side_colour * rng.uniform(0.6, 0.9)
+        floor_colour = warp(np.ascontiguousarray(shaded, np.float32), floor_z) * rng.uniform(0.5, 0.8)
+        region[:] = region * (1 - opening[..., None]) + inner_wall * opening[..., None]
+        region[:] = region * (1 - floor[..., None]) + floor_colour * floor[..., None]
+        t_floor, _ = _plane_hit(camera, rays[ry0:ry1, rx0:rx1], floor_z)
+        t_inner, _ = _plane_hit(camera, rays[ry0:ry1, rx0:rx1], (floor_z + object_height) / 2)
+        surface_depth = np.where(opening > 0.5, np.where(floor > 0.5, t_floor, t_inner), surface_depth)
+    depth[ry0:ry1, rx0:rx1][solid] = surface_depth[solid]
 
 
 def camera_effects(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
