@@ -19,6 +19,7 @@ from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.synthetic.shapes import MAX_LABELS_ALONG, jaw_height, opening_for, positions_along
 
 _SUBPIXEL_BITS = 2  # cv2 drawing with 2 fractional bits: quarter-pixel placement
+_SCALE = 1 << _SUBPIXEL_BITS
 
 
 @dataclass(frozen=True)
@@ -81,41 +82,35 @@ class PartsShape:
 
     def draw_mask(self, height: int, width: int) -> np.ndarray:
         """Anti-aliased coverage in [0, 1] as float32."""
-        canvas = np.zeros((height, width), np.uint8)
-        scale = 1 << _SUBPIXEL_BITS
-        for polygon in self.fills:
-            points = np.round(np.asarray(polygon) * scale).astype(np.int32)
-            cv2.fillPoly(canvas, [points], 255, cv2.LINE_AA, _SUBPIXEL_BITS)
+        canvas = self._canvas_with_fills(height, width)
         for ring in self.rings:
-            centre = (int(round(ring.cx * scale)), int(round(ring.cy * scale)))
-            outer = int(round((ring.radius + ring.thickness / 2) * scale))
-            cv2.circle(canvas, centre, outer, 255, -1, cv2.LINE_AA, _SUBPIXEL_BITS)
+            _disc(canvas, ring, ring.radius + ring.thickness / 2, 255)
             if not ring.filled:
-                inner = int(round(max(ring.radius - ring.thickness / 2, 0.0) * scale))
-                cv2.circle(canvas, centre, inner, 0, -1, cv2.LINE_AA, _SUBPIXEL_BITS)
+                _disc(canvas, ring, ring.radius - ring.thickness / 2, 0)
         for bar in self.bars:
             # A bar as a filled rotated rectangle: cv2.line's thickness is whole pixels only.
             direction = np.array([bar.x1 - bar.x0, bar.y1 - bar.y0]) / max(bar.length, 1e-6)
             normal = np.array([-direction[1], direction[0]]) * bar.thickness / 2
             start, end = np.array([bar.x0, bar.y0]), np.array([bar.x1, bar.y1])
             corners = np.stack([start - normal, end - normal, end + normal, start + normal])
-            cv2.fillPoly(canvas, [np.round(corners * scale).astype(np.int32)], 255, cv2.LINE_AA, _SUBPIXEL_BITS)
+            cv2.fillPoly(canvas, [np.round(corners * _SCALE).astype(np.int32)], 255, cv2.LINE_AA, _SUBPIXEL_BITS)
         return canvas.astype(np.float32) / 255.0
 
     def draw_interior(self, height: int, width: int) -> np.ndarray:
         """Coverage in [0, 1] of the open inside seen from above (a basket's floor, a cup's
         inside): drawn lower than the rim, so the image shows it recessed."""
-        canvas = np.zeros((height, width), np.uint8)
-        scale = 1 << _SUBPIXEL_BITS
-        for polygon in self.fills:
-            points = np.round(np.asarray(polygon) * scale).astype(np.int32)
-            cv2.fillPoly(canvas, [points], 255, cv2.LINE_AA, _SUBPIXEL_BITS)
+        canvas = self._canvas_with_fills(height, width)
         for ring in self.rings:
-            inner = int(round(max(ring.radius - ring.thickness / 2, 0.0) * scale))
-            if ring.filled and inner > 0:
-                centre = (int(round(ring.cx * scale)), int(round(ring.cy * scale)))
-                cv2.circle(canvas, centre, inner, 255, -1, cv2.LINE_AA, _SUBPIXEL_BITS)
+            if ring.filled:
+                _disc(canvas, ring, ring.radius - ring.thickness / 2, 255)
         return canvas.astype(np.float32) / 255.0
+
+    def _canvas_with_fills(self, height: int, width: int) -> np.ndarray:
+        canvas = np.zeros((height, width), np.uint8)
+        for polygon in self.fills:
+            points = np.round(np.asarray(polygon) * _SCALE).astype(np.int32)
+            cv2.fillPoly(canvas, [points], 255, cv2.LINE_AA, _SUBPIXEL_BITS)
+        return canvas
 
     def grasps(self, max_opening: float) -> list[Grasp]:
         result: list[Grasp] = []
@@ -147,6 +142,13 @@ class PartsShape:
                 theta = self.angle + math.pi / 2 + (k - 2.5) * math.pi / 9
                 add(body.cx, body.cy, theta, 2 * body.radius + body.thickness)
         return result
+
+
+def _disc(canvas: np.ndarray, ring: Ring, radius: float, value: int) -> None:
+    """Fill a disc of ``radius`` round the ring's centre with ``value``, in place (none if radius <= 0)."""
+    if radius > 0:
+        centre = (int(round(ring.cx * _SCALE)), int(round(ring.cy * _SCALE)))
+        cv2.circle(canvas, centre, int(round(radius * _SCALE)), value, -1, cv2.LINE_AA, _SUBPIXEL_BITS)
 
 
 def _rotate(points: np.ndarray, angle: float, centre: tuple[float, float]) -> np.ndarray:
