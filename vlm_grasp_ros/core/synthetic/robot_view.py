@@ -321,7 +321,6 @@ def render_robot_view(
             continue
         crop = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
         coverage = coverage[crop]
-        interior = local.draw_interior(2 * reach, 2 * reach)[crop] if isinstance(local, parts.PartsShape) else None
         rows, cols = coverage.shape
         x0 = int(rng.integers(1, max(2, support.shape[1] - cols - 1)))
         y0 = int(rng.integers(1, max(2, support.shape[0] - rows - 1)))
@@ -343,8 +342,9 @@ def render_robot_view(
         grown = cv2.dilate(zone, kernel)[max(-ya, 0) :, max(-xa, 0) :]
         clipped |= grown[: clipped.shape[0], : clipped.shape[1]].astype(bool)
         _cast_shadow(support, coverage, (x0, y0), -light * (3 + object_height * px_per_m * rng.uniform(0.1, 0.4)))
-        hollow = interior if interior is not None and interior.max() > 0 else None
-        objects.append(_Placed(kind, object_height, coverage, box, labels, hollow))
+        # Drawn only for a placed object: most attempts are rejected above.
+        interior = local.draw_interior(2 * reach, 2 * reach)[crop] if isinstance(local, parts.PartsShape) else None
+        objects.append(_Placed(kind, object_height, coverage, box, labels, interior if np.any(interior) else None))
 
     grid = _texture_grid(top_points, origin, np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), resolution)
     image[on_top] = _warp_texture(support, grid)[on_top]
