@@ -56,16 +56,17 @@ def test_both_thresholds_are_chosen_together_and_written_into_the_checkpoint(
         assert chosen["background_scenes"] == min(row["background_scenes"] for row in rows)
     saved = load_checkpoint(model_folder, torch.device("cpu")).config
     postprocess = saved.postprocess
-    assert (postprocess.min_quality, postprocess.mask_threshold, postprocess.min_relative_quality) == (
-        chosen["threshold"],
-        chosen["mask_threshold"],
-        chosen["relative_threshold"],
-    )
+    assert (
+        postprocess.min_quality,
+        postprocess.mask_threshold,
+        postprocess.min_relative_quality,
+        postprocess.fallback_mask_threshold,
+    ) == (chosen["threshold"], chosen["mask_threshold"], chosen["relative_threshold"], chosen["fallback_threshold"])
     # A relative cut only removes a frame's weaker grasps: never more grasps, never another top-1.
     for mask_threshold in (0.5, 0.9):
         by_relative = {
             row["relative_threshold"]: row for row in rows if row["mask_threshold"] == mask_threshold
-            and row["threshold"] == 0.05
+            and row["threshold"] == 0.05 and row["fallback_threshold"] == 1.0
         }  # fmt: skip
         assert (
             by_relative[0.7]["grasps_per_image"]
@@ -73,6 +74,20 @@ def test_both_thresholds_are_chosen_together_and_written_into_the_checkpoint(
             <= by_relative[0.0]["grasps_per_image"]
         )
         assert by_relative[0.7]["top1_hit"] == by_relative[0.0]["top1_hit"]
+    # Fallbacks are tried below each mask threshold only (at 0.5 every default one would never fire);
+    # one only adds a grasp to frames that had none: never fewer grasps, hits or background scenes.
+    assert {row["fallback_threshold"] for row in rows if row["mask_threshold"] == 0.5} == {1.0}
+    assert {row["fallback_threshold"] for row in rows if row["mask_threshold"] == 0.9} == {1.0, 0.5, 0.7, 0.8}
+    strict = [row for row in rows if row["mask_threshold"] == 0.9 and row["fallback_threshold"] == 1.0]
+    for fallback in (0.5, 0.7, 0.8):
+        looser = [row for row in rows if row["mask_threshold"] == 0.9 and row["fallback_threshold"] == fallback]
+        assert [(r["relative_threshold"], r["threshold"]) for r in looser] == [
+            (r["relative_threshold"], r["threshold"]) for r in strict
+        ]
+        for with_fallback, without in zip(looser, strict):
+            for figure in ("top1_hit", "background_scenes", "grasps_per_image"):
+                assert with_fallback[figure] >= without[figure]
+            assert with_fallback["grasps_per_image"] <= without["grasps_per_image"] + 1
     assert f"mask {chosen['mask_threshold']:.2f}" in (out / "calibration.md").read_text()
     assert saved.flip_average is False and report["flip_average"] is False
 
@@ -135,7 +150,7 @@ def test_the_network_runs_once_per_scene_and_each_threshold_gives_what_a_fresh_p
             assert cached.predict(sample.image, max_grasps=10) == fresh.predict(sample.image, max_grasps=10)
     assert network_runs == len(samples) == 3
     assert cached.predict(samples[0].image, max_grasps=10)  # a random model still gives grasps at mask 0.5
-    calibrate_threshold._sweep(cached, samples, 0.9, 0.5, max_grasps=10)  # the scoring path reuses the maps too
+    calibrate_threshold._sweep(cached, samples, 0.9, 0.5, 0.5, max_grasps=10)  # the scoring path reuses the maps too
     assert network_runs == 3
 
 

@@ -84,6 +84,23 @@ def test_a_relative_quality_option_of_zero_keeps_the_weaker_objects_grasps(predi
         create_predictor("dense", dict(min_relative_quality=-0.2))
 
 
+def test_a_frame_with_no_grasp_on_the_strict_mask_gets_the_looser_masks_best_alone() -> None:
+    """dense.fallback_mask_threshold: only frames left empty by mask_threshold change, by one grasp."""
+    strict = create_predictor("dense", dict(mask_threshold=0.999, fallback_mask_threshold=1.0))
+    fallback = create_predictor("dense", dict(mask_threshold=0.999, fallback_mask_threshold=0.5))
+    loose = create_predictor("dense", dict(mask_threshold=0.5, min_relative_quality=0.0))
+    assert fallback.model.config.postprocess.fallback_mask_threshold == 0.5
+    filled = 0
+    for index in range(4):
+        scene = render_scene(HELD_OUT_SEED, index, SceneConfig(view="robot"))
+        sure, rescued, every = (p.predict(scene.image, max_grasps=10) for p in (strict, fallback, loose))
+        assert rescued == (sure or every[:1])
+        filled += not sure and bool(every)
+    assert filled > 0
+    with pytest.raises(ValueError, match=r"fallback_mask_threshold: must be -1 \(the model's own\) or within"):
+        create_predictor("dense", dict(fallback_mask_threshold=-0.5))
+
+
 def test_the_flip_average_option_overrides_the_models_own_choice(predictor) -> None:
     """dense.flip_average on/off sets test-time flipping for this predictor; model keeps the file's."""
     shipped = json.loads((EMBEDDED_MODEL / CONFIG_NAME).read_text())["model"].get("flip_average", False)

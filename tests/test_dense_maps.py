@@ -91,6 +91,25 @@ def test_grasps_far_weaker_than_the_frames_best_published_one_are_cut() -> None:
         PostprocessConfig(min_relative_quality=1.5)
 
 
+def test_a_frame_with_no_sure_grasp_falls_back_to_its_best_on_the_looser_mask() -> None:
+    maps = known_maps()  # qualities 0.95, 0.8, 0.6; the mask 1 inside each rectangle
+    for grasp, sureness in zip(KNOWN, (0.6, 0.85, 0.7)):
+        maps.mask[rasterize_grasps([grasp], SHAPE, WIDTH_SCALE).mask > 0] = sureness
+    strict = PostprocessConfig(min_distance_px=10, mask_threshold=0.9)
+    assert maps_to_grasps(maps, strict, WIDTH_SCALE) == []
+    # One grasp, the best-scoring peak that clears 0.65: the second (0.8); the first's mask is 0.6.
+    fallback = PostprocessConfig(min_distance_px=10, mask_threshold=0.9, fallback_mask_threshold=0.65)
+    found = maps_to_grasps(maps, fallback, WIDTH_SCALE)
+    assert [(g.cx, g.cy) for g in found] == [pytest.approx((220.5, 70.0), abs=0.5)]
+    assert found[0].score == pytest.approx(0.8, abs=0.05) and found[0].is_hit([KNOWN[1]])
+    assert maps_to_grasps(maps, fallback, WIDTH_SCALE, max_grasps=0) == []
+    # A frame with one sure grasp publishes the sure ones only, never the looser ones beside them.
+    maps.mask[rasterize_grasps([KNOWN[2]], SHAPE, WIDTH_SCALE).mask > 0] = 0.95
+    assert [g.cx for g in maps_to_grasps(maps, fallback, WIDTH_SCALE)] == [pytest.approx(160.0, abs=0.5)]
+    with pytest.raises(ValueError, match=r"fallback_mask_threshold must be in \[0, 1\], got -0.5"):
+        PostprocessConfig(fallback_mask_threshold=-0.5)
+
+
 def test_nearby_peaks_keep_only_the_stronger() -> None:
     quality = np.zeros((50, 50), np.float32)
     quality[20, 20], quality[20, 26], quality[40, 40] = 0.9, 0.7, 0.5

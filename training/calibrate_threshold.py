@@ -4,30 +4,34 @@ table, the floor, walls, clutter) rarely pass, and say what it costs.
     vlm-grasp synth --view robot --n 300 --seed 3 --out out/synth_robot_val
     python -m training.calibrate_threshold --root out/synth_robot_val --out out/calibration \
         [--model-path DIR] [--max-background 0.05] [--mask-thresholds 0.5 0.9 0.95] \
-        [--flip-average model|on|off] [--write]
+        [--fallback-mask-thresholds 1 0.5 0.8] [--flip-average model|on|off] [--write]
 
 ``--root`` takes several folders (scenes of both generators, say): the thresholds are then
 chosen on all their scenes together, so that they do not fit one generator's look.
 
-Three thresholds decide what the model publishes: the score (the quality map's peak), the
-object-mask map under the peak (a peak where the mask map is lower is not on an object) and the
-score relative to the frame's best grasp (``postprocess.min_relative_quality``). The
-network runs once per scene (scenes and maps stay in memory, about 4 MB a scene at 640x480); for
-each mask and relative threshold the maps are post-processed with a low score floor (0.05), then
-every score threshold from 0.05 to 0.95 is scored: the share of scenes with a grasp centred off every
+Four thresholds decide what the model publishes: the score (the quality map's peak), the
+object-mask map under the peak (a peak where the mask map is lower is not on an object), the
+score relative to the frame's best grasp (``postprocess.min_relative_quality``) and the looser
+mask threshold of the single grasp a frame with none on the strict one falls back to
+(``postprocess.fallback_mask_threshold``; 1 is off). The network runs once per scene (scenes and
+maps stay in memory, about 4 MB a scene at 640x480); for each mask, relative and fallback
+threshold the maps are post-processed with a low score floor (0.05), then every score threshold
+from 0.05 to 0.95 is scored: the share of scenes with a grasp centred off every
 labelled object, top-1 accuracy, the share of the top 5 on objects and the precision (grasps
-that hit a label). The chosen triple has the best top-1 among those whose background share is at
+that hit a label). The chosen set has the best top-1 among those whose background share is at
 most ``--max-background``; ``--write`` stores it in the checkpoint's ``config.json``
-(``postprocess.min_quality``, ``mask_threshold`` and ``min_relative_quality``: a score scale belongs to one
-model, so its thresholds travel with it), with ``flip_average``: test-time flipping changes the
-maps the thresholds were chosen on (``--flip-average on|off`` sets it for the run; model: as saved).
+(``postprocess.min_quality``, ``mask_threshold``, ``min_relative_quality`` and
+``fallback_mask_threshold``: a score scale belongs to one model, so its thresholds travel with
+it), with ``flip_average``: test-time flipping changes the maps the thresholds were chosen on
+(``--flip-average on|off`` sets it for the run; model: as saved).
 
 ``--support-plane`` scores the grasps a robot with a depth camera keeps after the node's
 support-plane check (scenes written with their intrinsics: ``vlm-grasp synth --view robot`` or
 ``bullet``). Depth removes most grasps off the objects by itself, so a looser mask threshold
 pays there; it is given to the node as ``dense.mask_threshold`` and never written into the
-checkpoint, whose thresholds are for colour alone. The node has no relative threshold of its own,
-so this sweep keeps the checkpoint's unless ``--relative-thresholds`` is given.
+checkpoint, whose thresholds are for colour alone. The node has no relative or fallback threshold
+of its own, so this sweep keeps the checkpoint's unless ``--relative-thresholds`` or
+``--fallback-mask-thresholds`` is given.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from vlm_grasp_ros.core.report import sweep_table
 FLOOR = 0.05
 MASK_THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.93, 0.95, 0.97, 0.98)
 RELATIVE_THRESHOLDS = (0.0, 0.5, 0.7)
+FALLBACK_MASK_THRESHOLDS = (1.0, 0.5, 0.7, 0.8, 0.9)  # 1.0: no fallback
 
 
 class MapsOnce(GraspPredictor):
@@ -82,12 +87,17 @@ def _sweep(
     samples: list[GraspSample],
     mask_threshold: float,
     relative_threshold: float,
+    fallback_threshold: float,
     max_grasps: int,
     grasp_filter: GraspFilter | None = None,
 ) -> list[dict]:
     config = predictor.predictor.model.config
     config.postprocess = dataclasses.replace(
-        config.postprocess, min_quality=FLOOR, mask_threshold=mask_threshold, min_relative_quality=relative_threshold
+        config.postprocess,
+        min_quality=FLOOR,
+        mask_threshold=mask_threshold,
+        min_relative_quality=relative_threshold,
+        fallback_mask_threshold=fallback_threshold,
     )
     outcomes = []
     results = evaluate_predictor(predictor, samples, max_grasps=max_grasps, progress=False, grasp_filter=grasp_filter)
@@ -95,7 +105,10 @@ def _sweep(
         assert result.outcomes is not None  # masks were checked on loading
         outcomes.append(result.outcomes)
     rows = threshold_sweep(outcomes, np.round(np.arange(FLOOR, 0.951, 0.05), 2).tolist())
-    return [{"mask_threshold": mask_threshold, "relative_threshold": relative_threshold, **row} for row in rows]
+    thresholds = dict(
+        mask_threshold=mask_threshold, relative_threshold=relative_threshold, fallback_threshold=fallback_threshold
+    )
+    return [{**thresholds, **row} for row in rows]
 
 
 def _load_scenes(roots: list[str]) -> list[GraspSample]:
@@ -108,11 +121,15 @@ def _load_scenes(roots: list[str]) -> list[GraspSample]:
     return samples
 
 
+def _fallback_text(threshold: float) -> str:
+    return "off" if threshold >= 1.0 else f"{threshold:.2f}"
+
+
 def _best_per_mask_table(rows: list[dict], max_background: float, chosen: dict) -> list[str]:
     lines = [
-        "| mask threshold | relative threshold | score threshold | scenes with a grasp off the objects | top-1 hit "
-        "| precision |",
-        "|---|---|---|---|---|---|",
+        "| mask threshold | relative threshold | fallback mask threshold | score threshold "
+        "| scenes with a grasp off the objects | top-1 hit | precision |",
+        "|---|---|---|---|---|---|---|",
     ]
     for mask_threshold in sorted({row["mask_threshold"] for row in rows}):
         best, passing = choose_operating_point(
@@ -121,6 +138,7 @@ def _best_per_mask_table(rows: list[dict], max_background: float, chosen: dict) 
         mark = "**" if best is chosen else ""
         lines.append(
             f"| {mark}{mask_threshold:.2f}{mark} | {best['relative_threshold']:.2f} | "
+            f"{_fallback_text(best['fallback_threshold'])} | "
             f"{best['threshold']:.2f}{'' if passing else ' (none passes)'} | "
             f"{100 * best['background_scenes']:.1f}% | {100 * best['top1_hit']:.1f}% | "
             + ("" if best["precision"] is None else f"{100 * best['precision']:.1f}%")
@@ -146,6 +164,15 @@ def main() -> None:
         help="fractions of a frame's best grasp below which grasps are cut (postprocess.min_relative_quality; "
         f"default {' '.join(map(str, RELATIVE_THRESHOLDS))}, with --support-plane the checkpoint's own)",
     )
+    parser.add_argument(
+        "--fallback-mask-thresholds",
+        type=float,
+        nargs="+",
+        default=None,
+        help="looser mask thresholds for the single grasp of a frame with none on the strict one "
+        "(postprocess.fallback_mask_threshold; 1 = off; only those below a mask threshold are tried with it; "
+        f"default {' '.join(map(str, FALLBACK_MASK_THRESHOLDS))}, with --support-plane the checkpoint's own)",
+    )
     parser.add_argument("--max-grasps", type=int, default=10)
     parser.add_argument(
         "--flip-average",
@@ -169,6 +196,8 @@ def main() -> None:
         raise SystemExit(f"--mask-thresholds must lie in [0, 1), got {args.mask_thresholds}")
     if args.relative_thresholds is not None and not all(0.0 <= r <= 1.0 for r in args.relative_thresholds):
         raise SystemExit(f"--relative-thresholds must lie in [0, 1], got {args.relative_thresholds}")
+    if args.fallback_mask_thresholds is not None and not all(0.0 <= f <= 1.0 for f in args.fallback_mask_thresholds):
+        raise SystemExit(f"--fallback-mask-thresholds must lie in [0, 1], got {args.fallback_mask_thresholds}")
 
     dense = DensePredictor.from_path(args.model_path, "cpu")
     if args.flip_average != "model":
@@ -177,14 +206,23 @@ def main() -> None:
     if args.relative_thresholds is None:
         own = dense.model.config.postprocess.min_relative_quality
         args.relative_thresholds = [own] if args.support_plane else list(RELATIVE_THRESHOLDS)
+    if args.fallback_mask_thresholds is None:
+        own = dense.model.config.postprocess.fallback_mask_threshold
+        args.fallback_mask_thresholds = [own] if args.support_plane else list(FALLBACK_MASK_THRESHOLDS)
     predictor = MapsOnce(dense)
     samples = _load_scenes(args.root)
     support = SupportPlaneFilter() if args.support_plane else None
-    pairs = [(m, r) for m in args.mask_thresholds for r in args.relative_thresholds]
+    # A fallback at or above the mask threshold never fires: the same grasps as none (1.0), one row for both.
+    settings = [
+        (m, r, f)
+        for m in args.mask_thresholds
+        for r in args.relative_thresholds
+        for f in sorted({f if f < m else 1.0 for f in args.fallback_mask_thresholds}, reverse=True)
+    ]
     rows = [
         row
-        for m, r in tqdm(pairs, desc="mask and relative thresholds")
-        for row in _sweep(predictor, samples, m, r, args.max_grasps, support)
+        for m, r, f in tqdm(settings, desc="mask, relative and fallback thresholds")
+        for row in _sweep(predictor, samples, m, r, f, args.max_grasps, support)
     ]
     if support is not None and support.unchecked:
         raise SystemExit(
@@ -202,7 +240,8 @@ def main() -> None:
         "",
         f"On the scenes of {scenes}. Chosen: the best top-1 with at most {100 * args.max_background:.0f}% "
         f"of scenes holding a grasp off the objects: **mask {chosen['mask_threshold']:.2f}, relative "
-        f"{chosen['relative_threshold']:.2f}, score {chosen['threshold']:.2f}**"
+        f"{chosen['relative_threshold']:.2f}, fallback {_fallback_text(chosen['fallback_threshold'])}, "
+        f"score {chosen['threshold']:.2f}**"
         + ("" if passing else " (none met the target: the fewest background scenes)"),
         "",
         "Best score threshold for each mask threshold:",
@@ -210,14 +249,13 @@ def main() -> None:
         *_best_per_mask_table(rows, args.max_background, chosen),
         "",
         f"Every score threshold at mask threshold {chosen['mask_threshold']:.2f}, relative threshold "
-        f"{chosen['relative_threshold']:.2f}:",
+        f"{chosen['relative_threshold']:.2f}, fallback {_fallback_text(chosen['fallback_threshold'])}:",
         "",
         *sweep_table(
             [
                 r
                 for r in rows
-                if (r["mask_threshold"], r["relative_threshold"])
-                == (chosen["mask_threshold"], chosen["relative_threshold"])
+                if all(r[key] == chosen[key] for key in ("mask_threshold", "relative_threshold", "fallback_threshold"))
             ],
             chosen["threshold"],
         ),
@@ -240,12 +278,14 @@ def main() -> None:
             min_quality=chosen["threshold"],
             mask_threshold=chosen["mask_threshold"],
             min_relative_quality=chosen["relative_threshold"],
+            fallback_mask_threshold=chosen["fallback_threshold"],
         )
         saved["model"]["flip_average"] = flip_average
         path.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
         print(
             f"wrote min_quality {chosen['threshold']:.2f}, mask_threshold {chosen['mask_threshold']:.2f}, "
             f"min_relative_quality {chosen['relative_threshold']:.2f}, "
+            f"fallback_mask_threshold {chosen['fallback_threshold']:.2f}, "
             f"flip_average {flip_average} into {path}"
         )
 

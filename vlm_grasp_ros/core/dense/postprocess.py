@@ -1,5 +1,6 @@
 """Five predicted maps -> ranked grasps: smooth, find peaks, suppress neighbours, off-object
-peaks and peaks far weaker than the frame's best, read angle and width at each peak.
+peaks and peaks far weaker than the frame's best, read angle and width at each peak; a frame
+left with none may publish its single best peak on a looser mask threshold.
 
 Peak finding is a grey dilation (a pixel is a peak if it is the maximum of its
 neighbourhood); it is written with OpenCV here because skimage.feature.peak_local_max would
@@ -36,6 +37,11 @@ class PostprocessConfig:
     #: Grasps scoring below this fraction of the frame's best published grasp are not published:
     #: a weak peak beside a strong one is more often off the objects than a weak peak alone.
     min_relative_quality: float = 0.0
+    #: A frame with no peak on ``mask_threshold`` publishes its best peak whose mask clears this
+    #: looser threshold, alone: a strict mask threshold keeps grasps off the floor, but leaves
+    #: frames whose objects the model is less sure of with nothing. 1.0: off (no peak clears it
+    #: without clearing ``mask_threshold``).
+    fallback_mask_threshold: float = 1.0
 
     def __post_init__(self) -> None:
         if self.min_distance_px < 1 or self.smoothing_sigma_px < 0 or not 0 < self.jaw_ratio <= 10:
@@ -45,6 +51,10 @@ class PostprocessConfig:
             )
         if not 0.0 <= self.min_relative_quality <= 1.0:
             raise ValueError(f"postprocess: min_relative_quality must be in [0, 1], got {self.min_relative_quality}")
+        if not 0.0 <= self.fallback_mask_threshold <= 1.0:
+            raise ValueError(
+                f"postprocess: fallback_mask_threshold must be in [0, 1], got {self.fallback_mask_threshold}"
+            )
 
 
 PLATEAU_TOLERANCE = 1e-4  # values this close to the neighbourhood maximum count as the maximum
@@ -78,6 +88,16 @@ def find_peaks(quality: np.ndarray, min_distance: int, min_value: float) -> list
     return kept
 
 
+def _grasp_at(
+    maps: GraspMaps, row: float, col: float, value: float, config: PostprocessConfig, width_scale: float
+) -> Grasp:
+    """The grasp a peak gives: angle and width read at its pixel, the jaw from the opening."""
+    pixel = int(round(row)), int(round(col))
+    theta = 0.5 * math.atan2(float(maps.sin2[pixel]), float(maps.cos2[pixel]))
+    opening = max(1.0, float(maps.width[pixel]) * width_scale)
+    return Grasp(col, row, theta, opening, config.jaw_ratio * opening, score=min(1.0, max(0.0, value)))
+
+
 def maps_to_grasps(
     maps: GraspMaps, config: PostprocessConfig, width_scale: float, max_grasps: int | None = None
 ) -> list[Grasp]:
@@ -89,19 +109,26 @@ def maps_to_grasps(
     quality = _smoothed(maps.quality.astype(np.float32), config.smoothing_sigma_px)
     peaks = find_peaks(quality, config.min_distance_px, config.min_quality)
     grasps: list[Grasp] = []
+    fallback: list[Grasp] = []  # the best peak on the looser mask threshold, while no grasp is found
     for row, col, value in peaks:
         pixel = int(round(row)), int(round(col))
-        if config.use_mask and maps.mask[pixel] < config.mask_threshold:
+        mask = float(maps.mask[pixel])
+        strict = not config.use_mask or mask >= config.mask_threshold
+        if not strict and (grasps or mask < config.fallback_mask_threshold):
             continue
         if config.score_with_mask:
-            value *= float(maps.mask[pixel])
+            value *= mask
             if value < config.min_quality:
                 continue
-        theta = 0.5 * math.atan2(float(maps.sin2[pixel]), float(maps.cos2[pixel]))
-        opening = max(1.0, float(maps.width[pixel]) * width_scale)
-        grasps.append(Grasp(col, row, theta, opening, config.jaw_ratio * opening, score=min(1.0, max(0.0, value))))
+        if not strict:
+            if not fallback or value > fallback[0].score:  # with score_with_mask peaks are out of order
+                fallback = [_grasp_at(maps, row, col, value, config, width_scale)]
+            continue
+        grasps.append(_grasp_at(maps, row, col, value, config, width_scale))
         if max_grasps is not None and not config.score_with_mask and len(grasps) >= max_grasps:
             break
+    if not grasps:
+        return fallback[:max_grasps] if max_grasps is not None else fallback
     if config.score_with_mask:
         grasps.sort(key=lambda g: -g.score)
     if grasps and config.min_relative_quality > 0:  # ranked best first: the cut keeps a prefix

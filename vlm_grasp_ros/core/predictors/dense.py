@@ -61,6 +61,7 @@ class DensePredictor(GraspPredictor):
         thresholds: dict[str, Any] = {
             "mask_threshold": options.mask_threshold,
             "min_relative_quality": options.min_relative_quality,
+            "fallback_mask_threshold": options.fallback_mask_threshold,
         }
         config.postprocess = replace(config.postprocess, **{k: v for k, v in thresholds.items() if v >= 0.0})
         if options.flip_average != "model":

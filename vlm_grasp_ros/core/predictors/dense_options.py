@@ -52,6 +52,10 @@ class DenseOptions:
         "grasps scoring below this fraction of the frame's best are not published; -1 = the model's own "
         "(chosen for top-1 with few grasps off the objects); 0 keeps a grasp on every object it finds"
     )
+    fallback_mask_threshold: float = _own_or_fraction(
+        "a frame with no grasp on mask_threshold publishes its best grasp whose object-mask value clears this "
+        "looser one, alone; -1 = the model's own (its config.json), 1 = never"
+    )
     flip_average: str = option(
         "model",
         "test-time flip (the frame and its mirror image in one batch, maps averaged; twice the network's "
