@@ -121,7 +121,8 @@ def _load_scenes(roots: list[str]) -> list[GraspSample]:
     return samples
 
 
-def _fallback_text(threshold: float) -> str:
+def fallback_text(threshold: float) -> str:
+    """A fallback mask threshold as the reports print it: 1 (never fires) is "off"."""
     return "off" if threshold >= 1.0 else f"{threshold:.2f}"
 
 
@@ -138,7 +139,7 @@ def _best_per_mask_table(rows: list[dict], max_background: float, chosen: dict) 
         mark = "**" if best is chosen else ""
         lines.append(
             f"| {mark}{mask_threshold:.2f}{mark} | {best['relative_threshold']:.2f} | "
-            f"{_fallback_text(best['fallback_threshold'])} | "
+            f"{fallback_text(best['fallback_threshold'])} | "
             f"{best['threshold']:.2f}{'' if passing else ' (none passes)'} | "
             f"{100 * best['background_scenes']:.1f}% | {100 * best['top1_hit']:.1f}% | "
             + ("" if best["precision"] is None else f"{100 * best['precision']:.1f}%")
@@ -240,7 +241,7 @@ def main() -> None:
         "",
         f"On the scenes of {scenes}. Chosen: the best top-1 with at most {100 * args.max_background:.0f}% "
         f"of scenes holding a grasp off the objects: **mask {chosen['mask_threshold']:.2f}, relative "
-        f"{chosen['relative_threshold']:.2f}, fallback {_fallback_text(chosen['fallback_threshold'])}, "
+        f"{chosen['relative_threshold']:.2f}, fallback {fallback_text(chosen['fallback_threshold'])}, "
         f"score {chosen['threshold']:.2f}**"
         + ("" if passing else " (none met the target: the fewest background scenes)"),
         "",
@@ -249,7 +250,7 @@ def main() -> None:
         *_best_per_mask_table(rows, args.max_background, chosen),
         "",
         f"Every score threshold at mask threshold {chosen['mask_threshold']:.2f}, relative threshold "
-        f"{chosen['relative_threshold']:.2f}, fallback {_fallback_text(chosen['fallback_threshold'])}:",
+        f"{chosen['relative_threshold']:.2f}, fallback {fallback_text(chosen['fallback_threshold'])}:",
         "",
         *sweep_table(
             [

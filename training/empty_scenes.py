@@ -18,6 +18,7 @@ import dataclasses
 
 from tqdm import tqdm
 
+from training.calibrate_threshold import fallback_text
 from vlm_grasp_ros.core.predictors.dense import DensePredictor
 from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
 
@@ -31,23 +32,21 @@ def frames_with_a_grasp(
     config = predictor.model.config
     own = config.postprocess
     found: dict[str, dict[float, int]] = {}
-    for view in views:
-        found[view] = dict.fromkeys(fallbacks, 0)
-        scene_config = SceneConfig(width=size[0], height=size[1], view=view, min_objects=0, max_objects=0)
-        for index in tqdm(range(count), desc=f"empty {view} views", unit="scene"):
-            scene = render_scene(seed, index, scene_config)
-            if scene.grasps:  # the generator's promise, checked: a label here would be an object
-                raise SystemExit(f"{view} scene {index} of seed {seed} has labels; it is not empty")
-            maps, geometry = predictor.predict_maps(scene.image)
-            for fallback in fallbacks:
-                config.postprocess = dataclasses.replace(own, fallback_mask_threshold=fallback)
-                found[view][fallback] += bool(predictor.model.grasps_from_maps(maps, geometry))
+    try:
+        for view in views:
+            found[view] = dict.fromkeys(fallbacks, 0)
+            scene_config = SceneConfig(width=size[0], height=size[1], view=view, min_objects=0, max_objects=0)
+            for index in tqdm(range(count), desc=f"empty {view} views", unit="scene"):
+                scene = render_scene(seed, index, scene_config)
+                if scene.grasps:  # the generator's promise, checked: a label here would be an object
+                    raise SystemExit(f"{view} scene {index} of seed {seed} has labels; it is not empty")
+                maps, geometry = predictor.predict_maps(scene.image)
+                for fallback in fallbacks:
+                    config.postprocess = dataclasses.replace(own, fallback_mask_threshold=fallback)
+                    found[view][fallback] += bool(predictor.model.grasps_from_maps(maps, geometry))
+    finally:
         config.postprocess = own
     return found
-
-
-def _fallback_text(threshold: float) -> str:
-    return "off" if threshold >= 1.0 else f"{threshold:.2f}"
 
 
 def main() -> None:
@@ -79,13 +78,13 @@ def main() -> None:
         f"# Empty scenes with a grasp: `{predictor.model_id}`\n\n{args.n} empty scenes per view (seed {args.seed}, "
         f"{args.width}x{args.height}); thresholds: mask {postprocess.mask_threshold:.2f}, relative "
         f"{postprocess.min_relative_quality:.2f}, score {postprocess.min_quality:.2f}, fallback "
-        f"{_fallback_text(postprocess.fallback_mask_threshold)}.\n"
+        f"{fallback_text(postprocess.fallback_mask_threshold)}.\n"
     )
     print("| fallback mask threshold | " + " | ".join(f"{view} views with a grasp" for view in args.views) + " |")
     print("|---|" + "---|" * len(args.views))
     for fallback in args.fallback_mask_thresholds:
         shares = (f"{found[view][fallback]} ({100 * found[view][fallback] / args.n:.0f}%)" for view in args.views)
-        print(f"| {_fallback_text(fallback)} | " + " | ".join(shares) + " |")
+        print(f"| {fallback_text(fallback)} | " + " | ".join(shares) + " |")
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ def maps_to_grasps(
     quality = _smoothed(maps.quality.astype(np.float32), config.smoothing_sigma_px)
     peaks = find_peaks(quality, config.min_distance_px, config.min_quality)
     grasps: list[Grasp] = []
-    fallback: list[Grasp] = []  # the best peak on the looser mask threshold, while no grasp is found
+    fallback: Grasp | None = None  # the best peak on the looser mask threshold, while no grasp is found
     for row, col, value in peaks:
         pixel = int(round(row)), int(round(col))
         mask = float(maps.mask[pixel])
@@ -121,14 +121,14 @@ def maps_to_grasps(
             if value < config.min_quality:
                 continue
         if not strict:
-            if not fallback or value > fallback[0].score:  # with score_with_mask peaks are out of order
-                fallback = [_grasp_at(maps, row, col, value, config, width_scale)]
+            if fallback is None or value > fallback.score:  # with score_with_mask peaks are out of order
+                fallback = _grasp_at(maps, row, col, value, config, width_scale)
             continue
         grasps.append(_grasp_at(maps, row, col, value, config, width_scale))
         if max_grasps is not None and not config.score_with_mask and len(grasps) >= max_grasps:
             break
     if not grasps:
-        return fallback[:max_grasps] if max_grasps is not None else fallback
+        return [] if fallback is None or max_grasps == 0 else [fallback]
     if config.score_with_mask:
         grasps.sort(key=lambda g: -g.score)
     if grasps and config.min_relative_quality > 0:  # ranked best first: the cut keeps a prefix
