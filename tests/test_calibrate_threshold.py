@@ -123,6 +123,34 @@ def test_several_roots_are_calibrated_as_one_set_of_scenes(tmp_path: Path, monke
     assert f"`{first}`, `{second}`" in (tmp_path / "two" / "calibration.md").read_text()
 
 
+def test_empty_scenes_are_priced_as_background_and_leave_top1_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scenes with no objects enter only the background share, each one with any grasp counting."""
+    robot = SceneConfig(width=160, height=120, view="robot")
+    objects, empty = tmp_path / "objects", tmp_path / "empty"
+    write_synthetic_dataset(objects, 3, seed=5, config=robot, progress=False)
+    write_synthetic_dataset(empty, 3, seed=8, config=dataclasses.replace(robot, empty_share=1.0), progress=False)
+    model_folder = str(_tiny_model(tmp_path / "model", seed=3))
+    common = ["--model-path", model_folder, "--mask-thresholds", "0.0", "0.9", "--max-background", "0.5"]
+    _run(monkeypatch, "--root", str(objects), "--out", str(tmp_path / "alone"), *common)
+    _run(monkeypatch, "--root", str(objects), str(empty), "--out", str(tmp_path / "with_empty"), *common)
+    alone = json.loads((tmp_path / "alone" / "calibration.json").read_text())["rows"]
+    with_empty = json.loads((tmp_path / "with_empty" / "calibration.json").read_text())["rows"]
+    assert len(alone) == len(with_empty)
+    for without, row in zip(alone, with_empty):
+        for figure in ("top1_hit", "precision", "on_object_top5", "grasps_per_image"):
+            assert row[figure] == without[figure]
+        assert without["unlabelled_with_grasp"] is None and row["unlabelled_with_grasp"] is not None
+        assert row["background_scenes"] == pytest.approx(
+            (3 * without["background_scenes"] + 3 * row["unlabelled_with_grasp"]) / 6
+        )
+    assert any(row["unlabelled_with_grasp"] > 0 for row in with_empty)  # with no mask threshold a random model grasps the room
+    assert "empty scenes with a grasp" in (tmp_path / "with_empty" / "calibration.md").read_text()
+    with pytest.raises(SystemExit, match="no scene has labels"):
+        _run(monkeypatch, "--root", str(empty), "--out", str(tmp_path / "only_empty"), *common)
+
+
 def test_the_network_runs_once_per_scene_and_each_threshold_gives_what_a_fresh_predictor_gives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

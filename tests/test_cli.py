@@ -81,6 +81,26 @@ def test_robot_view_scenes_round_trip_and_report_background_grasps(tmp_path: Pat
     assert with_depth["support_plane"]["unchecked_images"] == 0 and with_depth["support_plane"]["dropped_grasps"] > 0
     assert "support_plane" not in metrics
     assert "grasps dropped, not checked on 0 of 3 images" in (checked / "report.md").read_text()
+    # Empty tables written beside them: accuracy over the labelled scenes only, the empties priced apart.
+    empty, with_empty = tmp_path / "empty", tmp_path / "eval_empty"
+    assert main(["synth", "--view", "robot", "--out", str(empty), "--n", "2", "--seed", "8", "--empty-share", "1"]) == 0
+    assert all(not sample.grasps for sample in open_dataset("synthetic", str(empty)))
+    arguments = [
+        "eval",
+        "--dataset",
+        "synthetic",
+        "--root",
+        str(empty),
+        "--backend",
+        "random",
+        "--out",
+        str(with_empty),
+    ]
+    assert main(arguments) == 0
+    only_empty = json.loads((with_empty / "metrics.json").read_text())
+    assert (only_empty["n_unlabelled"], only_empty["accuracy_top1"]) == (2, None)
+    # With nothing labelled, every scene with a grasp is a background scene, and no other is.
+    assert only_empty["background_scenes"] == only_empty["unlabelled_with_grasp"] > 0
 
 
 def test_eval_on_a_jacquard_layout_set_scores_a_perfect_backend(tmp_path: Path) -> None:
@@ -150,6 +170,7 @@ def test_predict_writes_json_and_overlay(tmp_path: Path) -> None:
             ["synth", "--out", "o", "--n", "2", "--view", "mixed", "--robot-share", "0.8", "--bullet-share", "0.5"],
             "robot_share + bullet_share must be at most 1, got 0.8 + 0.5",
         ),
+        (["synth", "--out", "o", "--n", "2", "--empty-share", "1.5"], "empty_share must be within [0, 1], got 1.5"),
         (
             ["eval", "--dataset", "synthetic", "--root", "{tmp}", "--backend", "pca", "--out", "o", "--max-grasps=-3"],
             "argument --max-grasps: must be at least 1, got -3",

@@ -149,3 +149,34 @@ def test_the_operating_point_has_the_best_top1_among_those_under_the_background_
     assert choose_operating_point(rows, 0.05) == (rows[3], True)  # a stricter mask lets more through
     assert choose_operating_point(rows[:3], 0.05) == (rows[2], True)  # one mask: the lowest passing threshold
     assert choose_operating_point(rows, 0.01) == (rows[0], False)  # none passes: the fewest background scenes
+
+
+def test_scenes_with_nothing_labelled_count_only_as_background() -> None:
+    mask = np.zeros((100, 100), np.int32)
+    mask[10:40, 10:40] = 1
+    labels = [Grasp(25, 25, 0.0, 20, 10)]
+    hit = [Grasp(25, 25, 0.0, 20, 10, 0.9)]
+    on_the_room = [Grasp(70, 70, 0.0, 20, 10, 0.3)]
+    empty_table = np.zeros_like(mask)
+    results = [
+        score_image("object", hit, labels, mask),
+        score_image("empty, a grasp", on_the_room, [], empty_table),
+        score_image("empty, none", [], [], empty_table),
+    ]
+    metrics = summarize(results)
+    # Accuracy over the one labelled scene only; abstaining on an empty table is not a miss.
+    assert metrics["n_images"] == 3 and metrics["accuracy_top1"] == 1.0 and metrics["empty_rate"] == 0.0
+    assert metrics["mean_iou"] == pytest.approx(1.0)
+    assert (metrics["n_unlabelled"], metrics["unlabelled_with_grasp"]) == (2, 0.5)
+    # The grasp on the empty table is a background scene, and nothing else is.
+    assert metrics["background_scenes"] == pytest.approx(1 / 3) and metrics["precision"] == 1.0
+    outcomes = [r.outcomes or [] for r in results]
+    rows = threshold_sweep(outcomes, [0.0, 0.5], labelled=[True, False, False])
+    assert [(r["background_scenes"], r["unlabelled_with_grasp"], r["top1_hit"]) for r in rows] == [
+        (pytest.approx(1 / 3), 0.5, 1.0),
+        (0.0, 0.0, 1.0),
+    ]
+    assert background_figures(outcomes)["top1_hit"] == pytest.approx(1 / 3)  # without the flags: all scored
+    assert "n_unlabelled" not in summarize(results[:1])
+    with pytest.raises(ValueError, match="labelled flags"):
+        background_figures(outcomes, labelled=[True])

@@ -3,6 +3,7 @@ surroundings; thin and hollow objects labelled across one part; camera geometry.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -126,6 +127,24 @@ def test_mixed_view_draws_both_kinds_by_index() -> None:
     assert 2 <= flat <= 14  # top-down tables are flat at one depth; robot views are not
     with pytest.raises(ValueError, match="scene view"):
         SceneConfig(view="sideways")
+
+
+def test_an_empty_share_of_scenes_have_no_objects_and_the_others_are_unchanged() -> None:
+    config = SceneConfig(width=160, height=120, view="mixed", robot_share=0.5, bullet_share=0.25)
+    some_empty = dataclasses.replace(config, empty_share=0.5)
+    empty = 0
+    for index in range(12):
+        scene, same_index = render_scene(4, index, some_empty), render_scene(4, index, config)
+        assert same_index.grasps and same_index.mask is not None and same_index.mask.any()
+        if scene.grasps:  # not drawn empty: the very scene the set without empties has
+            assert np.array_equal(scene.image, same_index.image) and scene.grasps == same_index.grasps
+        else:
+            empty += 1
+            assert scene.mask is not None and not scene.mask.any() and not np.array_equal(scene.image, same_index.image)
+    assert 2 <= empty <= 10
+    assert not render_scene(4, 0, dataclasses.replace(config, empty_share=1.0)).grasps
+    with pytest.raises(ValueError, match="empty_share"):
+        SceneConfig(empty_share=-0.1)
 
 
 def _slid_grasps(start: np.ndarray, end: np.ndarray, theta: float, opening: float, steps: int) -> list[Grasp]:

@@ -225,3 +225,17 @@ def test_a_generated_source_passes_its_generator_shares_to_the_scenes(tmp_path: 
     every_scene_from_pybullet = SceneConfig(width=160, height=120, view="bullet")
     for index in range(2):
         assert np.array_equal(source[index].image, render_scene(3, index, every_scene_from_pybullet).image)
+
+
+def test_empty_training_scenes_teach_no_grasp_and_no_object_anywhere(tmp_path: Path) -> None:
+    config = tmp_path / "empty.yaml"
+    config.write_text(
+        "train: {dataset: generated, seed: 3, count: 2, view: robot, empty_share: 1.0, image_size: [160, 120]}\n"
+    )
+    train_config = load_train_config(config)
+    model = DenseGraspModel(DenseModelConfig(**TINY_MODEL))
+    dataset = GraspMapDataset(train_config.train, model.config, model.preprocessing, AugmentConfig(), 0, True)
+    for index in range(2):
+        targets = dataset[index]["targets"].float()
+        assert not SampleSource(train_config.train)[index].grasps
+        assert targets[0].max() == 0 and targets[4].max() == 0  # quality and mask: nothing anywhere

@@ -7,7 +7,9 @@ table, the floor, walls, clutter) rarely pass, and say what it costs.
         [--fallback-mask-thresholds 1 0.5 0.8] [--flip-average model|on|off] [--write]
 
 ``--root`` takes several folders (scenes of both generators, say): the thresholds are then
-chosen on all their scenes together, so that they do not fit one generator's look.
+chosen on all their scenes together, so that they do not fit one generator's look. Scenes with no
+objects (``vlm-grasp synth --empty-share``) price what a threshold publishes on an empty table:
+any grasp there is a background scene; top-1 and precision are over the scenes with labels.
 
 Four thresholds decide what the model publishes: the score (the quality map's peak), the
 object-mask map under the peak (a peak where the mask map is lower is not on an object), the
@@ -99,12 +101,13 @@ def _sweep(
         min_relative_quality=relative_threshold,
         fallback_mask_threshold=fallback_threshold,
     )
-    outcomes = []
+    outcomes, labelled = [], []
     results = evaluate_predictor(predictor, samples, max_grasps=max_grasps, progress=False, grasp_filter=grasp_filter)
     for _sample, result in results:
         assert result.outcomes is not None  # masks were checked on loading
         outcomes.append(result.outcomes)
-    rows = threshold_sweep(outcomes, np.round(np.arange(FLOOR, 0.951, 0.05), 2).tolist())
+        labelled.append(bool(result.ground_truth))
+    rows = threshold_sweep(outcomes, np.round(np.arange(FLOOR, 0.951, 0.05), 2).tolist(), labelled)
     thresholds = dict(
         mask_threshold=mask_threshold, relative_threshold=relative_threshold, fallback_threshold=fallback_threshold
     )
@@ -118,6 +121,8 @@ def _load_scenes(roots: list[str]) -> list[GraspSample]:
             if sample.mask is None:
                 raise SystemExit(f"{root}: images without object masks cannot be calibrated")
             samples.append(sample)
+    if not any(sample.grasps for sample in samples):
+        raise SystemExit(f"{', '.join(roots)}: no scene has labels; top-1 cannot be scored")
     return samples
 
 
@@ -127,10 +132,12 @@ def fallback_text(threshold: float) -> str:
 
 
 def _best_per_mask_table(rows: list[dict], max_background: float, chosen: dict) -> list[str]:
+    unlabelled = any(row.get("unlabelled_with_grasp") is not None for row in rows)
     lines = [
         "| mask threshold | relative threshold | fallback mask threshold | score threshold "
-        "| scenes with a grasp off the objects | top-1 hit | precision |",
-        "|---|---|---|---|---|---|---|",
+        "| scenes with a grasp off the objects | top-1 hit | precision |"
+        + (" empty scenes with a grasp |" if unlabelled else ""),
+        "|---|---|---|---|---|---|---|" + ("---|" if unlabelled else ""),
     ]
     for mask_threshold in sorted({row["mask_threshold"] for row in rows}):
         best, passing = choose_operating_point(
@@ -144,6 +151,7 @@ def _best_per_mask_table(rows: list[dict], max_background: float, chosen: dict) 
             f"{100 * best['background_scenes']:.1f}% | {100 * best['top1_hit']:.1f}% | "
             + ("" if best["precision"] is None else f"{100 * best['precision']:.1f}%")
             + " |"
+            + (f" {100 * best['unlabelled_with_grasp']:.1f}% |" if unlabelled else "")
         )
     return lines
 

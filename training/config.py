@@ -16,7 +16,8 @@ from vlm_grasp_ros.core.synthetic.scene import SceneConfig
 class DataSource:
     """``dataset: generated`` renders synthetic scenes on the fly (``seed``, ``count``, and
     ``min_objects`` per scene if above the generator's 1, ``view`` as ``vlm-grasp synth --view``
-    with ``robot_share`` and ``bullet_share`` for ``mixed`` (SceneConfig), ``image_size``
+    with ``robot_share`` and ``bullet_share`` for ``mixed`` and ``empty_share`` for scenes with
+    no objects (SceneConfig), ``image_size``
     [width, height]); any ``vlm-grasp eval`` dataset name reads ``root``
     (``limit`` = only the first N)."""
 
@@ -28,6 +29,7 @@ class DataSource:
     view: str = "top_down"
     robot_share: float = SceneConfig.robot_share
     bullet_share: float = SceneConfig.bullet_share
+    empty_share: float = SceneConfig.empty_share
     image_size: tuple[int, int] = (640, 480)
     limit: int = 0
     allow_pickle: bool = False

@@ -42,6 +42,7 @@ class SampleSource:
                 view=source.view,
                 robot_share=source.robot_share,
                 bullet_share=source.bullet_share,
+                empty_share=source.empty_share,
             )
         else:
             self.dataset = open_dataset(source.dataset, source.root, allow_pickle=source.allow_pickle)

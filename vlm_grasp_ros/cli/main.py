@@ -121,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument(
         "--bullet-share", type=float, default=SceneConfig.bullet_share, help="mixed: share of PyBullet views"
     )
+    synth.add_argument(
+        "--empty-share",
+        type=float,
+        default=SceneConfig.empty_share,
+        help="share of scenes with no objects (surroundings only, no labels), any view",
+    )
     synth.add_argument("--width", type=positive_int, default=640)
     synth.add_argument("--height", type=positive_int, default=480)
     synth.set_defaults(run=synth_command.run)

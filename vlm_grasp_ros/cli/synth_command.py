@@ -17,6 +17,7 @@ def run(args: argparse.Namespace) -> int:
         view=args.view,
         robot_share=args.robot_share,
         bullet_share=args.bullet_share,
+        empty_share=args.empty_share,
     )
     with staged_output(Path(args.out), args.overwrite) as folder:
         paths = write_synthetic_dataset(folder, args.n, args.seed, config)

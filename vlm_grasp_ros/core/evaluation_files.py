@@ -7,7 +7,8 @@ Schema (one backend per folder):
   ``invalid_rate``, ``empty_rate``, ``latency_ms`` {median, p95, mean}, and where the labels
   have object masks ``per_object_accuracy`` and ``n_objects`` (and, with images of 3 or more
   objects, ``top3_on_3_objects`` and ``n_images_3_objects``); for text-writing backends
-  ``invalid_answer_rate``), then the run's description (``backend``, ``model``, ``source``,
+  ``invalid_answer_rate``; with images that carry no labels, which every accuracy figure leaves
+  out, ``n_unlabelled`` and ``unlabelled_with_grasp``), then the run's description (``backend``, ``model``, ``source``,
   ``oracle_mask``), then any extra sections (replay: ``transport``; eval --support-plane:
   ``support_plane`` {``height_m``, ``dropped_grasps``, ``unchecked_images``}).
 * ``predictions.jsonl``: a line per image, in order: ``image``, ``grasps`` (``core.grasp_json``),

@@ -17,6 +17,10 @@
   on a labelled object; ``precision`` the share of all predictions that hit a label.
   :func:`threshold_sweep` gives them for a range of score thresholds, to choose one
   (:func:`choose_operating_point`).
+* Scenes with nothing labelled (an empty table: negatives): they are left out of every accuracy
+  figure (a backend cannot hit what is not there, nor miss by abstaining) and count in
+  ``background_scenes`` when any prediction is made; ``unlabelled_with_grasp`` is the share of
+  them that get one.
 * Several grasps on several objects (``top3_on_3_objects``): among images with at least three
   labelled objects, the share whose three best predictions hit three different objects (each
   prediction centred on an object and hitting one of that object's labels).
@@ -147,26 +151,40 @@ def prediction_outcomes(
     return outcomes
 
 
-def background_figures(outcomes: Sequence[list[tuple[float, int]]], threshold: float = 0.0) -> dict[str, float | None]:
-    """``background_scenes``, ``on_object_top5``, ``precision`` and ``top1_hit`` over images,
-    counting only predictions scoring at least ``threshold`` (predictions in rank order)."""
+def background_figures(
+    outcomes: Sequence[list[tuple[float, int]]], threshold: float = 0.0, labelled: Sequence[bool] | None = None
+) -> dict[str, float | None]:
+    """``background_scenes``, ``on_object_top5``, ``precision``, ``top1_hit`` and
+    ``unlabelled_with_grasp`` over images, counting only predictions scoring at least
+    ``threshold`` (predictions in rank order). ``labelled`` says which images carry labels (all,
+    when not given); the others count only in ``background_scenes`` and ``unlabelled_with_grasp``."""
+    labelled = [True] * len(outcomes) if labelled is None else list(labelled)
+    if len(labelled) != len(outcomes):
+        raise ValueError(f"{len(outcomes)} images of outcomes but {len(labelled)} labelled flags")
     kept = [[(s, o) for s, o in image if s >= threshold] for image in outcomes]
-    top5 = [o for image in kept for _, o in image[:5]]
-    every = [o for image in kept for _, o in image]
+    with_labels = [image for image, has_labels in zip(kept, labelled) if has_labels]
+    without_labels = [image for image, has_labels in zip(kept, labelled) if not has_labels]
+    top5 = [o for image in with_labels for _, o in image[:5]]
+    every = [o for image in with_labels for _, o in image]
     return {
         "background_scenes": sum(any(o == OFF_OBJECT for _, o in image) for image in kept) / len(kept),
         "on_object_top5": sum(o != OFF_OBJECT for o in top5) / len(top5) if top5 else None,
         "precision": sum(o == HIT for o in every) / len(every) if every else None,
-        "top1_hit": sum(bool(image) and image[0][1] == HIT for image in kept) / len(kept),
-        "grasps_per_image": len(every) / len(kept),
+        "top1_hit": (
+            sum(bool(image) and image[0][1] == HIT for image in with_labels) / len(with_labels) if with_labels else None
+        ),
+        "grasps_per_image": len(every) / len(with_labels) if with_labels else None,
+        "unlabelled_with_grasp": (
+            sum(bool(image) for image in without_labels) / len(without_labels) if without_labels else None
+        ),
     }
 
 
 def threshold_sweep(
-    outcomes: Sequence[list[tuple[float, int]]], thresholds: Iterable[float]
+    outcomes: Sequence[list[tuple[float, int]]], thresholds: Iterable[float], labelled: Sequence[bool] | None = None
 ) -> list[dict[str, float | None]]:
     """:func:`background_figures` at each threshold, with the threshold in each row."""
-    return [{"threshold": t, **background_figures(outcomes, t)} for t in thresholds]
+    return [{"threshold": t, **background_figures(outcomes, t, labelled)} for t in thresholds]
 
 
 def choose_operating_point(rows: Sequence[dict[str, float | None]], max_background: float) -> tuple[dict, bool]:
@@ -201,16 +219,23 @@ def summarize(results: Sequence[ImageResult], top_k: Sequence[int] = (1, 5)) -> 
     n = len(results)
     if n == 0:
         raise ValueError("no results to summarize")
-    tops = [score_top_prediction(r.predictions[0], r.ground_truth) for r in results if r.predictions]
+    scored = [r for r in results if r.ground_truth]  # scenes with nothing labelled have nothing to hit
+    tops = [score_top_prediction(r.predictions[0], r.ground_truth) for r in scored if r.predictions]
     metrics: dict[str, object] = {"n_images": n}
     for k in top_k:
-        metrics[f"accuracy_top{k}"] = sum(top_k_hit(r.predictions, r.ground_truth, k) for r in results) / n
+        metrics[f"accuracy_top{k}"] = (
+            sum(top_k_hit(r.predictions, r.ground_truth, k) for r in scored) / len(scored) if scored else None
+        )
     # Images without a prediction score an IoU of 0: a backend cannot look better by abstaining.
-    metrics["mean_iou"] = (sum(t.best_iou for t in tops)) / n
+    metrics["mean_iou"] = sum(t.best_iou for t in tops) / len(scored) if scored else None
     metrics["angle_err_deg"] = _mean(t.angle_error_deg for t in tops)
     metrics["center_err_px"] = _mean(t.center_error_px for t in tops)
     metrics["invalid_rate"] = sum(not r.valid for r in results) / n
-    metrics["empty_rate"] = sum(not r.predictions for r in results) / n
+    metrics["empty_rate"] = sum(not r.predictions for r in scored) / len(scored) if scored else None
+    unlabelled = [r for r in results if not r.ground_truth]
+    if unlabelled:
+        metrics["n_unlabelled"] = len(unlabelled)
+        metrics["unlabelled_with_grasp"] = sum(bool(r.predictions) for r in unlabelled) / len(unlabelled)
     latencies = np.array([r.latency_ms for r in results], dtype=float)
     metrics["latency_ms"] = {
         "median": float(np.median(latencies)),
@@ -225,9 +250,11 @@ def summarize(results: Sequence[ImageResult], top_k: Sequence[int] = (1, 5)) -> 
         by_kind = per_kind_accuracy(with_masks)
         if by_kind:
             metrics["per_kind"] = by_kind
-    masked = [r.outcomes for r in results if r.outcomes is not None]
+    masked = [r for r in results if r.outcomes is not None]
     if masked:
-        figures = background_figures(masked)
+        figures = background_figures(
+            [r.outcomes or [] for r in masked], labelled=[bool(r.ground_truth) for r in masked]
+        )
         metrics["background_scenes"] = figures["background_scenes"]
         metrics["on_object_top5"] = figures["on_object_top5"]
         metrics["precision"] = figures["precision"]

@@ -58,9 +58,12 @@ SWEEP_THRESHOLDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 def sweep_table(rows: Sequence[dict[str, float | None]], chosen: float | None = None) -> list[str]:
     """Markdown lines for :func:`threshold_sweep` rows; the ``chosen`` threshold in bold."""
+    # Scenes with nothing labelled get their own column, only where the sweep had some.
+    unlabelled = any(row.get("unlabelled_with_grasp") is not None for row in rows)
     lines = [
-        "| threshold | scenes with a grasp off the objects | top-1 hit | top-5 on objects | precision | grasps/image |",
-        "|---|---|---|---|---|---|",
+        "| threshold | scenes with a grasp off the objects | top-1 hit | top-5 on objects | precision | grasps/image |"
+        + (" empty scenes with a grasp |" if unlabelled else ""),
+        "|---|---|---|---|---|---|" + ("---|" if unlabelled else ""),
     ]
     for row in rows:
         mark = "**" if row["threshold"] == chosen else ""
@@ -68,6 +71,7 @@ def sweep_table(rows: Sequence[dict[str, float | None]], chosen: float | None = 
             f"| {mark}{row['threshold']:.2f}{mark} | {_format(row['background_scenes'], True)} | "
             f"{_format(row['top1_hit'], True)} | {_format(row['on_object_top5'], True)} | "
             f"{_format(row['precision'], True)} | {_format(row['grasps_per_image'])} |"
+            + (f" {_format(row.get('unlabelled_with_grasp'), True)} |" if unlabelled else "")
         )
     return lines
 
@@ -76,10 +80,12 @@ def background_tables(runs: Sequence[EvaluationRun]) -> list[str]:
     """Per backend with object masks: the background figures at a range of score thresholds."""
     parts = []
     for run in runs:
-        outcomes = [r.outcomes for r in run.results if r.outcomes is not None]
-        if outcomes:
+        masked = [r for r in run.results if r.outcomes is not None]
+        if masked:
+            outcomes = [r.outcomes or [] for r in masked]
+            labelled = [bool(r.ground_truth) for r in masked]
             parts += [f"### {run.backend}: grasps off the labelled objects, by score threshold", ""]
-            parts += [*sweep_table(threshold_sweep(outcomes, SWEEP_THRESHOLDS)), ""]
+            parts += [*sweep_table(threshold_sweep(outcomes, SWEEP_THRESHOLDS, labelled)), ""]
     return parts
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -36,11 +37,14 @@ class SceneConfig:
     view: str = "top_down"
     robot_share: float = 0.75
     bullet_share: float = 0.0
+    #: Share of scenes rendered with no objects at all (any view): the table, the room and its
+    #: clutter, no labels. Negatives that teach the mask to stay low when nothing is graspable.
+    empty_share: float = 0.0
 
     def __post_init__(self) -> None:
         if self.view not in SCENE_VIEWS:
             raise ValueError(f"scene view must be one of {', '.join(SCENE_VIEWS)}, got {self.view!r}")
-        shares = {"robot_share": self.robot_share, "bullet_share": self.bullet_share}
+        shares = {"robot_share": self.robot_share, "bullet_share": self.bullet_share, "empty_share": self.empty_share}
         for name, share in shares.items():
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {share}")
@@ -81,6 +85,9 @@ def _random_shape(rng: np.random.Generator, config: SceneConfig) -> Shape:
 def render_scene(seed: int, index: int, config: SceneConfig = SceneConfig()) -> GraspSample:
     """Render scene ``index`` of the set made with ``seed``; the same pair gives the same scene."""
     view = config.view
+    # Own draws (streams 98, 99) so a scene's emptiness and generator do not depend on each other.
+    if config.empty_share > 0 and np.random.default_rng([seed, index, 98]).random() < config.empty_share:
+        config = dataclasses.replace(config, min_objects=0, max_objects=0)
     if view == "mixed":
         # One draw per scene picks its generator, so a scene is the same whatever the others are.
         draw = np.random.default_rng([seed, index, 99]).random()
