@@ -145,7 +145,9 @@ def test_empty_scenes_are_priced_as_background_and_leave_top1_alone(
         assert row["background_scenes"] == pytest.approx(
             (3 * without["background_scenes"] + 3 * row["unlabelled_with_grasp"]) / 6
         )
-    assert any(row["unlabelled_with_grasp"] > 0 for row in with_empty)  # with no mask threshold a random model grasps the room
+    assert any(
+        row["unlabelled_with_grasp"] > 0 for row in with_empty
+    )  # with no mask threshold a random model grasps the room
     assert "empty scenes with a grasp" in (tmp_path / "with_empty" / "calibration.md").read_text()
     with pytest.raises(SystemExit, match="no scene has labels"):
         _run(monkeypatch, "--root", str(empty), "--out", str(tmp_path / "only_empty"), *common)

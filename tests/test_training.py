@@ -239,3 +239,10 @@ def test_empty_training_scenes_teach_no_grasp_and_no_object_anywhere(tmp_path: P
         targets = dataset[index]["targets"].float()
         assert not SampleSource(train_config.train)[index].grasps
         assert targets[0].max() == 0 and targets[4].max() == 0  # quality and mask: nothing anywhere
+
+
+def test_a_validation_set_with_nothing_labelled_is_refused_by_name(tmp_path: Path) -> None:
+    config = _tiny_run(tmp_path / "run", epochs=1)
+    config.val = DataSource(count=2, seed=2, empty_share=1.0)
+    with pytest.raises(ValueError, match="none of the 2 validation images carries a label"):
+        train(config, progress=False)

@@ -52,7 +52,7 @@ from vlm_grasp_ros.core.dense.grasp_maps import GraspMaps
 from vlm_grasp_ros.core.dense.model import FrameGeometry
 from vlm_grasp_ros.core.evaluation import GraspFilter, SupportPlaneFilter, evaluate_predictor
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.metrics import choose_operating_point, threshold_sweep
+from vlm_grasp_ros.core.metrics import choose_operating_point, outcomes_and_labels, threshold_sweep
 from vlm_grasp_ros.core.predictors.base import GraspPredictor, GraspQuery
 from vlm_grasp_ros.core.predictors.dense import EMBEDDED_MODEL, DensePredictor
 from vlm_grasp_ros.core.report import sweep_table
@@ -101,12 +101,9 @@ def _sweep(
         min_relative_quality=relative_threshold,
         fallback_mask_threshold=fallback_threshold,
     )
-    outcomes, labelled = [], []
     results = evaluate_predictor(predictor, samples, max_grasps=max_grasps, progress=False, grasp_filter=grasp_filter)
-    for _sample, result in results:
-        assert result.outcomes is not None  # masks were checked on loading
-        outcomes.append(result.outcomes)
-        labelled.append(bool(result.ground_truth))
+    outcomes, labelled = outcomes_and_labels(result for _sample, result in results)
+    assert len(outcomes) == len(samples)  # masks were checked on loading
     rows = threshold_sweep(outcomes, np.round(np.arange(FLOOR, 0.951, 0.05), 2).tolist(), labelled)
     thresholds = dict(
         mask_threshold=mask_threshold, relative_threshold=relative_threshold, fallback_threshold=fallback_threshold

@@ -35,7 +35,7 @@ def frames_with_a_grasp(
     try:
         for view in views:
             found[view] = dict.fromkeys(fallbacks, 0)
-            scene_config = SceneConfig(width=size[0], height=size[1], view=view, min_objects=0, max_objects=0)
+            scene_config = SceneConfig(width=size[0], height=size[1], view=view, empty_share=1.0)
             for index in tqdm(range(count), desc=f"empty {view} views", unit="scene"):
                 scene = render_scene(seed, index, scene_config)
                 if scene.grasps:  # the generator's promise, checked: a label here would be an object

@@ -40,7 +40,10 @@ def validate_predictor(
         results.append(result)
         if len(shown) < overlays:
             shown.append((sample, result))
-    return summarize(results), shown
+    metrics = summarize(results)
+    if metrics["accuracy_top1"] is None:
+        raise ValueError(f"none of the {len(results)} validation images carries a label: top-1 cannot rank checkpoints")
+    return metrics, shown
 
 
 def validation_record(metrics: dict[str, Any]) -> dict[str, float]:

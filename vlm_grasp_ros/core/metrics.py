@@ -180,6 +180,13 @@ def background_figures(
     }
 
 
+def outcomes_and_labels(results: Iterable[ImageResult]) -> tuple[list[list[tuple[float, int]]], list[bool]]:
+    """For the images scored against an object mask: each one's prediction outcomes, and whether
+    it carries labels (the two sequences :func:`background_figures` takes)."""
+    masked = [r for r in results if r.outcomes is not None]
+    return [r.outcomes or [] for r in masked], [bool(r.ground_truth) for r in masked]
+
+
 def threshold_sweep(
     outcomes: Sequence[list[tuple[float, int]]], thresholds: Iterable[float], labelled: Sequence[bool] | None = None
 ) -> list[dict[str, float | None]]:
@@ -250,11 +257,9 @@ def summarize(results: Sequence[ImageResult], top_k: Sequence[int] = (1, 5)) -> 
         by_kind = per_kind_accuracy(with_masks)
         if by_kind:
             metrics["per_kind"] = by_kind
-    masked = [r for r in results if r.outcomes is not None]
-    if masked:
-        figures = background_figures(
-            [r.outcomes or [] for r in masked], labelled=[bool(r.ground_truth) for r in masked]
-        )
+    outcomes, labelled = outcomes_and_labels(results)
+    if outcomes:
+        figures = background_figures(outcomes, labelled=labelled)
         metrics["background_scenes"] = figures["background_scenes"]
         metrics["on_object_top5"] = figures["on_object_top5"]
         metrics["precision"] = figures["precision"]

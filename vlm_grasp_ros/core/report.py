@@ -15,7 +15,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from vlm_grasp_ros.core.datasets import GraspSample
-from vlm_grasp_ros.core.metrics import ImageResult, per_kind_accuracy, score_top_prediction, threshold_sweep
+from vlm_grasp_ros.core.metrics import (
+    ImageResult,
+    outcomes_and_labels,
+    per_kind_accuracy,
+    score_top_prediction,
+    threshold_sweep,
+)
 from vlm_grasp_ros.core.overlay import draw_comparison
 
 if TYPE_CHECKING:
@@ -80,10 +86,8 @@ def background_tables(runs: Sequence[EvaluationRun]) -> list[str]:
     """Per backend with object masks: the background figures at a range of score thresholds."""
     parts = []
     for run in runs:
-        masked = [r for r in run.results if r.outcomes is not None]
-        if masked:
-            outcomes = [r.outcomes or [] for r in masked]
-            labelled = [bool(r.ground_truth) for r in masked]
+        outcomes, labelled = outcomes_and_labels(run.results)
+        if outcomes:
             parts += [f"### {run.backend}: grasps off the labelled objects, by score threshold", ""]
             parts += [*sweep_table(threshold_sweep(outcomes, SWEEP_THRESHOLDS, labelled)), ""]
     return parts

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -87,7 +86,7 @@ def render_scene(seed: int, index: int, config: SceneConfig = SceneConfig()) -> 
     view = config.view
     # Own draws (streams 98, 99) so a scene's emptiness and generator do not depend on each other.
     if config.empty_share > 0 and np.random.default_rng([seed, index, 98]).random() < config.empty_share:
-        config = dataclasses.replace(config, min_objects=0, max_objects=0)
+        config = replace(config, min_objects=0, max_objects=0)
     if view == "mixed":
         # One draw per scene picks its generator, so a scene is the same whatever the others are.
         draw = np.random.default_rng([seed, index, 99]).random()
