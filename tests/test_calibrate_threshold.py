@@ -149,6 +149,14 @@ def test_empty_scenes_are_priced_as_background_and_leave_top1_alone(
         row["unlabelled_with_grasp"] > 0 for row in with_empty
     )  # with no mask threshold a random model grasps the room
     assert "empty scenes with a grasp" in (tmp_path / "with_empty" / "calibration.md").read_text()
+    # A limit on empty tables with a grasp: the pick honours it (high score thresholds give none).
+    quiet = tmp_path / "quiet"
+    _run(monkeypatch, "--root", str(objects), str(empty), "--out", str(quiet), *common, "--max-empty-with-grasp", "0")
+    chosen = json.loads((quiet / "calibration.json").read_text())["chosen"]
+    assert chosen["unlabelled_with_grasp"] == 0.0 and chosen["background_scenes"] <= 0.5
+    assert "a grasp on at most 0% of the scenes with no objects" in (quiet / "calibration.md").read_text()
+    with pytest.raises(SystemExit, match="--max-empty-with-grasp must lie in"):
+        _run(monkeypatch, "--root", str(objects), "--out", str(quiet), *common, "--max-empty-with-grasp", "1.5")
     with pytest.raises(SystemExit, match="no scene has labels"):
         _run(monkeypatch, "--root", str(empty), "--out", str(tmp_path / "only_empty"), *common)
 

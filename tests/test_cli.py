@@ -14,6 +14,7 @@ import pytest
 from vlm_grasp_ros.cli.main import main
 from vlm_grasp_ros.core.datasets.jacquard import format_jacquard_grasps
 from vlm_grasp_ros.core.grasp import Grasp
+from vlm_grasp_ros.core.metrics import TOP1_OUTCOMES
 
 METRIC_KEYS = {"n_images", "accuracy_top1", "mean_iou", "angle_err_deg", "center_err_px", "invalid_rate", "latency_ms"}
 
@@ -71,6 +72,12 @@ def test_robot_view_scenes_round_trip_and_report_background_grasps(tmp_path: Pat
     metrics = json.loads((out / "metrics.json").read_text())  # one backend: its files at the top
     assert 0.0 <= metrics["background_scenes"] <= 1.0 and metrics["precision"] is not None
     assert "grasps off the labelled objects, by score threshold" in (out / "report.md").read_text()
+    # Where each best grasp lands: four shares that add up, the first of them top-1, and the same in the report.
+    top1 = metrics["top1_outcome"]
+    assert sum(top1[name] for name in TOP1_OUTCOMES) == pytest.approx(1.0)
+    assert top1["hit"] == pytest.approx(metrics["accuracy_top1"])
+    shares = " | ".join(f"{100 * top1[name]:.1f}%" for name in TOP1_OUTCOMES)
+    assert f"| random | {shares} |" in (out / "report.md").read_text()
     # As a robot with depth sees them: random grasps land mostly on the room, which the
     # support-plane check drops, so fewer scenes keep a grasp off the objects.
     checked = tmp_path / "eval_support"

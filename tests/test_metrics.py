@@ -21,6 +21,7 @@ from vlm_grasp_ros.core.metrics import (
     prediction_outcomes,
     summarize,
     threshold_sweep,
+    top1_breakdown,
 )
 
 # Axis-aligned, so every IoU below is worked out by hand: x 80..120 (the 40 px opening), y 90..110.
@@ -149,6 +150,11 @@ def test_the_operating_point_has_the_best_top1_among_those_under_the_background_
     assert choose_operating_point(rows, 0.05) == (rows[3], True)  # a stricter mask lets more through
     assert choose_operating_point(rows[:3], 0.05) == (rows[2], True)  # one mask: the lowest passing threshold
     assert choose_operating_point(rows, 0.01) == (rows[0], False)  # none passes: the fewest background scenes
+    # With empty tables priced apart: a row that grasps too many of them does not pass.
+    quiet = [{**row, "unlabelled_with_grasp": 0.2 if row["mask_threshold"] == 0.95 else 0.05} for row in rows]
+    assert choose_operating_point(quiet, 0.05) == (quiet[3], True)  # no limit: as before
+    assert choose_operating_point(quiet, 0.05, max_empty_with_grasp=0.1) == (quiet[2], True)
+    assert choose_operating_point(rows, 0.05, max_empty_with_grasp=0.1) == (rows[3], True)  # rows without empties
 
 
 def test_scenes_with_nothing_labelled_count_only_as_background() -> None:
@@ -180,3 +186,38 @@ def test_scenes_with_nothing_labelled_count_only_as_background() -> None:
     assert "n_unlabelled" not in summarize(results[:1])
     with pytest.raises(ValueError, match="labelled flags"):
         background_figures(outcomes, labelled=[True])
+
+
+def test_the_top1_breakdown_says_where_each_best_grasp_lands_and_on_what() -> None:
+    mask = np.zeros((100, 100), np.int32)
+    mask[10:40, 10:40] = 1  # a mug
+    mask[60:90, 60:90] = 2  # a pen
+    labels = [Grasp(25, 25, 0.0, 20, 10), Grasp(75, 75, 0.0, 20, 10)]
+    kinds = ("mug", "pen")
+    results = [
+        score_image("hit", [Grasp(25, 25, 0.0, 20, 10, 0.9)], labels, mask, object_kinds=kinds),
+        score_image("mug, turned", [Grasp(25, 25, 1.2, 20, 10, 0.9)], labels, mask, object_kinds=kinds),
+        score_image("mug, too wide", [Grasp(30, 30, 0.0, 80, 40, 0.9)], labels, mask, object_kinds=kinds),
+        # The best on the pen misses; the second hits the mug, but only the first counts.
+        score_image(
+            "pen", [Grasp(75, 75, 1.5, 20, 10, 0.9), Grasp(25, 25, 0.0, 20, 10, 0.5)], labels, mask, object_kinds=kinds
+        ),
+        score_image("floor", [Grasp(50, 5, 0.0, 20, 10, 0.9)], labels, mask, object_kinds=kinds),
+        score_image("nothing", [], labels, mask, object_kinds=kinds),
+        score_image("empty table", [Grasp(50, 5, 0.0, 20, 10, 0.9)], [], np.zeros_like(mask)),  # not counted
+    ]
+    breakdown = top1_breakdown(results)
+    assert breakdown == {
+        "hit": pytest.approx(1 / 6),
+        "miss_on_object": pytest.approx(3 / 6),
+        "off_objects": pytest.approx(1 / 6),
+        "no_grasp": pytest.approx(1 / 6),
+        "misses_on_object_by_kind": {"mug": 2, "pen": 1},
+    }
+    assert list(breakdown["misses_on_object_by_kind"]) == ["mug", "pen"]  # most first
+    assert summarize(results)["top1_outcome"] == breakdown
+    assert breakdown["hit"] == pytest.approx(summarize(results)["accuracy_top1"])
+    # Without kinds the shares stay and the by-kind counts go; without a mask there is nothing to say.
+    plain = [score_image(r.name, r.predictions, r.ground_truth, mask) for r in results[:6]]
+    assert "misses_on_object_by_kind" not in (top1_breakdown(plain) or {})
+    assert top1_breakdown([score_image("a", [Grasp(25, 25, 0.0, 20, 10, 0.9)], labels)]) is None

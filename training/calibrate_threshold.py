@@ -21,7 +21,9 @@ threshold the maps are post-processed with a low score floor (0.05), then every 
 from 0.05 to 0.95 is scored: the share of scenes with a grasp centred off every
 labelled object, top-1 accuracy, the share of the top 5 on objects and the precision (grasps
 that hit a label). The chosen set has the best top-1 among those whose background share is at
-most ``--max-background``; ``--write`` stores it in the checkpoint's ``config.json``
+most ``--max-background`` (and, with ``--max-empty-with-grasp``, that leave at most that share of
+the scenes with no objects with a grasp: those are a few of all scenes, so the background share
+alone prices them lightly); ``--write`` stores it in the checkpoint's ``config.json``
 (``postprocess.min_quality``, ``mask_threshold``, ``min_relative_quality`` and
 ``fallback_mask_threshold``: a score scale belongs to one model, so its thresholds travel with
 it), with ``flip_average``: test-time flipping changes the maps the thresholds were chosen on
@@ -128,7 +130,9 @@ def fallback_text(threshold: float) -> str:
     return "off" if threshold >= 1.0 else f"{threshold:.2f}"
 
 
-def _best_per_mask_table(rows: list[dict], max_background: float, chosen: dict) -> list[str]:
+def _best_per_mask_table(
+    rows: list[dict], max_background: float, max_empty_with_grasp: float | None, chosen: dict
+) -> list[str]:
     unlabelled = any(row.get("unlabelled_with_grasp") is not None for row in rows)
     lines = [
         "| mask threshold | relative threshold | fallback mask threshold | score threshold "
@@ -138,7 +142,7 @@ def _best_per_mask_table(rows: list[dict], max_background: float, chosen: dict) 
     ]
     for mask_threshold in sorted({row["mask_threshold"] for row in rows}):
         best, passing = choose_operating_point(
-            [r for r in rows if r["mask_threshold"] == mask_threshold], max_background
+            [r for r in rows if r["mask_threshold"] == mask_threshold], max_background, max_empty_with_grasp
         )
         mark = "**" if best is chosen else ""
         lines.append(
@@ -161,6 +165,12 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--model-path", default="", help="a dense checkpoint folder (default: the embedded one)")
     parser.add_argument("--max-background", type=float, default=0.05)
+    parser.add_argument(
+        "--max-empty-with-grasp",
+        type=float,
+        default=None,
+        help="also at most this share of the scenes with no objects may get a grasp (default: no limit)",
+    )
     parser.add_argument("--mask-thresholds", type=float, nargs="+", default=list(MASK_THRESHOLDS))
     parser.add_argument(
         "--relative-thresholds",
@@ -198,6 +208,8 @@ def main() -> None:
         raise SystemExit(
             "--support-plane thresholds hold only with depth; set them as dense.mask_threshold, not --write"
         )
+    if args.max_empty_with_grasp is not None and not 0.0 <= args.max_empty_with_grasp <= 1.0:
+        raise SystemExit(f"--max-empty-with-grasp must lie in [0, 1], got {args.max_empty_with_grasp}")
     if not all(0.0 <= m < 1.0 for m in args.mask_thresholds):
         raise SystemExit(f"--mask-thresholds must lie in [0, 1), got {args.mask_thresholds}")
     if args.relative_thresholds is not None and not all(0.0 <= r <= 1.0 for r in args.relative_thresholds):
@@ -235,7 +247,12 @@ def main() -> None:
             f"--support-plane: {len(set(support.unchecked))} scenes could not be checked (no depth or intrinsics), "
             f"e.g. {support.unchecked[0]}"
         )
-    chosen, passing = choose_operating_point(rows, args.max_background)
+    chosen, passing = choose_operating_point(rows, args.max_background, args.max_empty_with_grasp)
+    empty_limit = (
+        ""
+        if args.max_empty_with_grasp is None
+        else f" and a grasp on at most {100 * args.max_empty_with_grasp:.0f}% of the scenes with no objects"
+    )
     scenes = (
         f"{', '.join(f'`{root}`' for root in args.root)}, up to {args.max_grasps} grasps each"
         + (", after the support-plane check (depth)" if support is not None else "")
@@ -245,14 +262,14 @@ def main() -> None:
         f"# Thresholds for `{predictor.model_id}`",
         "",
         f"On the scenes of {scenes}. Chosen: the best top-1 with at most {100 * args.max_background:.0f}% "
-        f"of scenes holding a grasp off the objects: **mask {chosen['mask_threshold']:.2f}, relative "
+        f"of scenes holding a grasp off the objects{empty_limit}: **mask {chosen['mask_threshold']:.2f}, relative "
         f"{chosen['relative_threshold']:.2f}, fallback {fallback_text(chosen['fallback_threshold'])}, "
         f"score {chosen['threshold']:.2f}**"
         + ("" if passing else " (none met the target: the fewest background scenes)"),
         "",
         "Best score threshold for each mask threshold:",
         "",
-        *_best_per_mask_table(rows, args.max_background, chosen),
+        *_best_per_mask_table(rows, args.max_background, args.max_empty_with_grasp, chosen),
         "",
         f"Every score threshold at mask threshold {chosen['mask_threshold']:.2f}, relative threshold "
         f"{chosen['relative_threshold']:.2f}, fallback {fallback_text(chosen['fallback_threshold'])}:",

@@ -17,7 +17,15 @@ from tqdm import tqdm
 
 from vlm_grasp_ros.core.datasets import GraspSample
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.metrics import ImageResult, labelled_objects, objects_hit, per_object_hits, prediction_outcomes
+from vlm_grasp_ros.core.metrics import (
+    OFF_OBJECT,
+    ImageResult,
+    labelled_objects,
+    object_label_at,
+    objects_hit,
+    per_object_hits,
+    prediction_outcomes,
+)
 from vlm_grasp_ros.core.pipeline import DEFAULT_SUPPORT_HEIGHT_M, NOT_CHECKED, GraspRequest, keep_grasps_on_support
 from vlm_grasp_ros.core.predictors.base import GraspPredictor, ImagePrediction
 
@@ -100,6 +108,9 @@ def score_image(
             ]
         result.objects_in_top3 = (len(objects_hit(predictions, ground_truth, object_mask, 3)), len(result.object_hits))
         result.outcomes = prediction_outcomes(predictions, ground_truth, object_mask)
+        top_label = object_label_at(object_mask, predictions[0]) if predictions else 0
+        if object_kinds is not None and top_label > 0 and result.outcomes[0][1] != OFF_OBJECT:
+            result.top1_kind = object_kinds[top_label - 1] if top_label <= len(object_kinds) else "unnamed"
     return result
 
 

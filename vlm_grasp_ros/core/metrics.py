@@ -21,6 +21,9 @@
   figure (a backend cannot hit what is not there, nor miss by abstaining) and count in
   ``background_scenes`` when any prediction is made; ``unlabelled_with_grasp`` is the share of
   them that get one.
+* Where the best prediction lands (:func:`top1_breakdown`, with an object mask): the share of
+  labelled images whose top-1 grasp hits, misses on a labelled object (wrong opening, angle or
+  place), lies off the objects, or that get no grasp; and the on-object misses by kind.
 * Several grasps on several objects (``top3_on_3_objects``): among images with at least three
   labelled objects, the share whose three best predictions hit three different objects (each
   prediction centred on an object and hitting one of that object's labels).
@@ -57,6 +60,9 @@ class ImageResult:
     #: With an object mask: (score, outcome) per prediction, outcome OFF_OBJECT, ON_OBJECT (a
     #: miss) or HIT, for the background figures and the threshold sweep.
     outcomes: list[tuple[float, int]] | None = None
+    #: With an object mask and kinds: what the best prediction's centre lies on ("pen", "mug"),
+    #: or None off the labelled objects; where the top-1 misses fall (:func:`top1_breakdown`).
+    top1_kind: str | None = None
     #: Backends that write text (vlm): raw answers for the image, and how many did not parse.
     answers: int = 0
     invalid_answers: int = 0
@@ -90,7 +96,8 @@ def top_k_hit(predictions: Sequence[Grasp], ground_truth: Sequence[Grasp], k: in
     return any(p.is_hit(ground_truth) for p in predictions[:k])
 
 
-def _object_at(mask: np.ndarray, grasp: Grasp) -> int:
+def object_label_at(mask: np.ndarray, grasp: Grasp) -> int:
+    """The mask label under the grasp's centre (0: background, or outside the image)."""
     x, y = int(round(grasp.cx)), int(round(grasp.cy))
     inside = 0 <= y < mask.shape[0] and 0 <= x < mask.shape[1]
     return int(mask[y, x]) if inside else 0
@@ -99,7 +106,7 @@ def _object_at(mask: np.ndarray, grasp: Grasp) -> int:
 def _labels_by_object(ground_truth: Sequence[Grasp], mask: np.ndarray) -> dict[int, list[Grasp]]:
     labels_by_object: dict[int, list[Grasp]] = {}
     for gt in ground_truth:
-        labels_by_object.setdefault(_object_at(mask, gt), []).append(gt)
+        labels_by_object.setdefault(object_label_at(mask, gt), []).append(gt)
     labels_by_object.pop(0, None)  # labels whose centre is off every object mask are not scored
     return labels_by_object
 
@@ -115,7 +122,7 @@ def per_object_hits(predictions: Sequence[Grasp], ground_truth: Sequence[Grasp],
     ranked = sorted(predictions, key=lambda g: g.score, reverse=True)
     hits = []
     for object_id, labels in sorted(_labels_by_object(ground_truth, mask).items()):
-        best = next((p for p in ranked if _object_at(mask, p) == object_id), None)
+        best = next((p for p in ranked if object_label_at(mask, p) == object_id), None)
         hits.append(best is not None and best.is_hit(labels))
     return hits
 
@@ -126,7 +133,7 @@ def objects_hit(predictions: Sequence[Grasp], ground_truth: Sequence[Grasp], mas
     labels = _labels_by_object(ground_truth, mask)
     hit = set()
     for prediction in sorted(predictions, key=lambda g: g.score, reverse=True)[:k]:
-        object_id = _object_at(mask, prediction)
+        object_id = object_label_at(mask, prediction)
         if object_id in labels and prediction.is_hit(labels[object_id]):
             hit.add(object_id)
     return hit
@@ -146,7 +153,7 @@ def prediction_outcomes(
         if prediction.is_hit(ground_truth):
             outcomes.append((prediction.score, HIT))
         else:
-            on_object = _object_at(mask, prediction) in labelled
+            on_object = object_label_at(mask, prediction) in labelled
             outcomes.append((prediction.score, ON_OBJECT if on_object else OFF_OBJECT))
     return outcomes
 
@@ -180,6 +187,26 @@ def background_figures(
     }
 
 
+TOP1_OUTCOMES = ("hit", "miss_on_object", "off_objects", "no_grasp")
+
+
+def top1_breakdown(results: Iterable[ImageResult]) -> dict[str, object] | None:
+    """Over the labelled images scored against an object mask: the share in each of
+    :data:`TOP1_OUTCOMES` (they sum to 1), and ``misses_on_object_by_kind`` (counts, most first)
+    where the data name kinds. None when no image qualifies."""
+    scored = [r for r in results if r.outcomes is not None and r.ground_truth]
+    if not scored:
+        return None
+    names = {HIT: "hit", ON_OBJECT: "miss_on_object", OFF_OBJECT: "off_objects"}
+    landed = [names[r.outcomes[0][1]] if r.outcomes else "no_grasp" for r in scored]
+    breakdown: dict[str, object] = {name: landed.count(name) / len(scored) for name in TOP1_OUTCOMES}
+    kinds = [r.top1_kind for r, where in zip(scored, landed) if where == "miss_on_object" and r.top1_kind]
+    if kinds:
+        counts = {kind: kinds.count(kind) for kind in set(kinds)}
+        breakdown["misses_on_object_by_kind"] = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    return breakdown
+
+
 def outcomes_and_labels(results: Iterable[ImageResult]) -> tuple[list[list[tuple[float, int]]], list[bool]]:
     """For the images scored against an object mask: each one's prediction outcomes, and whether
     it carries labels (the two sequences :func:`background_figures` takes)."""
@@ -194,12 +221,22 @@ def threshold_sweep(
     return [{"threshold": t, **background_figures(outcomes, t, labelled)} for t in thresholds]
 
 
-def choose_operating_point(rows: Sequence[dict[str, float | None]], max_background: float) -> tuple[dict, bool]:
+def choose_operating_point(
+    rows: Sequence[dict[str, float | None]], max_background: float, max_empty_with_grasp: float | None = None
+) -> tuple[dict, bool]:
     """Of the sweep rows (one per score threshold, perhaps for several mask thresholds) whose
-    ``background_scenes`` is at most ``max_background``, the one with the highest top-1 (then
-    the fewest background scenes, then the lowest threshold), and True; with none passing, the
-    row with the fewest background scenes (then the highest top-1), and False."""
-    passing = [row for row in rows if (row["background_scenes"] or 0.0) <= max_background]
+    ``background_scenes`` is at most ``max_background`` (and, given ``max_empty_with_grasp``,
+    whose ``unlabelled_with_grasp`` is at most that, where rows have it), the one with the
+    highest top-1 (then the fewest background scenes, then the lowest threshold), and True; with
+    none passing, the row with the fewest background scenes (then the highest top-1), and False."""
+
+    def quiet_on_empty_tables(row: dict[str, float | None]) -> bool:
+        share = row.get("unlabelled_with_grasp")
+        return max_empty_with_grasp is None or share is None or share <= max_empty_with_grasp
+
+    passing = [
+        row for row in rows if (row["background_scenes"] or 0.0) <= max_background and quiet_on_empty_tables(row)
+    ]
     if passing:
         best = min(passing, key=lambda r: (-(r.get("top1_hit") or 0.0), r["background_scenes"] or 0.0, r["threshold"]))
         return best, True
@@ -263,6 +300,9 @@ def summarize(results: Sequence[ImageResult], top_k: Sequence[int] = (1, 5)) -> 
         metrics["background_scenes"] = figures["background_scenes"]
         metrics["on_object_top5"] = figures["on_object_top5"]
         metrics["precision"] = figures["precision"]
+    top1 = top1_breakdown(results)
+    if top1 is not None:
+        metrics["top1_outcome"] = top1
     crowded = [r.objects_in_top3 for r in results if r.objects_in_top3 is not None and r.objects_in_top3[1] >= 3]
     if crowded:
         metrics["top3_on_3_objects"] = sum(hit == 3 for hit, _labelled in crowded) / len(crowded)

@@ -16,11 +16,13 @@ import numpy as np
 
 from vlm_grasp_ros.core.datasets import GraspSample
 from vlm_grasp_ros.core.metrics import (
+    TOP1_OUTCOMES,
     ImageResult,
     outcomes_and_labels,
     per_kind_accuracy,
     score_top_prediction,
     threshold_sweep,
+    top1_breakdown,
 )
 from vlm_grasp_ros.core.overlay import draw_comparison
 
@@ -112,6 +114,29 @@ def kind_table(runs: Sequence[EvaluationRun]) -> list[str]:
     return [*lines, ""]
 
 
+def top1_table(runs: Sequence[EvaluationRun]) -> list[str]:
+    """Where each labelled image's best grasp lands, per backend with object masks."""
+    rows = []
+    for run in runs:
+        breakdown = top1_breakdown(run.results)
+        if breakdown is None:
+            continue
+        by_kind = breakdown.get("misses_on_object_by_kind")
+        kinds = ", ".join(f"{kind} {count}" for kind, count in by_kind.items()) if isinstance(by_kind, dict) else "–"
+        shares = " | ".join(_format(breakdown[name], True) for name in TOP1_OUTCOMES)
+        rows.append(f"| {run.backend} | {shares} | {kinds or '–'} |")
+    if not rows:
+        return []
+    header = [
+        "### Where each image's best grasp lands",
+        "",
+        "| backend | hits a label | on a labelled object, missed | off the objects | no grasp "
+        "| misses on an object, by kind |",
+        "|---|---|---|---|---|---|",
+    ]
+    return [*header, *rows, ""]
+
+
 def _histograms(runs: Sequence[EvaluationRun], out_dir: Path) -> list[str]:
     figure, (iou_axis, angle_axis) = plt.subplots(1, 2, figsize=(11, 3.8))
     for run in runs:
@@ -182,6 +207,7 @@ def write_report(runs: Sequence[EvaluationRun], path: Path, title: str, command:
         "",
     ]
     parts += kind_table(runs)
+    parts += top1_table(runs)
     parts += background_tables(runs)
     if any(run.results for run in runs):
         for name in _histograms(runs, out_dir):
