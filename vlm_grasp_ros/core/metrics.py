@@ -32,6 +32,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -202,8 +203,8 @@ def top1_breakdown(results: Iterable[ImageResult]) -> dict[str, object] | None:
     breakdown: dict[str, object] = {name: landed.count(name) / len(scored) for name in TOP1_OUTCOMES}
     kinds = [r.top1_kind for r, where in zip(scored, landed) if where == "miss_on_object" and r.top1_kind]
     if kinds:
-        counts = {kind: kinds.count(kind) for kind in set(kinds)}
-        breakdown["misses_on_object_by_kind"] = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+        ranked = sorted(Counter(kinds).items(), key=lambda item: (-item[1], item[0]))  # ties by name: stable reports
+        breakdown["misses_on_object_by_kind"] = dict(ranked)
     return breakdown
 
 
