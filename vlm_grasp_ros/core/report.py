@@ -124,7 +124,7 @@ def top1_table(runs: Sequence[EvaluationRun]) -> list[str]:
         by_kind = breakdown.get("misses_on_object_by_kind")
         kinds = ", ".join(f"{kind} {count}" for kind, count in by_kind.items()) if isinstance(by_kind, dict) else "–"
         shares = " | ".join(_format(breakdown[name], True) for name in TOP1_OUTCOMES)
-        rows.append(f"| {run.backend} | {shares} | {kinds or '–'} |")
+        rows.append(f"| {run.backend} | {shares} | {kinds} |")
     if not rows:
         return []
     header = [
