@@ -31,12 +31,12 @@ def test_the_depth_parameter_file_turns_the_check_on_and_loosens_the_mask_below_
     assert values == {
         "support_plane": True,
         "score_threshold": 0.05,
-        "dense.mask_threshold": 0.95,
-        "dense.min_relative_quality": 0.0,
+        "dense.mask_threshold": 0.9,
+        "dense.min_relative_quality": 0.5,
     }
     assert values["dense.mask_threshold"] < read_config(EMBEDDED_MODEL)[0].postprocess.mask_threshold
     readme = (CONFIG.parents[1] / "README.md").read_text(encoding="utf-8")
-    assert "config/grasp_node_depth.yaml" in readme and "`dense.mask_threshold: 0.95`" in readme
+    assert "config/grasp_node_depth.yaml" in readme and "`dense.mask_threshold: 0.9`" in readme
 
 
 def test_shipped_parameter_file_is_the_generated_one_with_every_parameter() -> None:
