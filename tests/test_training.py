@@ -11,7 +11,7 @@ import torch
 
 from training.config import AugmentConfig, DataSource, LossWeights, OptimConfig, TrainConfig, load_train_config
 from training.data import GraspMapDataset, SampleSource, collate_padded
-from training.losses import grasp_map_losses
+from training.losses import LOG_WIDTH_FLOOR, extended_log, grasp_map_losses
 from training.train_decoder import train
 from vlm_grasp_ros.core.augment import crop_sample, flip_sample
 from vlm_grasp_ros.core.dense.decoder import DecoderConfig
@@ -79,6 +79,44 @@ def test_a_few_training_steps_lower_the_loss() -> None:
     assert losses[-1] < 0.7 * losses[0]
 
 
+def _width_loss(predicted: float, target: float, form: str) -> float:
+    """The width loss of a 4x4 frame labelled everywhere with one opening."""
+    targets = torch.zeros((1, 5, 4, 4))
+    targets[:, 0] = 1.0
+    targets[:, 3] = target
+    outputs = torch.zeros((1, 5, 4, 4))
+    outputs[:, 3] = predicted
+    return float(grasp_map_losses(outputs, targets, LossWeights(width_form=form))["width"])
+
+
+def test_the_log_width_loss_prices_twice_too_wide_alike_on_thin_and_large_openings() -> None:
+    thin, large = 5 / 64, 60 / 64  # a rail's and a box's openings, as width-map values
+    assert _width_loss(2 * thin, thin, "log") == pytest.approx(np.log(2) ** 2, rel=1e-5)
+    assert _width_loss(2 * thin, thin, "log") == pytest.approx(_width_loss(2 * large, large, "log"), rel=1e-5)
+    assert _width_loss(0.5 * large, large, "log") == pytest.approx(np.log(2) ** 2, rel=1e-5)
+    # The linear loss prices the same relative error on the rail ~140x lower than on the box.
+    assert _width_loss(2 * thin, thin, "linear") < _width_loss(2 * large, large, "linear") / 100
+    assert _width_loss(thin, thin, "log") == 0.0
+
+
+def test_the_extended_log_is_continuous_finite_and_pushes_small_openings_up() -> None:
+    values = torch.tensor([-0.5, 0.0, LOG_WIDTH_FLOOR, 0.5], requires_grad=True)
+    logs = extended_log(values)
+    assert torch.isfinite(logs).all()
+    assert float(logs[2].detach()) == pytest.approx(np.log(LOG_WIDTH_FLOOR))
+    assert float(logs[3].detach()) == pytest.approx(np.log(0.5))
+    just_below = float(extended_log(torch.tensor(LOG_WIDTH_FLOOR * 0.999)))
+    assert just_below == pytest.approx(np.log(LOG_WIDTH_FLOOR), abs=1e-2)
+    logs.sum().backward()
+    assert values.grad is not None and (values.grad > 0).all()  # every opening's log rises with it
+    # A prediction below zero under a labelled grasp gets a finite loss with a gradient that raises it.
+    prediction = torch.full((1, 5, 2, 2), -0.2, requires_grad=True)
+    targets = torch.zeros((1, 5, 2, 2))
+    targets[:, 0], targets[:, 3] = 1.0, 0.1
+    grasp_map_losses(prediction, targets, LossWeights(width_form="log"))["width"].backward()
+    assert prediction.grad is not None and (prediction.grad[:, 3] < 0).all()
+
+
 def test_the_config_loader_names_the_file_and_the_problem(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("output_dir: x\noptim: {epochs: 2, learning_rat: 0.1}\n")
@@ -86,6 +124,9 @@ def test_the_config_loader_names_the_file_and_the_problem(tmp_path: Path) -> Non
         load_train_config(path)
     path.write_text("output_dir: x\nmodel:\n  encoder: {name: resnet}\n")
     with pytest.raises(ValueError, match=rf"{path}: model: .*unknown encoder 'resnet'"):
+        load_train_config(path)
+    path.write_text("output_dir: x\nloss: {width_form: cubic}\n")
+    with pytest.raises(ValueError, match=rf"{path}: loss: width_form must be one of .*'cubic'"):
         load_train_config(path)
     path.write_text("output_dir: x\noptim: {epochs: [1, 2}\n")
     with pytest.raises(ValueError, match=rf"{path}:2: not valid YAML"):
