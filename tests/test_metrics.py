@@ -16,6 +16,7 @@ from vlm_grasp_ros.core.metrics import (
     ImageResult,
     background_figures,
     choose_operating_point,
+    miss_cause,
     objects_hit,
     per_object_hits,
     prediction_outcomes,
@@ -188,7 +189,7 @@ def test_scenes_with_nothing_labelled_count_only_as_background() -> None:
         background_figures(outcomes, labelled=[True])
 
 
-def test_the_top1_breakdown_says_where_each_best_grasp_lands_and_on_what() -> None:
+def test_the_top1_breakdown_says_where_each_best_grasp_lands_on_what_and_why_it_misses() -> None:
     mask = np.zeros((100, 100), np.int32)
     mask[10:40, 10:40] = 1  # a mug
     mask[60:90, 60:90] = 2  # a pen
@@ -198,6 +199,8 @@ def test_the_top1_breakdown_says_where_each_best_grasp_lands_and_on_what() -> No
         score_image("hit", [Grasp(25, 25, 0.0, 20, 10, 0.9)], labels, mask, object_kinds=kinds),
         score_image("mug, turned", [Grasp(25, 25, 1.2, 20, 10, 0.9)], labels, mask, object_kinds=kinds),
         score_image("mug, too wide", [Grasp(30, 30, 0.0, 80, 40, 0.9)], labels, mask, object_kinds=kinds),
+        # On the mug, but at its corner: no opening or angle there reaches the label.
+        score_image("mug, corner", [Grasp(12, 38, 0.0, 6, 3, 0.9)], labels, mask, object_kinds=kinds),
         # The best on the pen misses; the second hits the mug, but only the first counts.
         score_image(
             "pen", [Grasp(75, 75, 1.5, 20, 10, 0.9), Grasp(25, 25, 0.0, 20, 10, 0.5)], labels, mask, object_kinds=kinds
@@ -206,18 +209,36 @@ def test_the_top1_breakdown_says_where_each_best_grasp_lands_and_on_what() -> No
         score_image("nothing", [], labels, mask, object_kinds=kinds),
         score_image("empty table", [Grasp(50, 5, 0.0, 20, 10, 0.9)], [], np.zeros_like(mask)),  # not counted
     ]
+    assert [r.top1_miss_cause for r in results] == [None, "angle", "opening", "place", "angle", None, None, None]
     breakdown = top1_breakdown(results)
     assert breakdown == {
-        "hit": pytest.approx(1 / 6),
-        "miss_on_object": pytest.approx(3 / 6),
-        "off_objects": pytest.approx(1 / 6),
-        "no_grasp": pytest.approx(1 / 6),
-        "misses_on_object_by_kind": {"mug": 2, "pen": 1},
+        "hit": pytest.approx(1 / 7),
+        "miss_on_object": pytest.approx(4 / 7),
+        "off_objects": pytest.approx(1 / 7),
+        "no_grasp": pytest.approx(1 / 7),
+        "misses_on_object_by_kind": {"mug": 3, "pen": 1},
+        "misses_on_object_by_cause": {"opening": 1, "angle": 2, "place": 1},
     }
     assert list(breakdown["misses_on_object_by_kind"]) == ["mug", "pen"]  # most first
     assert summarize(results)["top1_outcome"] == breakdown
     assert breakdown["hit"] == pytest.approx(summarize(results)["accuracy_top1"])
-    # Without kinds the shares stay and the by-kind counts go; without a mask there is nothing to say.
-    plain = [score_image(r.name, r.predictions, r.ground_truth, mask) for r in results[:6]]
+    # Without kinds the shares and causes stay and the by-kind counts go; without a mask there is nothing to say.
+    plain = [score_image(r.name, r.predictions, r.ground_truth, mask) for r in results[:7]]
     assert "misses_on_object_by_kind" not in (top1_breakdown(plain) or {})
+    assert (top1_breakdown(plain) or {})["misses_on_object_by_cause"] == breakdown["misses_on_object_by_cause"]
     assert top1_breakdown([score_image("a", [Grasp(25, 25, 0.0, 20, 10, 0.9)], labels)]) is None
+
+
+def test_a_miss_is_put_down_to_its_opening_only_within_a_quarter_to_four_times_its_own() -> None:
+    label = [Grasp(50, 50, 0.3, 10, 5)]
+    # 3.5x too wide: a quarter of it is under the label's size, so some opening in range hits.
+    assert miss_cause(Grasp(50, 50, 0.3, 35, 17.5), label) == "opening"
+    assert miss_cause(Grasp(50, 50, 0.3, 3, 1.5), label) == "opening"  # too narrow
+    # 60x too wide: no opening down to a quarter reaches the label's size; the angle is right, so: place.
+    assert miss_cause(Grasp(50, 50, 0.3, 600, 300), label) == "place"
+    # Right size, across the label: only the angle is wrong, whichever way it turns.
+    assert miss_cause(Grasp(50, 50, 0.3 + math.pi / 2, 10, 5), label) == "angle"
+    assert miss_cause(Grasp(50, 50, 0.3 - 1.0, 10, 5), label) == "angle"
+    # Wrong size and angle both: one change does not fix it.
+    assert miss_cause(Grasp(50, 50, 0.3 + math.pi / 2, 40, 20), label) == "place"
+    assert miss_cause(Grasp(50, 50, 0.3, 10, 5), []) == "place"

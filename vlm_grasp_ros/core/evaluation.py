@@ -19,8 +19,10 @@ from vlm_grasp_ros.core.datasets import GraspSample
 from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.metrics import (
     OFF_OBJECT,
+    ON_OBJECT,
     ImageResult,
     labelled_objects,
+    miss_cause,
     object_label_at,
     objects_hit,
     per_object_hits,
@@ -109,6 +111,8 @@ def score_image(
         result.objects_in_top3 = (len(objects_hit(predictions, ground_truth, object_mask, 3)), len(result.object_hits))
         result.outcomes = prediction_outcomes(predictions, ground_truth, object_mask)
         top_label = object_label_at(object_mask, predictions[0]) if predictions else 0
+        if predictions and result.outcomes[0][1] == ON_OBJECT:
+            result.top1_miss_cause = miss_cause(predictions[0], ground_truth)
         if object_kinds is not None and top_label > 0 and result.outcomes[0][1] != OFF_OBJECT:
             result.top1_kind = object_kinds[top_label - 1] if top_label <= len(object_kinds) else "unnamed"
     return result

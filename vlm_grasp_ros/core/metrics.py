@@ -22,8 +22,9 @@
   ``background_scenes`` when any prediction is made; ``unlabelled_with_grasp`` is the share of
   them that get one.
 * Where the best prediction lands (:func:`top1_breakdown`, with an object mask): the share of
-  labelled images whose top-1 grasp hits, misses on a labelled object (wrong opening, angle or
-  place), lies off the objects, or that get no grasp; and the on-object misses by kind.
+  labelled images whose top-1 grasp hits, misses on a labelled object, lies off the objects, or
+  that get no grasp; the on-object misses by kind, and by cause (:func:`miss_cause`): the
+  opening alone, the angle alone, or the place (neither fixes it).
 * Several grasps on several objects (``top3_on_3_objects``): among images with at least three
   labelled objects, the share whose three best predictions hit three different objects (each
   prediction centred on an object and hitting one of that object's labels).
@@ -34,7 +35,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -64,6 +65,9 @@ class ImageResult:
     #: With an object mask and kinds: what the best prediction's centre lies on ("pen", "mug"),
     #: or None off the labelled objects; where the top-1 misses fall (:func:`top1_breakdown`).
     top1_kind: str | None = None
+    #: With an object mask: why the best prediction misses, when it misses on a labelled object
+    #: (:func:`miss_cause`), else None.
+    top1_miss_cause: str | None = None
     #: Backends that write text (vlm): raw answers for the image, and how many did not parse.
     answers: int = 0
     invalid_answers: int = 0
@@ -91,6 +95,29 @@ def score_top_prediction(prediction: Grasp, ground_truth: Sequence[Grasp]) -> To
         angle_error_deg=math.degrees(prediction.angle_difference(matched)),
         center_error_px=math.hypot(prediction.cx - matched.cx, prediction.cy - matched.cy),
     )
+
+
+#: Why an on-object miss misses (:func:`miss_cause`), in the order they are tried.
+MISS_CAUSES = ("opening", "angle", "place")
+#: The openings tried for the "opening" cause: a quarter to four times the prediction's own.
+_OPENING_FACTORS = tuple(float(f) for f in np.geomspace(0.25, 4.0, 33))
+_ANGLE_STEP_DEG = 5
+
+
+def miss_cause(prediction: Grasp, ground_truth: Sequence[Grasp]) -> str:
+    """Why ``prediction`` (which hits no label) misses: ``"opening"`` when, at its centre and
+    angle, some opening from a quarter to four times its own (the jaw scaled alike) would hit;
+    else ``"angle"`` when, at its centre and size, some angle (5 degree steps) would; else
+    ``"place"``: its centre is where no label's rectangle can be reached by one such change."""
+    reach = 4.0 * math.hypot(prediction.width, prediction.height)
+    near = [gt for gt in ground_truth if math.hypot(gt.cx - prediction.cx, gt.cy - prediction.cy) < reach]
+    resized = (replace(prediction, width=prediction.width * f, height=prediction.height * f) for f in _OPENING_FACTORS)
+    if any(grasp.is_hit(near) for grasp in resized):
+        return "opening"
+    turns = (math.radians(d) for d in range(-90, 90, _ANGLE_STEP_DEG))
+    if any(replace(prediction, theta=prediction.theta + turn).is_hit(near) for turn in turns):
+        return "angle"
+    return "place"
 
 
 def top_k_hit(predictions: Sequence[Grasp], ground_truth: Sequence[Grasp], k: int) -> bool:
@@ -194,7 +221,8 @@ TOP1_OUTCOMES = ("hit", "miss_on_object", "off_objects", "no_grasp")
 def top1_breakdown(results: Iterable[ImageResult]) -> dict[str, object] | None:
     """Over the labelled images scored against an object mask: the share in each of
     :data:`TOP1_OUTCOMES` (they sum to 1), and ``misses_on_object_by_kind`` (counts, most first)
-    where the data name kinds. None when no image qualifies."""
+    where the data name kinds, and ``misses_on_object_by_cause`` (counts per :data:`MISS_CAUSES`).
+    None when no image qualifies."""
     scored = [r for r in results if r.outcomes is not None and r.ground_truth]
     if not scored:
         return None
@@ -205,6 +233,9 @@ def top1_breakdown(results: Iterable[ImageResult]) -> dict[str, object] | None:
     if kinds:
         ranked = sorted(Counter(kinds).items(), key=lambda item: (-item[1], item[0]))  # ties by name: stable reports
         breakdown["misses_on_object_by_kind"] = dict(ranked)
+    causes = Counter(r.top1_miss_cause for r, where in zip(scored, landed) if where == "miss_on_object")
+    if causes:
+        breakdown["misses_on_object_by_cause"] = {cause: causes[cause] for cause in MISS_CAUSES}
     return breakdown
 
 

@@ -114,6 +114,11 @@ def kind_table(runs: Sequence[EvaluationRun]) -> list[str]:
     return [*lines, ""]
 
 
+def _counts(counted: object) -> str:
+    """{"mug": 2, "pen": 1} -> "mug 2, pen 1"; "–" when there is nothing counted."""
+    return ", ".join(f"{name} {count}" for name, count in counted.items()) if isinstance(counted, dict) else "–"
+
+
 def top1_table(runs: Sequence[EvaluationRun]) -> list[str]:
     """Where each labelled image's best grasp lands, per backend with object masks."""
     rows = []
@@ -121,20 +126,24 @@ def top1_table(runs: Sequence[EvaluationRun]) -> list[str]:
         breakdown = top1_breakdown(run.results)
         if breakdown is None:
             continue
-        by_kind = breakdown.get("misses_on_object_by_kind")
-        kinds = ", ".join(f"{kind} {count}" for kind, count in by_kind.items()) if isinstance(by_kind, dict) else "–"
+        kinds = _counts(breakdown.get("misses_on_object_by_kind"))
+        causes = _counts(breakdown.get("misses_on_object_by_cause"))
         shares = " | ".join(_format(breakdown[name], True) for name in TOP1_OUTCOMES)
-        rows.append(f"| {run.backend} | {shares} | {kinds} |")
+        rows.append(f"| {run.backend} | {shares} | {kinds} | {causes} |")
     if not rows:
         return []
     header = [
         "### Where each image's best grasp lands",
         "",
         "| backend | hits a label | on a labelled object, missed | off the objects | no grasp "
-        "| misses on an object, by kind |",
-        "|---|---|---|---|---|---|",
+        "| misses on an object, by kind | by cause |",
+        "|---|---|---|---|---|---|---|",
     ]
-    return [*header, *rows, ""]
+    note = (
+        "A miss's cause: *opening* if another opening (a quarter to four times its own, the jaw alike) at "
+        "its centre and angle would hit, else *angle* if another angle would, else *place*."
+    )
+    return [*header, *rows, "", note, ""]
 
 
 def _histograms(runs: Sequence[EvaluationRun], out_dir: Path) -> list[str]:
