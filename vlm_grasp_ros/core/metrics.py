@@ -109,8 +109,14 @@ def miss_cause(prediction: Grasp, ground_truth: Sequence[Grasp]) -> str:
     angle, some opening from a quarter to four times its own (the jaw scaled alike) would hit;
     else ``"angle"`` when, at its centre and size, some angle (5 degree steps) would; else
     ``"place"``: its centre is where no label's rectangle can be reached by one such change."""
-    reach = 4.0 * math.hypot(prediction.width, prediction.height)
-    near = [gt for gt in ground_truth if math.hypot(gt.cx - prediction.cx, gt.cy - prediction.cy) < reach]
+    # Only labels that the largest rectangle tried can touch (half-diagonals summed): the rest
+    # cannot be hit by any change tried, and skipping them keeps a crowded scene's misses cheap.
+    largest = 0.5 * _OPENING_FACTORS[-1] * math.hypot(prediction.width, prediction.height)
+    near = [
+        gt
+        for gt in ground_truth
+        if math.hypot(gt.cx - prediction.cx, gt.cy - prediction.cy) < largest + 0.5 * math.hypot(gt.width, gt.height)
+    ]
     resized = (replace(prediction, width=prediction.width * f, height=prediction.height * f) for f in _OPENING_FACTORS)
     if any(grasp.is_hit(near) for grasp in resized):
         return "opening"
