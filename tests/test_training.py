@@ -248,6 +248,51 @@ def test_narrowest_targets_keep_each_objects_narrowest_grasps_only() -> None:
     assert narrowest_per_object(box + disc, None, ratio=1.25) == box[:2]  # no mask: one object
 
 
+def test_label_stats_count_what_each_ratio_keeps_by_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from training.label_stats import labels_by_kind, main, markdown
+    from vlm_grasp_ros.core.datasets.sample import GraspSample
+
+    mask = np.zeros((100, 200), np.int32)
+    mask[:, :100], mask[:, 100:] = 1, 2
+    mug = [Grasp(40, 50, 0.0, 10, 5), Grasp(60, 50, 0.0, 12, 6), Grasp(50, 50, 1.0, 30, 15)]  # wall, wall, body
+    pen = [Grasp(150, 50, 0.0, 5, 2), Grasp(160, 50, 0.0, 5, 2)]
+    image = np.zeros((100, 200, 3), np.uint8)
+    samples = [
+        GraspSample(image, mug + pen, "a", mask, object_kinds=("mug", "pen")),
+        GraspSample(image, mug[:2], "b", mask, object_kinds=("mug", "pen")),
+    ]
+    table = labels_by_kind(samples, (1.25, 3.0))
+    assert list(table) == ["mug", "pen"]
+    assert (table["mug"].labels, table["mug"].kept) == (5, {1.25: 4, 3.0: 5})  # the body label goes at 1.25
+    assert (table["pen"].labels, table["pen"].kept) == (2, {1.25: 2, 3.0: 2})
+    assert table["mug"].spreads == [3.0, 1.2] and table["pen"].spreads == [1.0]
+    assert "| mug | 5 | 80% | 100% | 2.10 |" in markdown(table, (1.25, 3.0))
+    # Without a mask every label is one object of kind "all", as training groups them.
+    plain = labels_by_kind([GraspSample(image, mug + pen, "c")], (1.25,))
+    assert list(plain) == ["all"] and plain["all"].kept == {1.25: 2}  # only the pen's (5 px) pass 1.25 x 5
+    with pytest.raises(SystemExit, match="at least 1"):
+        main(["--root", str(tmp_path), "--ratios", "0.5"])
+    # From folders as vlm-grasp synth writes them: every label of the scenes is counted once.
+    from vlm_grasp_ros.cli.main import main as vlm_grasp
+    from vlm_grasp_ros.core.datasets import open_dataset
+
+    scenes = tmp_path / "scenes"
+    assert (
+        vlm_grasp(["synth", "--view", "robot", "--out", str(scenes), "--n", "2", "--width", "320", "--height", "240"])
+        == 0
+    )
+    main(["--root", str(scenes), "--ratios", "1.25"])
+    rows = [
+        line.split(" | ")
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("| ") and "---" not in line
+    ]
+    assert rows[0][0] == "| kind" and len(rows) > 1
+    assert sum(int(row[1]) for row in rows[1:]) == sum(
+        len(sample.grasps) for sample in open_dataset("synthetic", scenes)
+    )
+
+
 def test_a_bad_validation_source_fails_before_any_training(tmp_path: Path) -> None:
     config = _tiny_run(tmp_path / "run", epochs=1)
     config.val = DataSource(dataset="cornell", root=str(tmp_path / "no_such_dataset"))

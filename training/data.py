@@ -71,23 +71,25 @@ def augment_sample(sample: GraspSample, rng: np.random.Generator, config: Augmen
     return sample
 
 
+def object_under(grasp: Grasp, mask: np.ndarray | None) -> int:
+    """The mask label under a grasp's centre (clamped into the image): the object whose grasps
+    :func:`narrowest_per_object` compares; 0 for every grasp when there is no mask."""
+    if mask is None:
+        return 0
+    row = min(max(int(grasp.cy), 0), mask.shape[0] - 1)
+    col = min(max(int(grasp.cx), 0), mask.shape[1] - 1)
+    return int(mask[row, col])
+
+
 def narrowest_per_object(grasps: list[Grasp], mask: np.ndarray | None, ratio: float) -> list[Grasp]:
     """Each object's grasps whose opening is at most ``ratio`` x its narrowest (see TargetConfig)."""
     if ratio <= 0:
         return grasps
-
-    def object_of(grasp: Grasp) -> int:
-        if mask is None:
-            return 0
-        row = min(max(int(grasp.cy), 0), mask.shape[0] - 1)
-        col = min(max(int(grasp.cx), 0), mask.shape[1] - 1)
-        return int(mask[row, col])
-
     narrowest: dict[int, float] = {}
     for grasp in grasps:
-        key = object_of(grasp)
+        key = object_under(grasp, mask)
         narrowest[key] = min(narrowest.get(key, grasp.width), grasp.width)
-    return [g for g in grasps if g.width <= ratio * narrowest[object_of(g)]]
+    return [g for g in grasps if g.width <= ratio * narrowest[object_under(g, mask)]]
 
 
 def model_frame_targets(
