@@ -76,3 +76,27 @@ def test_other_architectures_and_single_inputs_are_refused_by_name(tmp_path: Pat
     with pytest.raises(SystemExit, match=rf"{tmp_path / 'missing'}: no such checkpoint folder"):
         main([str(first), str(tmp_path / "missing"), "--out", str(tmp_path / "soup")])
     assert not (tmp_path / "soup").exists()
+
+
+def test_tuned_encoder_blocks_are_averaged_with_the_decoders(tmp_path: Path) -> None:
+    folders = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        config = DenseModelConfig(
+            encoder=EncoderConfig("efficientnet_lite0", strides=(4, 8, 16), tune_from_stride=16),
+            decoder=DecoderConfig(channels=16, head_channels=8, context_blocks=1),
+            input_long_side=96,
+        )
+        model = DenseGraspModel(config)
+        with torch.no_grad():
+            for parameter in model.encoder.tuned_parameters():
+                parameter.add_(torch.randn_like(parameter) * 0.05)
+        folders.append(save_checkpoint(model, tmp_path / str(seed)))
+    soup = average_checkpoints(folders)
+    a, b = (load_file(folder / WEIGHTS_NAME) for folder in folders)
+    averaged = soup.trainable_state()
+    encoder_keys = [name for name in a if name.startswith("encoder.")]
+    assert encoder_keys and set(averaged) == set(a)
+    for name in encoder_keys:
+        assert not torch.equal(a[name], b[name])
+        torch.testing.assert_close(averaged[name], (a[name] + b[name]) / 2)

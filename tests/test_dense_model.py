@@ -141,7 +141,7 @@ def test_corrupt_and_mismatched_checkpoints_are_refused_with_the_file_named(tmp_
     wider = json.loads(json.dumps(config))
     wider["model"]["decoder"]["channels"] = 24
     config_path.write_text(json.dumps(wider))
-    with pytest.raises(CheckpointError, match="does not match the decoder in config.json: .*shape mismatch"):
+    with pytest.raises(CheckpointError, match="does not match the network in config.json: .*shape mismatch"):
         load_checkpoint(folder)
 
     other_encoder = json.loads(json.dumps(config))
@@ -221,3 +221,55 @@ def test_flip_averaged_maps_are_mirror_symmetric(frame_shape: tuple[int, int]) -
         np.testing.assert_allclose(getattr(averaged, name), getattr(expected, name), atol=1e-4)
         np.testing.assert_allclose(getattr(averaged, name), getattr(symmetric, name), atol=1e-4)
     assert not np.allclose(plain.quality, averaged.quality, atol=1e-4)  # the average is not the plain map
+
+
+def test_a_tuned_encoders_top_blocks_split_exactly_and_travel_in_the_checkpoint(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    config = DenseModelConfig(
+        encoder=EncoderConfig(strides=(4, 8, 16), tune_from_stride=16), decoder=SMALL_DECODER, input_long_side=96
+    )
+    model = DenseGraspModel(config).eval()
+    tuned = model.encoder.tuned_parameters()
+    tuned_ids = {id(p) for p in tuned}
+    frozen = [p for p in model.encoder.parameters() if id(p) not in tuned_ids]
+    assert tuned and frozen and all(p.requires_grad for p in tuned) and not any(p.requires_grad for p in frozen)
+    images = torch.randint(0, 255, (2, 64, 96, 3), dtype=torch.uint8)
+    cached = model.frozen_features(images)
+    assert [level.shape[1] for level in cached] == [24, 40]  # what training caches: strides 4 and 8
+    whole = model.features(images)
+    assert len(whole) == 3 and all(torch.equal(a, b) for a, b in zip(whole, model.encoder.tuned_part(cached)))
+    with torch.no_grad():
+        for parameter in tuned:
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    folder = save_checkpoint(model, tmp_path / "ckpt")
+    stored = load_file(str(folder / WEIGHTS_NAME))
+    encoder_keys = sorted(key for key in stored if key.startswith("encoder."))
+    assert encoder_keys == sorted(f"encoder.{name}" for name in model.encoder.tuned_state_dict())
+    assert {int(key.split(".")[2]) for key in encoder_keys} == set(range(5, 11))  # blocks after stride 8's tap
+    loaded = load_checkpoint(folder)
+    pristine = DenseGraspModel(config).eval()
+    with torch.no_grad():
+        assert torch.equal(model(images), loaded(images))
+        ours, theirs = loaded.features(images), pristine.features(images)
+    assert torch.equal(ours[1], theirs[1]) and not torch.allclose(ours[2], theirs[2])
+    # A config that no longer says the blocks are tuned cannot take their weights.
+    config_path = folder / "config.json"
+    edited = json.loads(config_path.read_text())
+    edited["model"]["encoder"]["tune_from_stride"] = 0
+    config_path.write_text(json.dumps(edited))
+    with pytest.raises(CheckpointError, match=r"does not match the network in config.json: unexpected \['encoder\.b"):
+        load_checkpoint(folder)
+
+
+@pytest.mark.parametrize(
+    ("name", "strides", "tune_from", "reason"),
+    [
+        ("efficientnet_lite0", (4, 8, 16), 4, "one of the strides after the first"),
+        ("efficientnet_lite0", (4, 8, 16), 32, "one of the strides after the first"),
+        ("internvit", (4, 8, 16), 16, "efficientnet_lite0 only"),
+    ],
+)
+def test_tune_from_stride_is_checked(name: str, strides: tuple[int, ...], tune_from: int, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        EncoderConfig(name, strides=strides, tune_from_stride=tune_from)

@@ -332,3 +332,25 @@ def test_a_validation_set_with_nothing_labelled_is_refused_by_name(tmp_path: Pat
     config.val = DataSource(count=2, seed=2, empty_share=1.0)
     with pytest.raises(ValueError, match="none of the 2 validation images carries a label"):
         train(config, progress=False)
+
+
+def test_tuning_the_encoders_top_blocks_moves_them_and_nothing_below(tmp_path: Path) -> None:
+    from vlm_grasp_ros.core.dense.checkpoint import CheckpointError, load_checkpoint
+    from vlm_grasp_ros.core.dense.encoders import build_encoder
+
+    train(_tiny_run(tmp_path / "frozen", epochs=1), progress=False)
+    run = _tiny_run(tmp_path / "tuned", epochs=1)
+    run.model.encoder = EncoderConfig(strides=(4, 8, 16), tune_from_stride=16)
+    run.init_from = str(tmp_path / "frozen" / "last")  # a frozen model may start a tuned run
+    run.optim.encoder_learning_rate = 1e-3
+    train(run, progress=False)
+    tuned = load_checkpoint(tmp_path / "tuned" / "last").encoder
+    pristine = build_encoder(EncoderConfig(strides=(4, 8, 16)))
+    assert tuned.config.tune_from_stride == 16
+    for index, (ours, theirs) in enumerate(zip(tuned.blocks, pristine.blocks, strict=True)):
+        same = all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters(), strict=True))
+        assert same == (index < 5), f"block {index}"
+    back = _tiny_run(tmp_path / "back", epochs=1)  # freezing them again would drop what they learned
+    back.init_from = str(tmp_path / "tuned" / "last")
+    with pytest.raises(CheckpointError, match=r"tuned/last: its encoder is tuned from stride 16; this run would"):
+        train(back, progress=False)

@@ -5,7 +5,8 @@
 
 Checkpoints fine-tuned one from the other lie close together, and the mean of their weights is
 often better than either (a "model soup", Wortsman et al. 2022) at no cost per frame: it is one
-decoder, not an ensemble. The frozen encoder is shared, so only the decoders are averaged; the
+decoder, not an ensemble. The frozen encoder is shared, so only the decoders (and tuned encoder
+blocks, with ``tune_from_stride``) are averaged; the
 BatchNorm running statistics are averaged like the weights, and its integer step counters are
 the first checkpoint's. The thresholds (``postprocess``, ``flip_average``) are the first's too: a
 new decoder has a new score scale, so calibrate it afterwards (``training.calibrate_threshold
@@ -29,7 +30,7 @@ ARCHITECTURE_FIELDS = ("encoder", "decoder", "input_long_side", "width_scale")
 
 
 def average_checkpoints(folders: Sequence[str | Path]) -> DenseGraspModel:
-    """The first checkpoint's model with every floating-point decoder tensor replaced by the mean
+    """The first checkpoint's model with every floating-point trained tensor replaced by the mean
     over ``folders``. Raises CheckpointError naming the folder whose architecture differs."""
     if len(folders) < 2:
         raise ValueError(f"averaging needs at least two checkpoints, got {len(folders)}")
@@ -43,14 +44,14 @@ def average_checkpoints(folders: Sequence[str | Path]) -> DenseGraspModel:
                     f"{Path(folders[0]) / 'config.json'} has {getattr(first, name)}; "
                     "only one architecture can be averaged"
                 )
-    states = [model.decoder.state_dict() for model in models]
+    states = [model.trainable_state() for model in models]
     averaged = {
         name: torch.stack([state[name].float() for state in states]).mean(0).to(tensor.dtype)
         if tensor.is_floating_point()
         else tensor
         for name, tensor in states[0].items()
     }
-    models[0].decoder.load_state_dict(averaged, strict=True)
+    models[0].load_trainable_state(averaged)
     return models[0]
 
 

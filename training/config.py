@@ -82,6 +82,9 @@ class OptimConfig:
     weight_decay: float = 1e-4
     #: Linear warm-up steps, then cosine decay to 5% over the remaining steps.
     warmup_steps: int = 50
+    #: Peak rate of the tuned encoder blocks (``model.encoder.tune_from_stride``); pretrained
+    #: weights want a gentler step than a decoder. 0 = ``learning_rate``.
+    encoder_learning_rate: float = 0.0
 
 
 @dataclass
@@ -96,12 +99,13 @@ class TrainConfig:
     loss: LossWeights = field(default_factory=LossWeights)
     optim: OptimConfig = field(default_factory=OptimConfig)
     #: A dense checkpoint folder whose decoder weights start the run instead of a random init
-    #: (fine-tuning a released model on new scenes); its network must be the one in ``model``.
+    #: (fine-tuning a released model on new scenes); its network must be the one in ``model``,
+    #: except that a frozen encoder may start a run that tunes its top blocks.
     #: Ignored when the run resumes from its own ``last`` checkpoint.
     init_from: str = ""
-    #: Keep each training image's encoder features (fp16, in memory) after the first epoch.
-    #: The encoder is frozen, so they never change; each image then keeps the augmentation it
-    #: was first drawn with (generate more scenes for variety instead).
+    #: Keep each training image's encoder features (fp16, in memory) after the first epoch: those
+    #: below the tuned blocks, which never change; each image then keeps the augmentation it was
+    #: first drawn with (generate more scenes for variety instead).
     cache_features: bool = True
     num_workers: int = 1
     #: Validation images drawn in the report's overlay grid.

@@ -1,4 +1,5 @@
-"""Train a dense grasp decoder on a frozen encoder.
+"""Train a dense grasp decoder on a frozen encoder (optionally with its top blocks tuned too:
+``model.encoder.tune_from_stride``).
 
     python -m training.train_decoder --config training/configs/dense_lite0_synthetic.yaml
     accelerate launch -m training.train_decoder --config ...   # several GPUs
@@ -22,6 +23,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -42,8 +44,9 @@ from vlm_grasp_ros.core.predictors.dense import DensePredictor
 
 
 class FeatureCache:
-    """Frozen-encoder features and targets per training image, fp16 on the CPU. Once every
-    image is in, epochs run from the cache alone: no rendering, loading or encoding."""
+    """Frozen-encoder features (those below any tuned blocks) and targets per training image, fp16
+    on the CPU. Once every image is in, epochs run from the cache alone: no rendering, loading or
+    encoding."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -92,6 +95,18 @@ class FeatureCache:
             }
             for group in groups
         ]
+
+
+class TrainedPart(nn.Module):
+    """What trains, as one module for ``accelerator.prepare`` (so several processes average every
+    trained gradient): cached frozen features -> tuned encoder blocks, if any -> decoder -> outputs."""
+
+    def __init__(self, model: DenseGraspModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frozen: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        return self.model.decode_frozen(frozen, size)
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -158,10 +173,12 @@ def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None
         persistent_workers=config.num_workers > 0 and not config.cache_features,
         generator=torch.Generator().manual_seed(config.seed),
     )
-    optimizer = torch.optim.AdamW(
-        model.decoder.parameters(), lr=config.optim.learning_rate, weight_decay=config.optim.weight_decay
-    )
-    decoder, optimizer, loader = accelerator.prepare(model.decoder, optimizer, loader)
+    groups = [{"params": list(model.decoder.parameters()), "lr": config.optim.learning_rate}]
+    tuned = model.encoder.tuned_parameters()
+    if tuned:
+        groups.append({"params": tuned, "lr": config.optim.encoder_learning_rate or config.optim.learning_rate})
+    optimizer = torch.optim.AdamW(groups, weight_decay=config.optim.weight_decay)
+    head, optimizer, loader = accelerator.prepare(TrainedPart(model), optimizer, loader)
     total_steps = config.optim.epochs * len(loader)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, config.optim.warmup_steps, total_steps)
@@ -182,7 +199,7 @@ def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None
     stopped = False
     for epoch in range(run.epoch, config.optim.epochs):
         dataset.epoch = epoch
-        decoder.train()
+        head.train()
         sums: dict[str, float] = {}
         batches = 0
         started = time.perf_counter()
@@ -197,10 +214,10 @@ def train(config: TrainConfig, fresh: bool = False, max_steps: int | None = None
             features = cache.lookup(indices, accelerator.device)
             if features is None:
                 images = batch["image"]
-                features = model.features(images)
+                features = model.frozen_features(images)
                 cache.store(indices, features, targets)
             size = tuple(batch["size"]) if "size" in batch else tuple(batch["image"].shape[1:3])
-            outputs = decoder(features, size)
+            outputs = head(features, size)
             losses = grasp_map_losses(outputs, targets, config.loss)
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(losses["total"])
@@ -278,13 +295,17 @@ def _changed_sections(saved: dict, now: dict) -> list[str]:
 
 
 def _network_of(model_config: DenseModelConfig) -> dict:
-    """The parts of a model config that shape its weights (not thresholds, flip or postprocessing)."""
+    """The parts of a model config that shape its weights (not thresholds, flip or postprocessing,
+    nor which encoder blocks train)."""
     values = _model_signature(model_config)
+    values["encoder"].pop("tune_from_stride", None)
     return {key: values[key] for key in ("encoder", "decoder", "input_long_side", "width_scale")}
 
 
 def _start_from(model: DenseGraspModel, config: TrainConfig) -> None:
-    """Load ``config.init_from``'s decoder weights into ``model`` (same encoder and decoder)."""
+    """Load ``config.init_from``'s weights into ``model``: its decoder, and its tuned encoder blocks
+    if it has any (same network; a frozen encoder may start a tuned run, not the other way round,
+    since blocks it tuned would then be frozen here and lost from this run's checkpoints)."""
     start = load_checkpoint(config.init_from)
     theirs, ours = _network_of(start.config), _network_of(config.model)
     if theirs != ours:
@@ -292,7 +313,13 @@ def _start_from(model: DenseGraspModel, config: TrainConfig) -> None:
         raise CheckpointError(
             f"{config.init_from}: init_from needs the same network as this run's model; {', '.join(differ)} differ"
         )
-    model.decoder.load_state_dict(start.decoder.state_dict(), strict=True)
+    their_tuning, our_tuning = start.config.encoder.tune_from_stride, config.model.encoder.tune_from_stride
+    if their_tuning and not (our_tuning and our_tuning <= their_tuning):
+        raise CheckpointError(
+            f"{config.init_from}: its encoder is tuned from stride {their_tuning}; this run would freeze those "
+            f"blocks (tune_from_stride {our_tuning}); tune from {their_tuning} or below"
+        )
+    model.load_trainable_state(start.trainable_state())
 
 
 def _resume(model: DenseGraspModel, optimizer, scheduler, folder: Path, config: TrainConfig) -> RunState:
@@ -307,7 +334,7 @@ def _resume(model: DenseGraspModel, optimizer, scheduler, folder: Path, config: 
         )
     from safetensors.torch import load_file
 
-    model.decoder.load_state_dict(load_file(str(folder / WEIGHTS_NAME)), strict=True)
+    model.load_trainable_state(load_file(str(folder / WEIGHTS_NAME)))
     return RunState.load(folder, optimizer, scheduler)
 
 

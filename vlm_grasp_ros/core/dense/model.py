@@ -128,6 +128,33 @@ class DenseGraspModel(nn.Module):
         with torch.no_grad():
             return self.encoder(self.normalise(images))
 
+    def frozen_features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """What training may cache: the encoder's maps below its tuned blocks (all when frozen)."""
+        with torch.no_grad():
+            return self.encoder.frozen_part(self.normalise(images))
+
+    def decode_frozen(self, frozen: list[torch.Tensor], output_size: tuple[int, int]) -> torch.Tensor:
+        """Raw outputs from :meth:`frozen_features`, through the tuned blocks (if any) and the decoder."""
+        return self.decoder(self.encoder.tuned_part(frozen), output_size)
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """What a checkpoint keeps: the decoder's weights and any tuned encoder blocks (``encoder.``)."""
+        state = dict(self.decoder.state_dict())
+        state.update({f"encoder.{name}": tensor for name, tensor in self.encoder.tuned_state_dict().items()})
+        return state
+
+    def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
+        """The inverse of :meth:`trainable_state`. The decoder's keys must all be there; tuned blocks
+        may be missing (they keep their pretrained weights: a frozen model starting a tuned run)."""
+        prefix = "encoder."
+        self.decoder.load_state_dict({k: v for k, v in state.items() if not k.startswith(prefix)}, strict=True)
+        tuned = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        unknown = sorted(set(tuned) - set(self.encoder.tuned_state_dict()))
+        if unknown:
+            raise ValueError(f"encoder weights {unknown[:3]} are not among this encoder's tuned blocks")
+        if tuned:
+            self.encoder.load_state_dict(tuned, strict=False)
+
     def decode(self, features: list[torch.Tensor], output_size: tuple[int, int]) -> torch.Tensor:
         return self.decoder(features, output_size)
 
