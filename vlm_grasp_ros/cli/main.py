@@ -1,4 +1,6 @@
-"""`vlm-grasp`: predict, eval, synth, inspect, bringup, bag and replay. Errors end in one clear line, exit code 2."""
+"""`vlm-grasp`: predict, eval, compare, synth, inspect, bringup, bag and replay.
+
+Errors end in one clear line, exit code 2."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import NoReturn
 from vlm_grasp_ros.cli import (
     bag_command,
     bringup_command,
+    compare_command,
     eval_command,
     inspect_command,
     predict_command,
@@ -109,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--allow-pickle", action="store_true", help="allow pickle annotations (can run code)")
     evaluate.set_defaults(run=eval_command.run)
+
+    compare = commands.add_parser(
+        "compare", help="two evaluations of the same images, image by image: which top-1 grasps only one gets right"
+    )
+    compare.add_argument("first", help="an eval output folder (or its predictions.jsonl)")
+    compare.add_argument("second", help="another, on the same images")
+    compare.set_defaults(run=compare_command.run)
 
     synth = commands.add_parser("synth", help="write synthetic tabletop scenes in the Jacquard layout")
     add_output_arguments(synth, "the dataset folder to write")

@@ -12,8 +12,9 @@ Schema (one backend per folder):
   ``oracle_mask``), then any extra sections (replay: ``transport``; eval --support-plane:
   ``support_plane`` {``height_m``, ``dropped_grasps``, ``unchecked_images``}).
 * ``predictions.jsonl``: a line per image, in order: ``image``, ``grasps`` (``core.grasp_json``),
-  ``latency_ms``, ``valid``, ``error`` (when invalid), ``scored`` and any per-image details
-  (replay: ``stamp_ns``, ``answered``, ``poses``).
+  ``latency_ms``, ``valid``, ``error`` (when invalid), ``scored``, ``top1_hit`` (scored images
+  with labels: whether the best grasp hits one; ``vlm-grasp compare`` pairs two runs by it) and
+  any per-image details (replay: ``stamp_ns``, ``answered``, ``poses``).
 * ``report.md``: the metrics table, histograms and overlays (``core.report``), then any extra
   Markdown sections.
 """
@@ -27,7 +28,7 @@ from typing import Any
 
 from vlm_grasp_ros.core.datasets import GraspSample
 from vlm_grasp_ros.core.grasp_json import grasps_to_json
-from vlm_grasp_ros.core.metrics import ImageResult, summarize
+from vlm_grasp_ros.core.metrics import ImageResult, summarize, top_k_hit
 
 METRICS_NAME = "metrics.json"
 PREDICTIONS_NAME = "predictions.jsonl"
@@ -92,6 +93,8 @@ class EvaluationRun:
                 "valid": result.valid,
                 "scored": True,
             }
+            if result.ground_truth:
+                line["top1_hit"] = top_k_hit(result.predictions, result.ground_truth, 1)
             if result.error:
                 line["error"] = result.error
             line.update(self.details.get(index, {}))

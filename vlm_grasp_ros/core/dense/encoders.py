@@ -252,9 +252,7 @@ class EfficientNetLite0Encoder(FeatureEncoder):
         return x
 
     def forward(self, pixels: torch.Tensor) -> list[torch.Tensor]:
-        features: list[torch.Tensor] = [pixels] * len(self.taps)
-        self._run_blocks(self.stem(pixels), 0, len(self.blocks), features)
-        return features
+        return self.tuned_part(self.frozen_part(pixels))
 
     def frozen_part(self, pixels: torch.Tensor) -> list[torch.Tensor]:
         features: list[torch.Tensor] = [pixels] * len(self.taps)
