@@ -1,6 +1,6 @@
 """Antipodal grasps from a silhouette: across a bar all along it, through a disc's centre at every
 angle, never with a finger on another object or outside the image; a cup's inside is cut out by
-height, a lying bottle's low flanks are not."""
+height, a lying bottle's low flanks are not; a drawn ellipse's labels follow the same friction rule."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import math
 import cv2
 import numpy as np
 
-from vlm_grasp_ros.core.grasp import angle_difference
-from vlm_grasp_ros.core.synthetic.shapes import opening_for
+from vlm_grasp_ros.core.grasp import Grasp, angle_difference
+from vlm_grasp_ros.core.synthetic.shapes import Shape, opening_for
 from vlm_grasp_ros.core.synthetic.silhouette_grasps import remove_holes, silhouette_grasps
 
 
@@ -83,3 +83,39 @@ def test_a_cups_inside_is_cut_out_but_a_lying_bottles_flanks_stay() -> None:
     bottle = (np.abs(yy - 60) <= 20) & (np.abs(xx - 60) <= 50)  # lying along x, 41 px across
     bottle_heights = np.where(bottle, 0.04 * np.sqrt(np.clip(1 - ((yy - 60) / 21) ** 2, 0, 1)), 0.0)
     assert np.array_equal(remove_holes(bottle, bottle_heights), bottle)
+
+
+def _through_centre_angles(grasps: list[Grasp], centre: tuple[float, float], tolerance_px: float) -> set[int]:
+    """Closing-line angles (degrees in [0, 180)) of the grasps whose line passes near ``centre``."""
+    angles = set()
+    for grasp in grasps:
+        offset = np.array([grasp.cx - centre[0], grasp.cy - centre[1]])
+        if abs(offset @ np.array([math.sin(grasp.theta), math.cos(grasp.theta)])) < tolerance_px:
+            angles.add(round(grasp.theta_deg) % 180)
+    return angles
+
+
+def test_a_drawn_ellipse_is_labelled_through_its_centre_where_its_silhouette_is_antipodal() -> None:
+    # One friction rule for both generators: the drawn ellipse's labels through its centre fall at
+    # the angles where the silhouette rule (PyBullet's meshes) finds antipodal grasps there too.
+    ellipse = Shape("ellipse", 150.0, 100.0, 0.0, 100.0, 50.0)  # breadth / length 0.5
+    drawn = [g for g in ellipse.grasps(max_opening=200.0) if abs(g.cx - 150) < 1e-6 and abs(g.cy - 100) < 1e-6]
+    drawn_angles = {round(g.theta_deg) % 180 for g in drawn}
+    # 0: end to end (across, 90, is labelled along the middle half instead); 60 and 75 from either
+    # side of the major axis deviate 22 and 12 degrees from the normals, 15 to 45 by 31 to 37 (the
+    # cone is 25).
+    assert drawn_angles == {0, 60, 75, 105, 120}
+    for grasp in drawn:  # each label's opening is its chord's, as the silhouette measures it
+        assert grasp.width > opening_for(50.0) - 1e-6
+    mask = ellipse.draw_mask(200, 300) > 0.5
+    silhouette = silhouette_grasps(mask, mask, max_opening_px=200.0)
+    assert drawn_angles <= _through_centre_angles(silhouette, (150.0, 100.0), 4.0)
+    assert not _through_centre_angles(silhouette, (150.0, 100.0), 4.0) & {15, 30, 45, 135, 150, 165}
+
+
+def test_a_nearly_round_ellipse_is_labelled_at_every_angle_like_a_disc() -> None:
+    ellipse = Shape("ellipse", 100.0, 100.0, 0.4, 80.0, 64.0)  # breadth / length 0.8
+    through = [g for g in ellipse.grasps(max_opening=200.0) if math.hypot(g.cx - 100, g.cy - 100) < 1e-6]
+    relative = {round(math.degrees(g.theta - 0.4)) % 180 for g in through}
+    assert relative >= set(range(0, 180, 15)) - {90}  # 90: the across labels, one per place
+    assert all(opening_for(64.0) - 1e-6 <= g.width <= opening_for(80.0) + 1e-6 for g in through)

@@ -3,7 +3,8 @@
 Each shape knows its outline (for drawing) and where a parallel-jaw gripper can close on it:
 across a box's or a capsule's short side all along its length (and across the long side
 where the gripper can open that far), through the centre of a disc at any angle, across an
-ellipse's minor axis with the local chord as the width.
+ellipse's minor axis with the local chord as the width and through its centre at every angle
+whose contacts are antipodal (the rule ``silhouette_grasps`` applies to PyBullet's meshes).
 """
 
 from __future__ import annotations
@@ -28,6 +29,28 @@ def jaw_height(width: float) -> float:
 
 def opening_for(extent: float) -> float:
     return extent * OPENING_FACTOR + OPENING_MARGIN_PX
+
+
+#: Half-angle of the friction cone (degrees): a closing line is antipodal where the outline's
+#: normals at both contacts lie within it (friction coefficient ~0.47, wood or plastic on rubber).
+#: One rule for both generators: ``silhouette_grasps`` uses it on meshes' silhouettes.
+FRICTION_DEG = 25.0
+#: Angles between labels taken at several angles through one point (ellipses; silhouettes).
+LABEL_ANGLE_STEP_DEG = 15.0
+
+
+def ellipse_normal_deviation(phi: float, semi_major: float, semi_minor: float) -> float:
+    """Angle (radians) between a line through an ellipse's centre, ``phi`` from its major axis,
+    and the outline's normal where the line meets it (the normal of x^2/a^2 + y^2/b^2 = 1 at
+    (x, y) is along (x/a^2, y/b^2)); the same at both ends, by symmetry."""
+    direction = math.atan2(math.sin(phi), math.cos(phi))
+    normal = math.atan2(math.sin(phi) / semi_minor**2, math.cos(phi) / semi_major**2)
+    return abs(normal - direction)
+
+
+def ellipse_chord(phi: float, semi_major: float, semi_minor: float) -> float:
+    """Length of the chord through an ellipse's centre at ``phi`` from its major axis."""
+    return 2.0 / math.sqrt((math.cos(phi) / semi_major) ** 2 + (math.sin(phi) / semi_minor) ** 2)
 
 
 #: Labels along a straight part are at most one jaw size apart (and at most this many): a grasp
@@ -128,6 +151,14 @@ class Shape:
                 t = (fraction - 0.5) * a
                 add(center + along * t, across_angle, self.breadth * math.sqrt(1 - (t / a) ** 2))
             add(center, self.angle, self.length)
+            # Through the centre between the axes: a near-round ellipse is taken at any angle,
+            # as a disc is (at breadth/length 0.8 every angle is within 13 degrees of antipodal).
+            b = self.breadth / 2
+            steps = round(180 / LABEL_ANGLE_STEP_DEG)
+            for k in range(1, steps):
+                phi = math.radians(k * LABEL_ANGLE_STEP_DEG)
+                if k * LABEL_ANGLE_STEP_DEG != 90 and ellipse_normal_deviation(phi, a, b) <= math.radians(FRICTION_DEG):
+                    add(center, self.angle + phi, ellipse_chord(phi, a, b))
             return result
         # box and capsule: across the short side along the straight part, and end to end.
         straight = self.length - (self.breadth if self.kind == "capsule" else 0.0)

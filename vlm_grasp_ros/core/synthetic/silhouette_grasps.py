@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.core.synthetic.shapes import jaw_height, opening_for
+from vlm_grasp_ros.core.synthetic.shapes import FRICTION_DEG, LABEL_ANGLE_STEP_DEG, jaw_height, opening_for
 
 #: Finger thickness along the closing direction that must land on free space (px at 640 wide).
 FINGER_PX = 3.0
@@ -82,8 +82,8 @@ def silhouette_grasps(
     obstacles: np.ndarray,
     max_opening_px: float,
     *,
-    angle_step_deg: float = 15.0,
-    friction_deg: float = 25.0,
+    angle_step_deg: float = LABEL_ANGLE_STEP_DEG,
+    friction_deg: float = FRICTION_DEG,
     row_step_px: float = 4.0,
     finger_px: float = FINGER_PX,
 ) -> list[Grasp]:
