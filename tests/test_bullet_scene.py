@@ -1,6 +1,7 @@
 """Scenes rendered by PyBullet: deterministic per (seed, index), at least one labelled object,
-labels whose fingers land on free pixels, depth that agrees with the mask, and the Jacquard
-layout on disk (read back by the loader) through `vlm-grasp synth --view bullet`."""
+labels whose fingers land on free pixels, a mug labelled round its cup too, depth that agrees
+with the mask, and the Jacquard layout on disk (read back by the loader) through `vlm-grasp synth
+--view bullet`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 
 from vlm_grasp_ros.core.datasets import open_dataset
-from vlm_grasp_ros.core.synthetic.bullet_scene import render_bullet_scene
+from vlm_grasp_ros.core.synthetic import bullet_scene
+from vlm_grasp_ros.core.synthetic.bullet_scene import BulletSceneConfig, render_bullet_scene
 from vlm_grasp_ros.core.synthetic.scene import SceneConfig, render_scene
 from vlm_grasp_ros.core.synthetic.writer import write_synthetic_dataset
 
@@ -105,3 +107,18 @@ def test_the_mixed_view_takes_each_scene_whole_from_one_of_the_three_generators(
 def test_scene_shares_out_of_range_are_refused(robot_share: float, bullet_share: float, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SceneConfig(view="mixed", robot_share=robot_share, bullet_share=bullet_share)
+
+
+def test_a_mug_is_labelled_round_its_whole_cup_as_well_as_across_its_wall(monkeypatch: pytest.MonkeyPatch) -> None:
+    mugs_only = BulletSceneConfig(kind_weights={"mug": 1.0})
+    sample = render_bullet_scene(3, 1, *SMALL, 1, 2, mugs_only)  # one mug, seen with its inside
+    monkeypatch.setattr(bullet_scene, "body_grasps", lambda *args, **kwargs: [])
+    walls_only = render_bullet_scene(3, 1, *SMALL, 1, 2, mugs_only)
+    assert np.array_equal(sample.image, walls_only.image) and sample.object_kinds == ("mug",)
+    assert sample.mask is not None
+    ys, xs = np.nonzero(sample.mask == 1)
+    extent = max(np.ptp(xs), np.ptp(ys))
+    assert max(g.width for g in walls_only.grasps) < 0.5 * extent  # across the wall or the handle
+    added = [g for g in sample.grasps if g not in walls_only.grasps]
+    assert len(sample.grasps) == len(walls_only.grasps) + len(added) and len(added) >= 12
+    assert all(g.width > 0.6 * extent for g in added)  # round the cup, outer wall to outer wall

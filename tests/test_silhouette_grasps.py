@@ -11,7 +11,7 @@ import numpy as np
 
 from vlm_grasp_ros.core.grasp import Grasp, angle_difference
 from vlm_grasp_ros.core.synthetic.shapes import Shape, opening_for
-from vlm_grasp_ros.core.synthetic.silhouette_grasps import remove_holes, silhouette_grasps
+from vlm_grasp_ros.core.synthetic.silhouette_grasps import body_grasps, fill_holes, remove_holes, silhouette_grasps
 
 
 def _bar(shape: tuple[int, int] = (200, 300)) -> np.ndarray:
@@ -119,3 +119,25 @@ def test_a_nearly_round_ellipse_is_labelled_at_every_angle_like_a_disc() -> None
     relative = {round(math.degrees(g.theta - 0.4)) % 180 for g in through}
     assert relative >= set(range(0, 180, 15)) - {90}  # 90: the across labels, one per place
     assert all(opening_for(64.0) - 1e-6 <= g.width <= opening_for(80.0) + 1e-6 for g in through)
+
+
+def test_a_cup_is_also_grasped_round_its_whole_body_through_its_hole() -> None:
+    cup = np.zeros((200, 200), np.uint8)
+    cv2.circle(cup, (100, 100), 30, 1, -1)
+    cv2.circle(cup, (100, 100), 24, 0, -1)  # the inside, cut out: a 6 px wall
+    ring = cup.astype(bool)
+    walls = silhouette_grasps(ring, ring, max_opening_px=120.0)
+    assert walls and max(g.width for g in walls) < opening_for(14)  # across one wall only
+    body = body_grasps(ring, ring, max_opening_px=120.0)
+    assert {round(g.theta_deg) for g in body} == set(range(-90, 90, 15))  # round at every angle
+    for grasp in body:  # outer wall to outer wall, on lines antipodal on the outer circle
+        offset = np.array([grasp.cx - 100, grasp.cy - 100]) @ np.array([math.sin(grasp.theta), math.cos(grasp.theta)])
+        assert abs(offset) < 30 * math.sin(math.radians(25)) + 1.5
+        assert opening_for(2 * 30 * math.cos(math.radians(25))) - 2 < grasp.width < opening_for(61) + 1
+    for angle in range(-90, 90, 15):  # the widest at each angle goes through the middle
+        widest = max((g for g in body if round(g.theta_deg) == angle), key=lambda g: g.width)
+        assert abs(widest.width - opening_for(61)) < 3.0
+        assert math.hypot(widest.cx - 100, widest.cy - 100) < 5.0  # closing lines are 4 px apart
+    assert not body_grasps(ring, ring, max_opening_px=60.0)  # wider than the gripper opens
+    solid = fill_holes(ring)
+    assert solid[100, 100] and not body_grasps(solid, solid, max_opening_px=120.0)  # no hole, nothing to add

@@ -28,7 +28,7 @@ from vlm_grasp_ros.core.grasp import Grasp
 from vlm_grasp_ros.core.synthetic.camera import PlaneCamera
 from vlm_grasp_ros.core.synthetic.photo_textures import photo_patch
 from vlm_grasp_ros.core.synthetic.robot_view import RobotViewConfig, camera_sample
-from vlm_grasp_ros.core.synthetic.silhouette_grasps import remove_holes, silhouette_grasps
+from vlm_grasp_ros.core.synthetic.silhouette_grasps import body_grasps, remove_holes, silhouette_grasps
 from vlm_grasp_ros.core.synthetic.textures import background, random_colour
 
 
@@ -446,5 +446,7 @@ def render_bullet_scene(
         opening_px = max_opening_per_m / float(np.median(depth[seen]))
         # A finger may go down inside this object's own cup or tray.
         grasps.extend(silhouette_grasps(solid, every_object & ~(seen & ~solid), opening_px))
+        if kind == "mug":  # and round the cup, as a drawn mug (parts.mug, whole_body) is labelled
+            grasps.extend(body_grasps(solid, every_object & ~(seen & ~solid), opening_px))
 
     return camera_sample(rng, f"{index:05d}_s{seed}_RGB.png", camera, rgb, depth, mask, grasps, kinds)

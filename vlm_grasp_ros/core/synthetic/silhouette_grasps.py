@@ -126,6 +126,34 @@ def silhouette_grasps(
     return grasps
 
 
+def fill_holes(solid: np.ndarray) -> np.ndarray:
+    """``solid`` with every hole inside its outlines filled (a cup's inside, seen from above)."""
+    contours, _ = cv2.findContours(solid.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    filled = np.zeros(solid.shape, np.uint8)
+    cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
+    return filled.astype(bool) | solid
+
+
+def body_grasps(solid: np.ndarray, obstacles: np.ndarray, max_opening_px: float) -> list[Grasp]:
+    """Grasps round a hollow object's whole body, both fingers outside (a mug taken round its
+    cup): antipodal grasps on the hole-filled silhouette whose closing line crosses the hole.
+    ``silhouette_grasps`` on ``solid`` gives the rest (across a wall, a finger inside); a
+    closing line that misses the hole would only repeat one of those."""
+    body = fill_holes(solid)
+    hole = body & ~solid
+    if not hole.any():
+        return []
+    result = []
+    for grasp in silhouette_grasps(body, obstacles & ~hole, max_opening_px):
+        along = np.arange(-grasp.width / 2, grasp.width / 2 + 0.5, 1.0)
+        xs = np.round(grasp.cx + along * grasp.opening_axis[0]).astype(int)
+        ys = np.round(grasp.cy + along * grasp.opening_axis[1]).astype(int)
+        inside = (xs >= 0) & (xs < solid.shape[1]) & (ys >= 0) & (ys < solid.shape[0])
+        if hole[ys[inside], xs[inside]].any():
+            result.append(grasp)
+    return result
+
+
 def _runs(line: np.ndarray) -> list[tuple[int, int]]:
     """(first, last) indices of each run of True in a 1-D boolean array."""
     padded = np.concatenate([[False], line, [False]])
