@@ -60,21 +60,10 @@ def test_predictions_files_are_read_strictly_with_the_line_named(tmp_path: Path)
 def test_compare_pairs_two_eval_runs_as_their_metrics_say(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "synth"
     assert main(["synth", "--out", str(data), "--n", "8", "--seed", "6", "--width", "320", "--height", "240"]) == 0
-    runs = {}
-    for backend in ("pca", "random"):
-        runs[backend] = tmp_path / backend
-        argv = [
-            "eval",
-            "--dataset",
-            "synthetic",
-            "--root",
-            str(data),
-            "--backend",
-            backend,
-            "--out",
-            str(runs[backend]),
-        ]
-        assert main(argv) == 0
+    out = tmp_path / "eval"  # one folder per backend inside
+    evaluate = ["eval", "--dataset", "synthetic", "--root", str(data), "--backend", "pca", "random", "--out", str(out)]
+    assert main(evaluate) == 0
+    runs = {backend: out / backend for backend in ("pca", "random")}
     capsys.readouterr()
     assert main(["compare", str(runs["pca"]), str(runs["random"])]) == 0
     table = capsys.readouterr().out.strip().splitlines()[-1]

@@ -144,7 +144,7 @@ def body_grasps(solid: np.ndarray, obstacles: np.ndarray, max_opening_px: float)
     if not hole.any():
         return []
     result = []
-    for grasp in silhouette_grasps(body, obstacles & ~hole, max_opening_px):
+    for grasp in silhouette_grasps(body, obstacles, max_opening_px):  # fingers outside: the hole is moot
         along = np.arange(-grasp.width / 2, grasp.width / 2 + 0.5, 1.0)
         xs = np.round(grasp.cx + along * grasp.opening_axis[0]).astype(int)
         ys = np.round(grasp.cy + along * grasp.opening_axis[1]).astype(int)
