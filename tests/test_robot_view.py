@@ -224,3 +224,40 @@ def test_a_rendered_cup_is_deeper_inside_than_at_its_rim() -> None:
         if len(gaps) >= 3:
             break
     assert len(gaps) >= 3 and min(gaps) > 0.02, gaps
+
+
+def test_a_kind_boost_draws_more_of_that_kind_and_no_boost_keeps_every_scene() -> None:
+    from vlm_grasp_ros.core.synthetic.robot_view import _OBJECT_KINDS, _random_object
+
+    def kinds(boost: dict[str, float] | None) -> list[str]:
+        rng = np.random.default_rng(5)
+        return [_random_object(rng, (0.0, 0.0), 500.0, boost)[0] for _ in range(400)]
+
+    usual, boosted = kinds(None), kinds({"mug": 4.0, "ladder": 3.0})
+    # 14 entries, mug twice and ladder once: boosted, 8 and 3 of 22 (usual: 2 and 1 of 14).
+    for kind, usual_share, boosted_share in (("mug", 2 / 14, 8 / 22), ("ladder", 1 / 14, 3 / 22)):
+        assert abs(usual.count(kind) / 400 - usual_share) < 0.05
+        assert abs(boosted.count(kind) / 400 - boosted_share) < 0.06
+    assert _OBJECT_KINDS.count("mug") == 2 and _OBJECT_KINDS.count("ladder") == 1 and len(_OBJECT_KINDS) == 14
+    # An empty boost is the draw the published sets were made with: the same seed, the same scene.
+    config = SceneConfig(width=160, height=120, view="robot")
+    plain, empty_boost = render_scene(6, 2, config), render_scene(6, 2, dataclasses.replace(config, kind_boost={}))
+    assert np.array_equal(plain.image, empty_boost.image) and plain.grasps == empty_boost.grasps
+
+
+def test_a_kind_boost_reaches_pybullet_scenes_and_bad_boosts_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vlm_grasp_ros.core.synthetic import scene as scene_module
+    from vlm_grasp_ros.core.synthetic.bullet_scene import BulletSceneConfig
+
+    seen = []
+    monkeypatch.setattr(scene_module, "render_bullet_scene", lambda *args: seen.append(args[-1]))
+    render_scene(1, 0, SceneConfig(view="bullet", kind_boost={"duck": 3.0}))
+    usual = BulletSceneConfig().kind_weights
+    assert seen[0].kind_weights["duck"] == pytest.approx(3.0 * usual["duck"])
+    others = {kind: weight for kind, weight in usual.items() if kind != "duck"}
+    assert {kind: seen[0].kind_weights[kind] for kind in others} == others
+    with pytest.raises(ValueError, match="kind_boost names 'mugs'.*known: .*mug"):
+        SceneConfig(kind_boost={"mugs": 2.0})
+    for factor in (0.0, -1.0, math.inf, True, "2"):
+        with pytest.raises(ValueError, match="kind_boost of 'mug' must be a positive number"):
+            SceneConfig(kind_boost={"mug": factor})  # type: ignore[dict-item]

@@ -354,3 +354,16 @@ def test_tuning_the_encoders_top_blocks_moves_them_and_nothing_below(tmp_path: P
     back.init_from = str(tmp_path / "tuned" / "last")
     with pytest.raises(CheckpointError, match=r"tuned/last: its encoder is tuned from stride 16; this run would"):
         train(back, progress=False)
+
+
+def test_a_kind_boost_in_the_config_reaches_the_generated_scenes(tmp_path: Path) -> None:
+    config = tmp_path / "boost.yaml"
+    config.write_text(
+        "train: {dataset: generated, seed: 3, count: 2, view: robot, kind_boost: {mug: 50.0}, image_size: [160, 120]}\n"
+    )
+    source = SampleSource(load_train_config(config).train)
+    assert source.scene_config.kind_boost == {"mug": 50.0}
+    boosted = SceneConfig(width=160, height=120, view="robot", kind_boost={"mug": 50.0})
+    for index in range(2):
+        assert np.array_equal(source[index].image, render_scene(3, index, boosted).image)
+        assert set(source[index].object_kinds) == {"mug"}  # 50 of 63: almost surely every object

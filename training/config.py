@@ -17,7 +17,7 @@ class DataSource:
     """``dataset: generated`` renders synthetic scenes on the fly (``seed``, ``count``, and
     ``min_objects`` per scene if above the generator's 1, ``view`` as ``vlm-grasp synth --view``
     with ``robot_share`` and ``bullet_share`` for ``mixed`` and ``empty_share`` for scenes with
-    no objects (SceneConfig), ``image_size``
+    no objects and ``kind_boost`` for more of some kinds of object (SceneConfig), ``image_size``
     [width, height]); any ``vlm-grasp eval`` dataset name reads ``root``
     (``limit`` = only the first N)."""
 
@@ -30,6 +30,7 @@ class DataSource:
     robot_share: float = SceneConfig.robot_share
     bullet_share: float = SceneConfig.bullet_share
     empty_share: float = SceneConfig.empty_share
+    kind_boost: dict[str, float] = field(default_factory=dict)
     image_size: tuple[int, int] = (640, 480)
     limit: int = 0
     allow_pickle: bool = False

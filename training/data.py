@@ -43,6 +43,7 @@ class SampleSource:
                 robot_share=source.robot_share,
                 bullet_share=source.bullet_share,
                 empty_share=source.empty_share,
+                kind_boost=dict(source.kind_boost),
             )
         else:
             self.dataset = open_dataset(source.dataset, source.root, allow_pickle=source.allow_pickle)

@@ -180,6 +180,8 @@ _OBJECT_MAKERS: dict[str, _ObjectMaker] = {
     "pen": lambda b, rng, at: _primitive(b, rng, "pen", at),
     "ball": lambda b, rng, at: _primitive(b, rng, "ball", at),
 }  # fmt: skip
+#: The kinds of object PyBullet scenes hold (names for ``BulletSceneConfig.kind_weights``).
+BULLET_KINDS = frozenset(_OBJECT_MAKERS)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -41,20 +41,29 @@ class RobotViewConfig:
     #: Support texture resolution (metres per texture pixel) for a 640-pixel-wide image, scaled
     #: with the width: finer textures alias, coarser ones blur near the camera.
     texture_resolution_m: float = 0.0012
+    #: Extra weight of some kinds of object (kind -> factor on its share of ``_OBJECT_KINDS``),
+    #: to train more on the kinds a model misses; empty keeps the default draw (and its scenes).
+    kind_boost: dict[str, float] = field(default_factory=dict)
 
 
 _OBJECT_KINDS = (
     "box", "box", "box", "capsule", "pen", "disc", "ellipse", "cable", "frame", "ladder", "mug", "mug", "basket",
     "large_box",
 )  # fmt: skip
+#: The kinds of object the drawn robot views hold (names for ``RobotViewConfig.kind_boost``).
+ROBOT_VIEW_KINDS = frozenset(_OBJECT_KINDS)
 ObjectShape = Shape | parts.PartsShape
 
 
 def _random_object(
-    rng: np.random.Generator, centre: tuple[float, float], px_per_m: float
+    rng: np.random.Generator, centre: tuple[float, float], px_per_m: float, kind_boost: dict[str, float] | None = None
 ) -> tuple[str, ObjectShape, float]:
     """What it is, a shape (``Shape`` or ``PartsShape``) in texture pixels at ``centre``, and its height (m)."""
-    kind = str(rng.choice(_OBJECT_KINDS))
+    if kind_boost:
+        weights = np.array([kind_boost.get(kind, 1.0) for kind in _OBJECT_KINDS])
+        kind = str(rng.choice(_OBJECT_KINDS, p=weights / weights.sum()))
+    else:  # the draw every published set was made with: keep it, so the same seed gives the same scenes
+        kind = str(rng.choice(_OBJECT_KINDS))
     shape, height = _object_of_kind(rng, kind, centre, px_per_m)
     return kind, shape, height
 
@@ -310,7 +319,7 @@ def render_robot_view(
     for _attempt in range(target * 20):
         if len(objects) == target:
             break
-        kind, shape, object_height = _random_object(rng, (0.0, 0.0), px_per_m)
+        kind, shape, object_height = _random_object(rng, (0.0, 0.0), px_per_m, config.kind_boost)
         # Drawn in its own patch (the support texture can be 1400 px a side), then placed.
         reach = int(0.75 * shape.length) + 4
         local = shape.moved(reach, reach)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
 
 from vlm_grasp_ros.core.datasets.sample import GraspSample
-from vlm_grasp_ros.core.synthetic.bullet_scene import render_bullet_scene
-from vlm_grasp_ros.core.synthetic.robot_view import render_robot_view
+from vlm_grasp_ros.core.synthetic.bullet_scene import BULLET_KINDS, BulletSceneConfig, render_bullet_scene
+from vlm_grasp_ros.core.synthetic.robot_view import ROBOT_VIEW_KINDS, RobotViewConfig, render_robot_view
 from vlm_grasp_ros.core.synthetic.shapes import Shape
 from vlm_grasp_ros.core.synthetic.textures import background, object_texture
 
@@ -39,6 +39,10 @@ class SceneConfig:
     #: Share of scenes rendered with no objects at all (any view): the table, the room and its
     #: clutter, no labels. Negatives that teach the mask to stay low when nothing is graspable.
     empty_share: float = 0.0
+    #: Extra weight of some kinds of object in the robot views, drawn and PyBullet (kind -> factor
+    #: on its usual share), to train more on the kinds a model misses. Empty: the usual mix, and
+    #: the same scenes for the same seed as before this option existed.
+    kind_boost: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.view not in SCENE_VIEWS:
@@ -51,6 +55,12 @@ class SceneConfig:
             raise ValueError(
                 f"robot_share + bullet_share must be at most 1, got {self.robot_share} + {self.bullet_share}"
             )
+        known = ROBOT_VIEW_KINDS | BULLET_KINDS
+        for kind, factor in self.kind_boost.items():
+            if kind not in known:
+                raise ValueError(f"kind_boost names {kind!r}, not a robot-view kind; known: {', '.join(sorted(known))}")
+            if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 < factor < math.inf:
+                raise ValueError(f"kind_boost of {kind!r} must be a positive number, got {factor!r}")
 
 
 SCENE_VIEWS = ("top_down", "robot", "mixed", "bullet")
@@ -93,10 +103,13 @@ def render_scene(seed: int, index: int, config: SceneConfig = SceneConfig()) -> 
         view = "robot" if draw < config.robot_share else "top_down"
         if draw >= 1.0 - config.bullet_share:
             view = "bullet"
+    size_and_count = (config.width, config.height, config.min_objects, config.max_objects)
     if view == "bullet":
-        return render_bullet_scene(seed, index, config.width, config.height, config.min_objects, config.max_objects)
+        weights = BulletSceneConfig().kind_weights
+        boosted = {kind: weight * config.kind_boost.get(kind, 1.0) for kind, weight in weights.items()}
+        return render_bullet_scene(seed, index, *size_and_count, BulletSceneConfig(kind_weights=boosted))
     if view == "robot":
-        return render_robot_view(seed, index, config.width, config.height, config.min_objects, config.max_objects)
+        return render_robot_view(seed, index, *size_and_count, RobotViewConfig(kind_boost=dict(config.kind_boost)))
     return render_top_down(seed, index, config)
 
 
