@@ -87,6 +87,13 @@ def test_robot_view_scenes_round_trip_and_report_background_grasps(tmp_path: Pat
         line for line in (out / "report.md").read_text().splitlines() if line.startswith(f"| random | {shares} |")
     )
     assert row.endswith(" | " + ", ".join(f"{cause} {count}" for cause, count in causes.items()) + " |")
+    # By kind: every image whose best grasp lands on an object counts once, under that object's kind.
+    by_kind = top1["top1_by_kind"]
+    on_objects = (top1["hit"] + top1["miss_on_object"]) * metrics["n_images"]
+    assert sum(c["images"] for c in by_kind.values()) == round(on_objects)
+    assert sum(c["hits"] for c in by_kind.values()) == round(top1["hit"] * metrics["n_images"])
+    for kind, counted in by_kind.items():
+        assert f"| {kind} | {counted['hits']} of {counted['images']} (" in (out / "report.md").read_text()
     # As a robot with depth sees them: random grasps land mostly on the room, which the
     # support-plane check drops, so fewer scenes keep a grasp off the objects.
     checked = tmp_path / "eval_support"

@@ -217,6 +217,7 @@ def test_the_top1_breakdown_says_where_each_best_grasp_lands_on_what_and_why_it_
         "off_objects": pytest.approx(1 / 7),
         "no_grasp": pytest.approx(1 / 7),
         "misses_on_object_by_kind": {"mug": 3, "pen": 1},
+        "top1_by_kind": {"mug": {"images": 4, "hits": 1}, "pen": {"images": 1, "hits": 0}},  # floor, nothing: no kind
         "misses_on_object_by_cause": {"opening": 1, "angle": 2, "place": 1},
     }
     assert list(breakdown["misses_on_object_by_kind"]) == ["mug", "pen"]  # most first
@@ -224,7 +225,7 @@ def test_the_top1_breakdown_says_where_each_best_grasp_lands_on_what_and_why_it_
     assert breakdown["hit"] == pytest.approx(summarize(results)["accuracy_top1"])
     # Without kinds the shares and causes stay and the by-kind counts go; without a mask there is nothing to say.
     plain = [score_image(r.name, r.predictions, r.ground_truth, mask) for r in results[:7]]
-    assert "misses_on_object_by_kind" not in (top1_breakdown(plain) or {})
+    assert not {"misses_on_object_by_kind", "top1_by_kind"} & set(top1_breakdown(plain) or {})
     assert (top1_breakdown(plain) or {})["misses_on_object_by_cause"] == breakdown["misses_on_object_by_cause"]
     assert top1_breakdown([score_image("a", [Grasp(25, 25, 0.0, 20, 10, 0.9)], labels)]) is None
 

@@ -227,8 +227,9 @@ TOP1_OUTCOMES = ("hit", "miss_on_object", "off_objects", "no_grasp")
 def top1_breakdown(results: Iterable[ImageResult]) -> dict[str, object] | None:
     """Over the labelled images scored against an object mask: the share in each of
     :data:`TOP1_OUTCOMES` (they sum to 1), and ``misses_on_object_by_kind`` (counts, most first)
-    where the data name kinds, and ``misses_on_object_by_cause`` (counts per :data:`MISS_CAUSES`).
-    None when no image qualifies."""
+    and ``top1_by_kind`` ({kind: {"images": n, "hits": h}} over the images whose best grasp lands
+    on an object of that kind, kinds in alphabetical order) where the data name kinds, and
+    ``misses_on_object_by_cause`` (counts per :data:`MISS_CAUSES`). None when no image qualifies."""
     scored = [r for r in results if r.outcomes is not None and r.ground_truth]
     if not scored:
         return None
@@ -239,6 +240,10 @@ def top1_breakdown(results: Iterable[ImageResult]) -> dict[str, object] | None:
     if kinds:
         ranked = sorted(Counter(kinds).items(), key=lambda item: (-item[1], item[0]))  # ties by name: stable reports
         breakdown["misses_on_object_by_kind"] = dict(ranked)
+    on_objects = [(r.top1_kind, where == "hit") for r, where in zip(scored, landed) if r.top1_kind]
+    if on_objects:  # which kinds the model does worst on, not only where its misses fall
+        images, hits = Counter(k for k, _ in on_objects), Counter(k for k, hit in on_objects if hit)
+        breakdown["top1_by_kind"] = {kind: {"images": images[kind], "hits": hits[kind]} for kind in sorted(images)}
     causes = Counter(r.top1_miss_cause for r, where in zip(scored, landed) if where == "miss_on_object")
     if causes:
         breakdown["misses_on_object_by_cause"] = {cause: causes[cause] for cause in MISS_CAUSES}

@@ -143,7 +143,33 @@ def top1_table(runs: Sequence[EvaluationRun]) -> list[str]:
         "A miss's cause: *opening* if another opening (a quarter to four times its own, the jaw alike) at "
         "its centre and angle would hit, else *angle* if another angle would, else *place*."
     )
-    return [*header, *rows, "", note, ""]
+    return [*header, *rows, "", note, "", *_top1_by_kind_table(runs)]
+
+
+def _top1_by_kind_table(runs: Sequence[EvaluationRun]) -> list[str]:
+    """Top-1 hits among the images whose best grasp lands on each kind of object, per backend."""
+    by_run = {}
+    for run in runs:
+        counted = (top1_breakdown(run.results) or {}).get("top1_by_kind")
+        if isinstance(counted, dict):
+            by_run[run.backend] = counted
+    if not by_run:
+        return []
+    lines = [
+        "Top-1 by the kind of object the best grasp lands on (hits of images):",
+        "",
+        "| kind | " + " | ".join(by_run) + " |",
+        "|---|" + "---|" * len(by_run),
+    ]
+    for kind in sorted({kind for counted in by_run.values() for kind in counted}):
+        cells = [
+            f"{c[kind]['hits']} of {c[kind]['images']} ({_format(c[kind]['hits'] / c[kind]['images'], True)})"
+            if kind in c
+            else "–"
+            for c in by_run.values()
+        ]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _histograms(runs: Sequence[EvaluationRun], out_dir: Path) -> list[str]:
