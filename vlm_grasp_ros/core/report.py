@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -98,19 +98,35 @@ def background_tables(runs: Sequence[EvaluationRun]) -> list[str]:
 def kind_table(runs: Sequence[EvaluationRun]) -> list[str]:
     """Per-object accuracy by kind of object (backends as columns), where the data name kinds."""
     by_run = {run.backend: per_kind_accuracy(run.results) for run in runs}
+    return _by_kind_table(
+        ["### Per-object accuracy by kind of object", ""],
+        by_run,
+        lambda entry: _format(entry["accuracy"], True),
+        objects=lambda kind: max(table[kind]["objects"] for table in by_run.values() if kind in table),
+    )
+
+
+def _by_kind_table(
+    title: list[str],
+    by_run: dict[str, dict[str, dict[str, float]]],
+    cell: Callable[[dict[str, float]], str],
+    objects: Callable[[str], float] | None = None,
+) -> list[str]:
+    """One row per kind, one column per backend (``cell`` of its entry, "–" where it has none),
+    with an objects column when ``objects`` counts them; nothing when no backend names a kind."""
     kinds = sorted({kind for table in by_run.values() for kind in table})
     if not kinds:
         return []
+    count_header, count_rule = ("objects | ", "---|") if objects else ("", "")
     lines = [
-        "### Per-object accuracy by kind of object",
-        "",
-        "| kind | objects | " + " | ".join(by_run) + " |",
-        "|---|---|" + "---|" * len(by_run),
+        *title,
+        f"| kind | {count_header}" + " | ".join(by_run) + " |",
+        f"|---|{count_rule}" + "---|" * len(by_run),
     ]
     for kind in kinds:
-        count = max(table[kind]["objects"] for table in by_run.values() if kind in table)
-        cells = [_format(table[kind]["accuracy"], True) if kind in table else "–" for table in by_run.values()]
-        lines.append(f"| {kind} | {count:.0f} | " + " | ".join(cells) + " |")
+        cells = [cell(table[kind]) if kind in table else "–" for table in by_run.values()]
+        count = f"{objects(kind):.0f} | " if objects else ""
+        lines.append(f"| {kind} | {count}" + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
@@ -153,23 +169,13 @@ def _top1_by_kind_table(runs: Sequence[EvaluationRun]) -> list[str]:
         counted = (top1_breakdown(run.results) or {}).get("top1_by_kind")
         if isinstance(counted, dict):
             by_run[run.backend] = counted
-    if not by_run:
-        return []
-    lines = [
-        "Top-1 by the kind of object the best grasp lands on (hits of images):",
-        "",
-        "| kind | " + " | ".join(by_run) + " |",
-        "|---|" + "---|" * len(by_run),
-    ]
-    for kind in sorted({kind for counted in by_run.values() for kind in counted}):
-        cells = [
-            f"{c[kind]['hits']} of {c[kind]['images']} ({_format(c[kind]['hits'] / c[kind]['images'], True)})"
-            if kind in c
-            else "–"
-            for c in by_run.values()
-        ]
-        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
-    return [*lines, ""]
+    return _by_kind_table(
+        ["Top-1 by the kind of object the best grasp lands on (hits of images):", ""],
+        by_run,
+        lambda entry: (
+            f"{entry['hits']:.0f} of {entry['images']:.0f} ({_format(entry['hits'] / entry['images'], True)})"
+        ),
+    )
 
 
 def _histograms(runs: Sequence[EvaluationRun], out_dir: Path) -> list[str]:
