@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -367,3 +368,20 @@ def test_a_kind_boost_in_the_config_reaches_the_generated_scenes(tmp_path: Path)
     for index in range(2):
         assert np.array_equal(source[index].image, render_scene(3, index, boosted).image)
         assert set(source[index].object_kinds) == {"mug"}  # 50 of 63: almost surely every object
+
+
+@pytest.mark.parametrize(
+    ("boost", "message"),
+    [
+        ("mug", "kind_boost must map kinds of object to factors, got 'mug'"),
+        ("{mugs: 2}", "kind_boost names 'mugs', not a robot-view kind"),
+        ("{mug: two}", "kind_boost of 'mug' must be a positive number, got 'two'"),
+    ],
+)
+def test_a_bad_kind_boost_is_refused_when_the_config_is_read_with_the_file_named(
+    tmp_path: Path, boost: str, message: str
+) -> None:
+    config = tmp_path / "boost.yaml"
+    config.write_text(f"train: {{dataset: generated, seed: 3, count: 2, view: robot, kind_boost: {boost}}}\n")
+    with pytest.raises(ValueError, match=f"{re.escape(str(config))}: train: {re.escape(message)}"):
+        load_train_config(config)

@@ -9,7 +9,7 @@ from typing import Any, get_args, get_type_hints
 import yaml
 
 from vlm_grasp_ros.core.dense.model import DenseModelConfig
-from vlm_grasp_ros.core.synthetic.scene import SceneConfig
+from vlm_grasp_ros.core.synthetic.scene import SceneConfig, check_kind_boost
 
 
 @dataclass
@@ -34,6 +34,9 @@ class DataSource:
     image_size: tuple[int, int] = (640, 480)
     limit: int = 0
     allow_pickle: bool = False
+
+    def __post_init__(self) -> None:
+        check_kind_boost(self.kind_boost)  # at load, so the error names the config file
 
 
 @dataclass

@@ -55,15 +55,22 @@ class SceneConfig:
             raise ValueError(
                 f"robot_share + bullet_share must be at most 1, got {self.robot_share} + {self.bullet_share}"
             )
-        known = ROBOT_VIEW_KINDS | BULLET_KINDS
-        for kind, factor in self.kind_boost.items():
-            if kind not in known:
-                raise ValueError(f"kind_boost names {kind!r}, not a robot-view kind; known: {', '.join(sorted(known))}")
-            if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 < factor < math.inf:
-                raise ValueError(f"kind_boost of {kind!r} must be a positive number, got {factor!r}")
+        check_kind_boost(self.kind_boost)
 
 
 SCENE_VIEWS = ("top_down", "robot", "mixed", "bullet")
+
+
+def check_kind_boost(kind_boost: object) -> None:
+    """Refuse a ``kind_boost`` that is not {robot-view kind: positive factor}, naming what is wrong."""
+    if not isinstance(kind_boost, dict):
+        raise ValueError(f"kind_boost must map kinds of object to factors, got {kind_boost!r}")
+    known = ROBOT_VIEW_KINDS | BULLET_KINDS
+    for kind, factor in kind_boost.items():
+        if kind not in known:
+            raise ValueError(f"kind_boost names {kind!r}, not a robot-view kind; known: {', '.join(sorted(known))}")
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 < factor < math.inf:
+            raise ValueError(f"kind_boost of {kind!r} must be a positive number, got {factor!r}")
 
 
 _KINDS = ("box", "box", "capsule", "disc", "ellipse")
