@@ -172,6 +172,46 @@ def test_predict_writes_json_and_overlay(tmp_path: Path) -> None:
     assert overlay.shape == (100, 140, 3) and not np.array_equal(overlay, image[..., ::-1])
 
 
+def _cup_image(path: Path, centre: tuple[int, int] = (70, 50)) -> None:
+    image = np.full((100, 140, 3), 235, np.uint8)
+    cv2.circle(image, centre, 18, (10, 10, 200), -1)
+    cv2.imwrite(str(path), image)
+
+
+def test_predict_skips_an_unreadable_image_and_keeps_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _cup_image(tmp_path / "a.png")
+    (tmp_path / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    _cup_image(tmp_path / "c.png", centre=(40, 60))
+    argv = ["predict", *(str(tmp_path / f"{n}.png") for n in "abc"), "--backend", "min_area_rect", "--out"]
+    assert main([*argv, str(tmp_path / "o")]) == 2
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.json")) == ["a.json", "c.json"]
+    assert json.loads((tmp_path / "o" / "c.json").read_text())["grasps"][0]["cx"] == pytest.approx(40, abs=1.5)
+    err = capsys.readouterr().err
+    assert f"skipped {tmp_path / 'b.png'}: cannot be read as an image" in err
+    assert f"skipped 1 of 3 images: {tmp_path / 'b.png'}" in err
+
+
+def test_predict_takes_folders_and_never_overwrites_one_image_with_another(tmp_path: Path) -> None:
+    for scene, centre in (("scene_1", (40, 50)), ("scene_2", (100, 50))):
+        (tmp_path / scene).mkdir()
+        _cup_image(tmp_path / scene / "rgb.png", centre)
+    (tmp_path / "scene_2" / "notes.txt").write_text("not an image")
+    out = tmp_path / "o"
+    argv = ["predict", str(tmp_path / "scene_1"), str(tmp_path / "scene_2"), str(tmp_path / "scene_1" / "rgb.png")]
+    assert main([*argv, "--backend", "min_area_rect", "--out", str(out)]) == 0
+    records = {p.name: json.loads(p.read_text()) for p in out.glob("*.json")}
+    assert sorted(records) == ["scene_1__rgb.json", "scene_2__rgb.json"]  # the repeated file once, notes.txt not
+    assert records["scene_1__rgb.json"]["grasps"][0]["cx"] == pytest.approx(40, abs=1.5)
+    assert records["scene_2__rgb.json"]["grasps"][0]["cx"] == pytest.approx(100, abs=1.5)
+    _cup_image(tmp_path / "scene_1" / "rgb.jpg", (70, 50))
+    assert (
+        main(["predict", str(tmp_path / "scene_1"), "--backend", "min_area_rect", "--out", str(tmp_path / "o2")]) == 0
+    )
+    assert sorted(p.name for p in (tmp_path / "o2").glob("*.json")) == ["rgb_jpg.json", "rgb_png.json"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -187,7 +227,9 @@ def test_predict_writes_json_and_overlay(tmp_path: Path) -> None:
             ["eval", "--dataset", "synthetic", "--root", "{tmp}", "--backend", "nope", "--out", "o"],
             "unknown backend 'nope'",
         ),
-        (["predict", "/nonexistent/a.png", "--out", "o"], "no such image file"),
+        (["predict", "/nonexistent/a.png", "--out", "o"], "no such image file or folder: /nonexistent/a.png"),
+        (["predict", "{tmp}", "--out", "o"], "a folder with no image files"),
+        (["predict", "{tmp}/a_file", "--out", "{tmp}/a_file"], "a_file: exists and is not a folder"),
         (["synth", "--out", "o", "--n", "2", "--width", "0"], "argument --width: must be at least 1, got 0"),
         (
             ["synth", "--out", "o", "--n", "2", "--view", "mixed", "--robot-share", "0.8", "--bullet-share", "0.5"],
