@@ -172,6 +172,32 @@ def test_predict_writes_json_and_overlay(tmp_path: Path) -> None:
     assert overlay.shape == (100, 140, 3) and not np.array_equal(overlay, image[..., ::-1])
 
 
+def test_eval_names_every_unreadable_sample_before_any_model_runs_or_skips_them_on_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "synth"
+    assert main(["synth", "--out", str(data), "--n", "4", "--seed", "5", "--width", "160", "--height", "120"]) == 0
+    (data / "00001_s5_RGB.png").write_bytes(b"not a png")
+    with (data / "00002_s5_grasps.txt").open("a") as labels:
+        labels.write("1;2;oops\n")
+    bad_line = len((data / "00002_s5_grasps.txt").read_text().splitlines())
+    argv = ["eval", "--dataset", "synthetic", "--root", str(data), "--backend", "pca", "--out", str(tmp_path / "e")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "2 of 4 samples cannot be used" in err and "--skip-bad-samples" in err
+    assert "00001_s5_RGB.png: cannot be read as an image" in err
+    assert f"00002_s5_grasps.txt:{bad_line}: expected 5 fields, got 3" in err
+    assert not (tmp_path / "e").exists()  # nothing written, nothing half-scored
+    assert main([*argv, "--skip-bad-samples"]) == 0
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert metrics["n_images"] == 2 and metrics["skipped_samples"]["skipped"] == 2
+    assert [json.loads(line)["image"] for line in (tmp_path / "e" / "predictions.jsonl").read_text().splitlines()] == [
+        "00000_s5_RGB.png",
+        "00003_s5_RGB.png",
+    ]
+    assert "skipped 2 of 4 samples" in (tmp_path / "e" / "report.md").read_text()
+
+
 def _cup_image(path: Path, centre: tuple[int, int] = (70, 50)) -> None:
     image = np.full((100, 140, 3), 235, np.uint8)
     cv2.circle(image, centre, 18, (10, 10, 200), -1)

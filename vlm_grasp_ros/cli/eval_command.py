@@ -17,6 +17,7 @@ from vlm_grasp_ros.core.evaluation_files import EvaluationRun, RunDescription, w
 from vlm_grasp_ros.core.output_folder import check_output_folder, staged_output
 from vlm_grasp_ros.core.predictors.registry import create_predictor
 from vlm_grasp_ros.core.report import metrics_table
+from vlm_grasp_ros.core.sample_check import SampleSubset, bad_samples_message, check_samples
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,16 +28,24 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(Path(args.out), args.overwrite)
     predictors = [create_predictor(name, options[name]) for name in args.backend]
     dataset = open_dataset(args.dataset, args.root, allow_pickle=args.allow_pickle)
+    check = check_samples(dataset, args.limit)
+    if check.problems and not (args.skip_bad_samples and check.usable):
+        raise ValueError(bad_samples_message(check))
+    samples = SampleSubset(dataset, check.usable)
     runs, notes = [], []
+    if check.problems:
+        notes.append(f"skipped {len(check.problems)} of {check.checked} samples that cannot be read (metrics.json)")
     for predictor in predictors:
         support = SupportPlaneFilter((low, high)) if args.support_plane else None
         evaluation = EvaluationRun(
             RunDescription(predictor.name, predictor.model_id, f"{args.dataset}:{args.root}", bool(args.oracle_mask))
         )
         for sample, result in evaluate_predictor(
-            predictor, dataset, args.limit, args.oracle_mask, args.max_grasps, args.batch_size, grasp_filter=support
+            predictor, samples, None, args.oracle_mask, args.max_grasps, args.batch_size, grasp_filter=support
         ):
             evaluation.add(result, sample)
+        if check.problems:
+            evaluation.sections["skipped_samples"] = check.section()
         runs.append(evaluation)
         if support is not None:
             evaluation.sections["support_plane"] = support.section()

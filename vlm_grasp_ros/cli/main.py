@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     backends_help = f"one of: {', '.join(backend_names())}"
 
     predict = commands.add_parser("predict", help="grasps for image files: JSON and overlay per image")
-    predict.add_argument("images", nargs="+", help="image files (png, jpg, ...)")
+    predict.add_argument("images", nargs="+", help="image files (png, jpg, ...) or folders of them")
     predict.add_argument("--backend", default="dense", help=backends_help)
     add_model_arguments(predict)
     predict.add_argument("--out", required=True, help="output folder")
@@ -111,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --support-plane: the heights above the plane a grasp centre may have (the node's defaults)",
     )
     evaluate.add_argument("--allow-pickle", action="store_true", help="allow pickle annotations (can run code)")
+    evaluate.add_argument(
+        "--skip-bad-samples",
+        action="store_true",
+        help="score the samples that can be read and list the others in metrics.json and the report "
+        "(without it, any unreadable sample stops the run before a model runs, with all of them named)",
+    )
     evaluate.set_defaults(run=eval_command.run)
 
     compare = commands.add_parser(
