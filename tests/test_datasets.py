@@ -80,6 +80,17 @@ def test_jacquard_round_trip_and_flipped_angle(tmp_path: Path) -> None:
     assert open_dataset("jacquard", tmp_path)[0].grasps[0].theta_deg == pytest.approx(-30.0)
 
 
+def test_label_files_from_windows_tools_read_the_same(tmp_path: Path) -> None:
+    """A byte-order mark and CRLF line ends (Windows editors, spreadsheets) change no label."""
+    _write_rgb(tmp_path / "0_x_RGB.png", _image())
+    text = format_jacquard_grasps(GRASPS)
+    (tmp_path / "0_x_grasps.txt").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    _assert_same_grasps(open_dataset("jacquard", tmp_path)[0].grasps, GRASPS)
+    _write_rgb(tmp_path / "c" / "pcd0100r.png", _image())
+    (tmp_path / "c" / "pcd0100cpos.txt").write_bytes(b"\xef\xbb\xbf" + _corner_lines(GRASPS).encode())
+    _assert_same_grasps(open_dataset("cornell", tmp_path / "c")[0].grasps, GRASPS)
+
+
 def test_jacquard_malformed_line_names_file_and_line(tmp_path: Path) -> None:
     _write_rgb(tmp_path / "0_x_RGB.png", _image())
     (tmp_path / "0_x_grasps.txt").write_text("50;40;30;20;10\n\n50;40;30;20\n")

@@ -56,11 +56,12 @@ class DatasetFormatError(ValueError):
 
 def text_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, text) of a UTF-8 text file; bytes that are not UTF-8 raise
-    :class:`DatasetFormatError` naming the file and the line (a plain decode error names neither)."""
+    :class:`DatasetFormatError` naming the file and the line (a plain decode error names neither).
+    A leading byte-order mark (Windows editors and spreadsheets write one) is not part of the text."""
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
-                yield number, raw.decode("utf-8")
+                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as error:
                 raise DatasetFormatError(
                     path, f"not UTF-8 text (byte 0x{raw[error.start]:02x} at column {error.start + 1})", number
