@@ -120,6 +120,10 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     del config["model"]["peaks"]["jaw_ratio"]
     (tmp_path / "ckpt" / "config.json").write_text(json.dumps(config))
     assert load_checkpoint(tmp_path / "ckpt").config.postprocess == model.config.postprocess
+    # A threshold edited by hand in a Windows editor: the file now starts with a byte-order mark.
+    config["model"]["peaks"]["mask_threshold"] = 0.42
+    (tmp_path / "ckpt" / "config.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(config, indent=2).encode())
+    assert load_checkpoint(tmp_path / "ckpt").config.postprocess.mask_threshold == 0.42
 
 
 def test_corrupt_and_mismatched_checkpoints_are_refused_with_the_file_named(tmp_path: Path) -> None:

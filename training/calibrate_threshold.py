@@ -296,7 +296,7 @@ def main() -> None:
     print("\n".join(lines))
     if args.write:
         path = Path(args.model_path or EMBEDDED_MODEL) / "config.json"
-        saved = json.loads(path.read_text(encoding="utf-8"))
+        saved = json.loads(path.read_text(encoding="utf-8-sig"))
         saved["model"]["postprocess"].update(
             min_quality=chosen["threshold"],
             mask_threshold=chosen["mask_threshold"],

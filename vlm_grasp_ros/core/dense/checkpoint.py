@@ -54,7 +54,8 @@ def read_config(folder: str | Path) -> tuple[DenseModelConfig, dict]:
     if not path.is_file():
         raise CheckpointError(f"{path}: missing; a dense checkpoint folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a config saved by a Windows editor starts with a byte-order mark, which json refuses.
+        raw = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:

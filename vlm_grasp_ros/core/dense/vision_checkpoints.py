@@ -77,7 +77,7 @@ class VisionCheckpointError(ValueError):
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from ``path``; errors name the file (and the line)."""
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise VisionCheckpointError(f"{path}: not found") from None
     except UnicodeDecodeError as error:

@@ -65,5 +65,5 @@ def _read_chat_template(folder: Path) -> str | None:
         return jinja.read_text(encoding="utf-8")
     legacy = folder / "chat_template.json"
     if legacy.is_file():
-        return json.loads(legacy.read_text(encoding="utf-8"))["chat_template"]
+        return json.loads(legacy.read_text(encoding="utf-8-sig"))["chat_template"]
     return None

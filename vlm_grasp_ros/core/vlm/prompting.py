@@ -68,7 +68,7 @@ class PromptConfig:
         if not path.is_file():
             return cls()
         try:
-            values = json.loads(path.read_text(encoding="utf-8"))
+            values = json.loads(path.read_text(encoding="utf-8-sig"))
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
         known = {f.name for f in fields(cls)}
