@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import subprocess_env
 from tests.helpers.ros_probe import CameraLink, RosProbe, synthetic_frame
-from vlm_grasp_ros.bringup import ARGUMENT_NAMES, node_launch
+from vlm_grasp_ros.bringup import ARGUMENT_NAMES, default_to_loopback_dds, node_launch
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO / "launch" / "bringup.launch.py"
@@ -124,3 +124,19 @@ def test_vlm_grasp_bringup_serves_grasps_under_its_namespace_and_remap() -> None
         output, _ = process.communicate(timeout=20)
     assert process.returncode == 0, output
     assert "bringup: grasp_node --ros-args --params-file" in output
+
+
+def test_replay_keeps_dds_on_loopback_with_the_large_image_profile_unless_the_user_chose() -> None:
+    environ: dict[str, str] = {}
+    chosen = default_to_loopback_dds(environ)
+    profile = Path(environ["FASTDDS_DEFAULT_PROFILES_FILE"])
+    assert profile.name == "fastdds_loopback.xml" and profile.is_file()
+    assert "<segment_size>16777216</segment_size>" in profile.read_text()
+    assert environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST" and len(chosen) == 2
+    mine = {"FASTRTPS_DEFAULT_PROFILES_FILE": "/etc/robot/dds.xml", "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
+    assert default_to_loopback_dds(mine) == [] and "FASTDDS_DEFAULT_PROFILES_FILE" not in mine
+    cyclone = {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp", "ROS_LOCALHOST_ONLY": "1"}
+    assert default_to_loopback_dds(cyclone) == [] and cyclone == {
+        "RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp",
+        "ROS_LOCALHOST_ONLY": "1",
+    }

@@ -9,6 +9,7 @@ bringup` (where the launch packages are not installable) both build the node fro
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from vlm_grasp_ros.core.predictors.registry import backend_names
 
 PACKAGE = "vlm_grasp"
 EXECUTABLE = "grasp_node"
+FASTDDS_PROFILE_NAME = "fastdds_loopback.xml"
 PARAMS_FILE_NAME = "grasp_node.yaml"
 
 
@@ -112,16 +114,37 @@ def node_launch(values: dict[str, str], default_params_file: str) -> NodeLaunch:
     )
 
 
-def installed_params_file() -> str:
-    """config/grasp_node.yaml from the ament index (a colcon install or this venv), else from
-    the source tree (an editable install)."""
+def installed_config_file(name: str) -> str:
+    """config/<name> from the ament index (a colcon install or this venv), else from the source
+    tree (an editable install)."""
     try:
         from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
         try:
-            return os.path.join(get_package_share_directory(PACKAGE), "config", PARAMS_FILE_NAME)
+            return os.path.join(get_package_share_directory(PACKAGE), "config", name)
         except (PackageNotFoundError, OSError):  # not installed, or no AMENT_PREFIX_PATH at all
             pass
     except ImportError:
         pass
-    return str(Path(__file__).resolve().parents[1] / "config" / PARAMS_FILE_NAME)
+    return str(Path(__file__).resolve().parents[1] / "config" / name)
+
+
+def installed_params_file() -> str:
+    return installed_config_file(PARAMS_FILE_NAME)
+
+
+def default_to_loopback_dds(environ: MutableMapping[str, str]) -> list[str]:
+    """For a process that starts its own node and talks only to it (``vlm-grasp replay``): where
+    the user has not chosen, keep discovery on this machine and give Fast DDS the large-image
+    profile, without which a best-effort subscriber loses most 640x480 frames (README, *Large
+    images over DDS*). Must run before the process's first DDS participant; returns what it set."""
+    chosen: list[str] = []
+    rmw = environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    profile_set = environ.get("FASTDDS_DEFAULT_PROFILES_FILE") or environ.get("FASTRTPS_DEFAULT_PROFILES_FILE")
+    if rmw.startswith("rmw_fastrtps") and not profile_set:
+        environ["FASTDDS_DEFAULT_PROFILES_FILE"] = installed_config_file(FASTDDS_PROFILE_NAME)
+        chosen.append(f"FASTDDS_DEFAULT_PROFILES_FILE={environ['FASTDDS_DEFAULT_PROFILES_FILE']}")
+    if "ROS_AUTOMATIC_DISCOVERY_RANGE" not in environ and "ROS_LOCALHOST_ONLY" not in environ:
+        environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+        chosen.append("ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST")
+    return chosen

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rosbags.highlevel import AnyReader, AnyReaderError
 
+from vlm_grasp_ros.bags.mcap_integrity import cut_off_reason
 from vlm_grasp_ros.bags.typestore import grasp_typestore
 
 IMAGE = "sensor_msgs/msg/Image"
@@ -108,6 +109,12 @@ def inspect_bag(
     except (AnyReaderError, FileNotFoundError) as error:
         if not path.exists():
             raise
+        cut_off = cut_off_reason(path)
+        if cut_off:
+            raise ValueError(
+                f"{path}: a recording that was cut off ({cut_off}); `vlm-grasp recover {path} --out FIXED` "
+                "writes a playable copy of every complete message"
+            ) from None
         raise ValueError(f"{path}: not a readable rosbag2: {error}") from None
     both = depth is not None and info is not None
     return BagLayout(

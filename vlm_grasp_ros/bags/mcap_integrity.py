@@ -15,6 +15,9 @@ from pathlib import Path
 from mcap.reader import make_reader
 from mcap.writer import CompressionType, Writer
 
+MCAP_MAGIC = b"\x89MCAP0\r\n"
+METADATA_NAME = "metadata.yaml"
+
 
 class CorruptBagError(ValueError):
     """A bag file whose bytes do not match its CRCs, or cannot be parsed at all."""
@@ -22,6 +25,19 @@ class CorruptBagError(ValueError):
 
 def mcap_files(bag: Path) -> list[Path]:
     return sorted(bag.glob("*.mcap")) if bag.is_dir() else [bag] if bag.suffix == ".mcap" else []
+
+
+def cut_off_reason(bag: Path) -> str | None:
+    """Why ``bag`` (a rosbag2 folder or an .mcap file) looks like an interrupted recording, or None:
+    an .mcap that does not end with MCAP's closing magic, or a folder of bag files with no metadata.yaml."""
+    for path in mcap_files(bag):
+        with open(path, "rb") as stream:
+            stream.seek(max(path.stat().st_size - len(MCAP_MAGIC), 0))
+            if stream.read() != MCAP_MAGIC:
+                return f"{path.name} ends before its footer"
+    if bag.is_dir() and not (bag / METADATA_NAME).exists() and any(bag.glob("*.mcap")):
+        return f"it has no {METADATA_NAME}"
+    return None
 
 
 def add_crcs(path: Path) -> None:
@@ -63,6 +79,12 @@ def verify_bag(bag: Path) -> int:
     number of messages. Raises :class:`CorruptBagError` naming the file on any mismatch or
     unreadable record. Files written without CRCs (0) can only be checked for structure."""
     count = 0
+    cut_off = cut_off_reason(bag)
+    if cut_off:
+        raise CorruptBagError(
+            f"{bag}: a recording that was cut off ({cut_off}), not scored; `vlm-grasp recover {bag} --out FIXED` "
+            "writes a playable copy of every complete message"
+        )
     for path in mcap_files(bag):
         try:
             with open(path, "rb") as stream:

@@ -1,4 +1,4 @@
-"""`vlm-grasp`: predict, eval, compare, synth, inspect, bringup, bag and replay.
+"""`vlm-grasp`: predict, eval, compare, synth, inspect, bringup, bag, replay and recover.
 
 Errors end in one clear line, exit code 2."""
 
@@ -16,6 +16,7 @@ from vlm_grasp_ros.cli import (
     eval_command,
     inspect_command,
     predict_command,
+    recover_command,
     replay_command,
     synth_command,
 )
@@ -175,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     bag.add_argument("--no-depth", action="store_true", help="leave out depth and camera_info")
     bag.add_argument("--allow-pickle", action="store_true")
     bag.set_defaults(run=bag_command.run)
+
+    recover = commands.add_parser(
+        "recover", help="a playable rosbag2 from a recording that was cut off (no footer, no metadata.yaml)"
+    )
+    recover.add_argument("bag", help="the rosbag2 folder (or one .mcap file) of the interrupted recording")
+    add_output_arguments(recover, "the rosbag2 folder to write")
+    recover.set_defaults(run=recover_command.run)
 
     replay = commands.add_parser("replay", help="play a bag through a live grasp_node and score what it answers")
     replay.add_argument("bag", help="a rosbag2 folder (from vlm-grasp bag or ros2 bag record)")

@@ -7,6 +7,7 @@ overlays) plus the transport figures, the node's log and its output bag.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ import numpy as np
 
 from vlm_grasp_ros.bags.bag_reader import BagLayout, inspect_bag
 from vlm_grasp_ros.bags.mcap_integrity import verify_bag
+from vlm_grasp_ros.bringup import default_to_loopback_dds
 from vlm_grasp_ros.cli.command_line import command_line
 from vlm_grasp_ros.core.datasets import GraspSample
 from vlm_grasp_ros.core.evaluation import score_image
@@ -181,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
         f"{', labels ' + layout.ground_truth_topic if layout.ground_truth_topic else ', no labels'}",
         flush=True,
     )
+    for setting in default_to_loopback_dds(os.environ):  # before this process's first DDS participant
+        print(f"replay: {setting} (not set; this run's player and node talk over loopback only)", flush=True)
     failed, started = out_dir.with_name(out_dir.name + ".failed"), False
     try:
         with staged_output(out_dir, args.overwrite, keep_failed=True) as staging:
