@@ -11,6 +11,8 @@ import pytest
 from mcap.reader import make_reader
 from mcap.writer import CompressionType, Writer
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+from rosbags.rosbag2 import StoragePlugin
+from rosbags.rosbag2 import Writer as RosbagWriter
 from rosbags.rosbag2.metadata import dump_qos_v8
 
 from vlm_grasp_ros.bags.bag_reader import bag_messages, inspect_bag
@@ -170,3 +172,13 @@ def test_damaged_bytes_stop_the_copy_instead_of_entering_it(tmp_path: Path) -> N
     recovered = list(bag_messages(tmp_path / "fixed", ["/camera/image_raw", "/robot/status"]))
     assert 0 < len(recovered) < len(written) and recovered == written[: len(recovered)]
     assert re.search(r"stopped after \d+ complete messages \(.*(crc validation failed|corruption)", report.stopped[0])
+
+
+def test_a_sqlite3_recording_without_metadata_is_named_with_its_standard_fix(tmp_path: Path) -> None:
+    store = grasp_typestore()
+    with RosbagWriter(tmp_path / "humble_run", version=8, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        connection = writer.add_connection("/camera/image_raw", "sensor_msgs/msg/Image", typestore=store)
+        writer.write(connection, 1_000_000_000, _image_cdr(0))
+    (tmp_path / "humble_run" / "metadata.yaml").unlink()  # as a recorder killed before closing leaves it
+    with pytest.raises(ValueError, match=r"humble_run: a sqlite3 recording without metadata.yaml .*ros2 bag reindex"):
+        inspect_bag(tmp_path / "humble_run")

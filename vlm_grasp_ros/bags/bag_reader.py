@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rosbags.highlevel import AnyReader, AnyReaderError
 
-from vlm_grasp_ros.bags.mcap_integrity import cut_off_reason
+from vlm_grasp_ros.bags.mcap_integrity import METADATA_NAME, cut_off_reason
 from vlm_grasp_ros.bags.typestore import grasp_typestore
 
 IMAGE = "sensor_msgs/msg/Image"
@@ -114,6 +114,11 @@ def inspect_bag(
             raise ValueError(
                 f"{path}: a recording that was cut off ({cut_off}); `vlm-grasp recover {path} --out FIXED` "
                 "writes a playable copy of every complete message"
+            ) from None
+        if path.is_dir() and not (path / METADATA_NAME).exists() and any(path.glob("*.db3")):
+            raise ValueError(
+                f"{path}: a sqlite3 recording without {METADATA_NAME} (the recorder stopped before writing it); "
+                f"`ros2 bag reindex {path}` rebuilds it"
             ) from None
         raise ValueError(f"{path}: not a readable rosbag2: {error}") from None
     both = depth is not None and info is not None
