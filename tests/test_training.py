@@ -132,6 +132,20 @@ def test_the_config_loader_names_the_file_and_the_problem(tmp_path: Path) -> Non
     path.write_text("output_dir: x\noptim: {epochs: [1, 2}\n")
     with pytest.raises(ValueError, match=rf"{path}:2: not valid YAML"):
         load_train_config(path)
+    # A value of the wrong kind is named when the file is read, not deep in training.
+    for text, message in [
+        ("optim: {epochs: four}", "optim: epochs: expected an integer, got 'four'"),
+        ("optim: {epochs: 2.5}", "optim: epochs: expected an integer, got 2.5"),
+        ("optim: {learning_rate: fast}", "optim: learning_rate: expected a number, got 'fast'"),
+        ("cache_features: maybe", "cache_features: expected true or false, got 'maybe'"),
+        ("train: {count: true}", "train: count: expected an integer, got True"),
+    ]:
+        path.write_text(f"output_dir: x\n{text}\n")
+        with pytest.raises(ValueError, match=re.escape(f"{path}: {message}")):
+            load_train_config(path)
+    # YAML 1.1 reads 1e-4 (no dot) as a string; a number field takes it as the number it means.
+    path.write_text("output_dir: x\noptim: {learning_rate: 1e-4, epochs: 3}\n")
+    assert load_train_config(path).optim.learning_rate == 1e-4
     configs = sorted((Path(__file__).parents[1] / "training/configs").glob("dense_*.yaml"))
     shipped = {path.stem: load_train_config(path) for path in configs}
     assert {c.model.encoder.name for c in shipped.values()} == {"efficientnet_lite0", "internvit", "qwen2vl_vit"}

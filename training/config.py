@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -124,6 +125,35 @@ def _dataclass_of(hint: Any) -> type | None:
     return options[0] if len(options) == 1 and isinstance(options[0], type) and is_dataclass(options[0]) else None
 
 
+_SCALAR_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _checked_scalar(hint: Any, value: Any, where: str) -> Any:
+    """A bool, int, float or str field's value, checked here so that ``epochs: four`` names the file
+    and key instead of failing deep in training. A float may be written ``1e-4``, which YAML 1.1
+    reads as a string (it wants ``1.0e-4``)."""
+    options = set(get_args(hint)) if get_origin(hint) in (Union, UnionType) else {hint}
+    kinds = [kind for kind in _SCALAR_NAMES if kind in options]
+    if not kinds or (value is None and type(None) in options):
+        return value
+    kind = kinds[0]
+    if kind is float and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = {
+        bool: isinstance(value, bool),
+        int: number and isinstance(value, int),
+        float: number,
+        str: isinstance(value, str),
+    }
+    if not ok[kind]:
+        raise ValueError(f"{where}: expected {_SCALAR_NAMES[kind]}, got {value!r}")
+    return float(value) if kind is float else value
+
+
 def build_dataclass(cls: type, values: Any, where: str) -> Any:
     """``cls`` from a YAML mapping; fields typed as dataclasses are built from nested mappings.
     Unknown keys and bad values raise ``ValueError`` naming ``where`` (the file and section)."""
@@ -142,7 +172,10 @@ def build_dataclass(cls: type, values: Any, where: str) -> Any:
     kwargs = {}
     for name, value in values.items():
         nested = _dataclass_of(hints[name])
-        kwargs[name] = build_dataclass(nested, value, f"{where}: {name}") if nested and value is not None else value
+        if nested and value is not None:
+            kwargs[name] = build_dataclass(nested, value, f"{where}: {name}")
+        else:
+            kwargs[name] = _checked_scalar(hints[name], value, f"{where}: {name}")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
