@@ -131,6 +131,14 @@ def test_corrupt_and_mismatched_checkpoints_are_refused_with_the_file_named(tmp_
     weights = folder / WEIGHTS_NAME
     good = weights.read_bytes()
 
+    # The paths users pass by mistake get the path they meant.
+    with pytest.raises(CheckpointError, match=f"{weights}: a file; a dense checkpoint is the folder that holds it"):
+        load_checkpoint(weights)
+    run = tmp_path / "run"
+    save_checkpoint(_model("efficientnet_lite0", None), run / "best")
+    with pytest.raises(CheckpointError, match=f"{run}: a training run's folder, not a checkpoint; .*{run / 'best'}"):
+        load_checkpoint(run)
+
     weights.write_bytes(good[: len(good) // 2])
     with pytest.raises(CheckpointError, match=f"{weights}: cannot be read as safetensors"):
         load_checkpoint(folder)

@@ -52,6 +52,11 @@ def read_config(folder: str | Path) -> tuple[DenseModelConfig, dict]:
     """The model config and the whole JSON; errors name the file (and the line for bad JSON)."""
     path = Path(folder) / CONFIG_NAME
     if not path.is_file():
+        if (Path(folder) / "best" / CONFIG_NAME).is_file():  # a training run's output_dir
+            raise CheckpointError(
+                f"{folder}: a training run's folder, not a checkpoint; its checkpoints are {Path(folder) / 'best'} "
+                f"(the best validation epoch) and {Path(folder) / 'last'}"
+            )
         raise CheckpointError(f"{path}: missing; a dense checkpoint folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")
     try:
         # utf-8-sig: a config saved by a Windows editor starts with a byte-order mark, which json refuses.
@@ -73,6 +78,8 @@ def read_config(folder: str | Path) -> tuple[DenseModelConfig, dict]:
 def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> DenseGraspModel:
     """Build the encoder and decoder and load the decoder's weights, strictly."""
     folder = Path(folder)
+    if folder.is_file():
+        raise CheckpointError(f"{folder}: a file; a dense checkpoint is the folder that holds it ({folder.parent})")
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: no such checkpoint folder")
     config, raw = read_config(folder)
