@@ -3,19 +3,25 @@ download, never used as training texture): an overlay grid with each image's qua
 maps beside it, and a compact grid of overlays alone (``real_photos_overlays.png``).
 
     python -m training.inspect_photos --out out/real_photos [--model-path DIR]
+    python -m training.inspect_photos --images ~/photos/ shot.jpg --out out/my_photos   # your own
 
 There are no labels: this is for looking, to see where a model trained on synthetic scenes
-fails on real images, not a metric.
+fails on real images, not a metric. With ``--images`` (files or folders of them) it shows your
+photographs instead; one that cannot be read is named and left out.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from vlm_grasp_ros.core.datasets.sample import DatasetFormatError, read_rgb
+from vlm_grasp_ros.core.image_files import expand_image_paths
 from vlm_grasp_ros.core.overlay import draw_grasps
 from vlm_grasp_ros.core.predictors.dense import DensePredictor
 from vlm_grasp_ros.core.synthetic.photo_textures import SHOWCASE_PHOTOS, photo_folder
@@ -34,12 +40,14 @@ def _tile(images: list[np.ndarray], columns: int) -> np.ndarray:
     return np.vstack([np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows])
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True)
     parser.add_argument("--model-path", default="")
     parser.add_argument("--max-grasps", type=int, default=5)
-    args = parser.parse_args()
+    parser.add_argument("--images", nargs="+", default=None, help="your photographs (files or folders of them)")
+    args = parser.parse_args(argv)
+    photos = expand_image_paths(args.images) if args.images else [photo_folder() / name for name in SHOWCASE_PHOTOS]
     predictor = DensePredictor.from_path(args.model_path, "cpu")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -53,12 +61,13 @@ def main() -> None:
         ],
     )
     tiles = []
-    for name in SHOWCASE_PHOTOS:
-        # scikit-image's showcase photographs (in its wheel, no download), never used as texture
-        bgr = cv2.imread(str(photo_folder() / name), cv2.IMREAD_COLOR)  # grey photos come as 3 channels
-        if bgr is None:
-            raise SystemExit(f"cannot read {photo_folder() / name}")
-        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    for path in photos:  # by default scikit-image's showcase photographs (in its wheel), never used as texture
+        try:
+            image = read_rgb(path)
+        except DatasetFormatError as error:
+            print(f"inspect_photos: skipped {error}", file=sys.stderr)
+            continue
+        name = path.name
         grasps = predictor.predict(np.ascontiguousarray(image), max_grasps=args.max_grasps)
         maps, _ = predictor.model.predict_maps(image)
         height = 240
@@ -68,6 +77,8 @@ def main() -> None:
         tiles.append(cv2.resize(overlay, (round(width * 200 / height), 200)))
         scores = ", ".join(f"{g.score:.2f}" for g in grasps) or "none"
         lines.append(f"- **{name}** ({image.shape[1]}x{image.shape[0]}): {len(grasps)} grasps, scores {scores}")
+    if not rows:
+        raise SystemExit("inspect_photos: no photograph could be read")
     canvas_width = max(row.shape[1] for row in rows)
     grid = np.vstack(
         [np.pad(row, ((0, 4), (0, canvas_width - row.shape[1]), (0, 0)), constant_values=255) for row in rows]
