@@ -38,6 +38,10 @@ ENCODINGS = [
     "32FC1",
     "8UC3",
     "yuv422",
+    "yuv422_yuy2",
+    "bayer_rggb8",
+    "bayer_grbg8",
+    "nv21",
     "",
     "RGB8",
 ]

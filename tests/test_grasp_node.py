@@ -181,7 +181,7 @@ def _bad_frames(probe: RosProbe, rgb: np.ndarray) -> dict[str, Image]:
     return {
         "step shorter than a row": frame(step=640),
         "data shorter than step x height": frame(data=bytes(640 * 3 * 479)),
-        "unsupported encoding": frame(encoding="yuv422"),
+        "unsupported encoding": frame(encoding="nv21"),
         "empty image": frame(width=0, height=0, step=0, data=b""),
         "width inconsistent with data": frame(width=700),
     }

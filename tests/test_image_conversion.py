@@ -50,6 +50,57 @@ def test_colour_encodings_become_the_same_rgb(encoding: str, pixels: np.ndarray,
     assert np.array_equal(image_to_rgb(msg), RGB)
 
 
+# A camera's raw output, made by hand from a known colour picture: each pattern's first row names
+# the colours of its first two pixels (ROS's convention), so a wrong mapping swaps red and blue.
+BAYER_OFFSETS = {"rggb": {"r": (0, 0), "b": (1, 1)}, "bggr": {"r": (1, 1), "b": (0, 0)},
+                 "gbrg": {"r": (1, 0), "b": (0, 1)}, "grbg": {"r": (0, 1), "b": (1, 0)}}  # fmt: skip
+
+
+def _smooth_colour_picture(height: int = 40, width: int = 48) -> np.ndarray:
+    rows, cols = np.mgrid[0:height, 0:width]
+    return np.dstack([200 - 2 * cols, 60 + rows, 40 + 3 * cols]).clip(0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("pattern", list(BAYER_OFFSETS))
+def test_bayer_frames_are_debayered_with_the_colours_in_place(pattern: str) -> None:
+    picture = _smooth_colour_picture()
+    mosaic = picture[:, :, 1].copy()  # green wherever red or blue is not
+    for channel, (row, col) in ((0, BAYER_OFFSETS[pattern]["r"]), (2, BAYER_OFFSETS[pattern]["b"])):
+        mosaic[row::2, col::2] = picture[row::2, col::2, channel]
+    rgb = image_to_rgb(padded(array_to_image(mosaic, f"bayer_{pattern}8"), 3))
+    inner = (slice(2, -2), slice(2, -2))  # demosaicing guesses at the border
+    error = np.abs(rgb[inner].astype(int) - picture[inner].astype(int))
+    assert error.mean() < 4.0, f"{pattern}: mean error {error.mean():.1f}"
+    swapped = np.abs(rgb[inner][..., ::-1].astype(int) - picture[inner].astype(int)).mean()
+    assert swapped > 40  # so the check above could fail: red and blue differ a lot in this picture
+
+
+def _yuv(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 (studio range), as cameras and OpenCV's YUV422 conversions use."""
+    r, g, b = (rgb[..., k].astype(float) for k in range(3))
+    y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
+    u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
+    v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
+    return np.dstack([y, u, v]).round().clip(0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("encoding", ["yuv422_yuy2", "yuv422"])
+def test_yuv422_frames_become_rgb(encoding: str) -> None:
+    picture = np.zeros((4, 8, 3), np.uint8)
+    picture[:, :4] = (220, 30, 30)  # red half, blue half: pairs of pixels share U and V
+    picture[:, 4:] = (30, 40, 210)
+    yuv = _yuv(picture)
+    packed = np.zeros((4, 8, 2), np.uint8)
+    packed[:, :, 0 if encoding == "yuv422_yuy2" else 1] = yuv[:, :, 0]  # Y of every pixel
+    chroma = 1 if encoding == "yuv422_yuy2" else 0
+    packed[:, 0::2, chroma] = yuv[:, 0::2, 1]  # U on even pixels, V on odd ones
+    packed[:, 1::2, chroma] = yuv[:, 0::2, 2]
+    rgb = image_to_rgb(array_to_image(packed, encoding))
+    assert np.abs(rgb.astype(int) - picture.astype(int)).max() <= 6
+    with pytest.raises(ImageConversionError, match=f"{encoding} needs an even width"):
+        image_to_rgb(array_to_image(packed[:, :7], encoding))
+
+
 @pytest.mark.parametrize("big_endian", [False, True])
 @pytest.mark.parametrize("encoding, dtype", [("mono16", np.uint16), ("16UC1", np.uint16), ("32FC1", np.float32)])
 def test_multi_byte_encodings_honour_byte_order_and_padding(encoding: str, dtype: type, big_endian: bool) -> None:
@@ -82,7 +133,7 @@ def test_depth_is_metres_with_holes_as_nan() -> None:
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"encoding": "yuv422"}, "unsupported encoding 'yuv422'"),
+        ({"encoding": "nv21"}, "unsupported encoding 'nv21'"),
         ({"width": 0, "height": 0, "step": 0, "data": b""}, "empty image"),
         ({"step": 20}, r"step 20 is less than width x pixel size = 9 x 3 = 27"),
         ({"data": bytes(10)}, r"data has 10 bytes, step x height = 27 x 7 = 189"),

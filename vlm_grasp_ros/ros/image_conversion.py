@@ -27,6 +27,22 @@ ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "mono16": (np.dtype(np.uint16), 1),
     "16UC1": (np.dtype(np.uint16), 1),
     "32FC1": (np.dtype(np.float32), 1),
+    # Raw sensor output, as industrial and USB cameras publish it without image_proc.
+    "bayer_rggb8": (np.dtype(np.uint8), 1),
+    "bayer_bggr8": (np.dtype(np.uint8), 1),
+    "bayer_gbrg8": (np.dtype(np.uint8), 1),
+    "bayer_grbg8": (np.dtype(np.uint8), 1),
+    "yuv422_yuy2": (np.dtype(np.uint8), 2),  # Y0 U Y1 V
+    "yuv422": (np.dtype(np.uint8), 2),  # U Y0 V Y1 (UYVY)
+}
+#: OpenCV names a Bayer pattern by its second row, ROS by its first (cv_bridge maps them so too).
+_OPENCV_CONVERSIONS = {
+    "bayer_rggb8": cv2.COLOR_BayerBG2RGB,
+    "bayer_bggr8": cv2.COLOR_BayerRG2RGB,
+    "bayer_gbrg8": cv2.COLOR_BayerGR2RGB,
+    "bayer_grbg8": cv2.COLOR_BayerGB2RGB,
+    "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUY2,
+    "yuv422": cv2.COLOR_YUV2RGB_UYVY,
 }
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 #: The default bound on a frame's pixels: 4096 x 4096, so 4K (3840 x 2160, 4096 x 2160) fits.
@@ -101,6 +117,10 @@ def image_to_rgb(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray
         return _grey_to_rgb(pixels)
     if encoding in ("mono16", "16UC1"):
         return _grey_to_rgb((pixels >> 8).astype(np.uint8))
+    if encoding in _OPENCV_CONVERSIONS:
+        if encoding.startswith("yuv") and msg.width % 2:
+            raise ImageConversionError(f"{encoding} needs an even width (two pixels share U and V), got {msg.width}")
+        return cv2.cvtColor(np.ascontiguousarray(pixels), _OPENCV_CONVERSIONS[encoding])
     return _grey_to_rgb(_normalise_to_uint8(pixels))  # 32FC1
 
 
