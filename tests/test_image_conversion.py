@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 import time
 
@@ -19,6 +20,7 @@ from vlm_grasp_ros.ros.image_conversion import (
     depth_to_metres,
     image_to_array,
     image_to_rgb,
+    metres_to_compressed_depth,
     rgb_to_image,
 )
 
@@ -205,3 +207,60 @@ def test_oversized_frames_are_refused_before_they_are_decoded() -> None:
         compressed_to_rgb(CompressedImage(format="png", data=small), max_pixels=RGB.shape[0] * RGB.shape[1]).shape
         == RGB.shape
     )
+
+
+def _compressed_depth(fmt: str, quant: tuple[float, float], png_pixels: np.ndarray) -> CompressedImage:
+    """A compressedDepth message laid out as image_transport's plugin sends it: a 12-byte header
+    (int32 format, float32 quantisation A and B) before a 16-bit PNG."""
+    ok, png = cv2.imencode(".png", png_pixels)
+    assert ok
+    return CompressedImage(format=fmt, data=struct.pack("<iff", 0, *quant) + png.tobytes())
+
+
+def test_compressed_depth_in_millimetres_reads_exactly_and_round_trips() -> None:
+    depth = RNG.uniform(0.3, 4.0, (24, 32)).astype(np.float32)
+    depth[3:6, 4:9] = np.nan  # holes
+    message = metres_to_compressed_depth(depth, Header())
+    assert message.format == "16UC1; compressedDepth png"
+    decoded = depth_to_metres(message)
+    expected = np.round(depth * 1000.0) / 1000.0
+    assert np.array_equal(np.isnan(decoded), np.isnan(depth))
+    assert np.allclose(decoded[~np.isnan(depth)], expected[~np.isnan(depth)], atol=1e-6)
+    # Another sender's 16UC1 millimetres, with the plugin's older format string.
+    millimetres = (np.arange(12, dtype=np.uint16).reshape(3, 4) + 500) * 2
+    other = _compressed_depth("16UC1; compressedDepth", (0.0, 0.0), millimetres)
+    assert np.allclose(depth_to_metres(other), millimetres / 1000.0)
+
+
+def test_compressed_float_depth_undoes_the_inverse_depth_quantisation() -> None:
+    # The plugin's defaults: depth_quantization 100, depth_max 10 m; 0 means no depth.
+    quant_a = 100.0 * (100.0 + 1.0)
+    quant_b = 1.0 - quant_a / 10.0
+    depth = np.array([[0.25, 0.5, 1.0, 2.0], [4.0, 9.5, np.nan, 12.0]], np.float32)
+    with np.errstate(invalid="ignore"):
+        inverse = np.where(depth < 10.0, quant_a / depth + quant_b, 0.0).astype(np.uint16)
+    decoded = depth_to_metres(_compressed_depth("32FC1; compressedDepth png", (quant_a, quant_b), inverse))
+    near = ~np.isnan(depth) & (depth < 10.0)
+    assert np.allclose(decoded[near], depth[near], rtol=1e-3)  # quantisation: about d / 10,000 at d metres
+    assert np.isnan(decoded[~near]).all()  # a hole and beyond the sender's maximum
+
+
+@pytest.mark.parametrize(
+    ("fmt", "data", "message"),
+    [
+        ("16UC1; compressedDepth rvl", None, "compressedDepth format '16UC1; compressedDepth rvl' is not supported"),
+        ("16UC1; compressedDepth png", b"\x00" * 12, "no room for its header and PNG"),
+        ("8UC1; compressedDepth png", None, "compressedDepth of '8UC1': expected 16UC1 or 32FC1"),
+        ("16UC1; compressedDepth png", "8-bit", "the PNG is not one 16-bit channel"),
+        ("16UC1; compressedDepth png", b"\x00" * 12 + b"not a png at all", "header is unreadable"),
+        ("png", None, "is not compressedDepth"),
+    ],
+)
+def test_bad_compressed_depth_is_named(fmt: str, data: object, message: str) -> None:
+    good = _compressed_depth(fmt, (0.0, 0.0), np.full((4, 4), 900, np.uint16))
+    if data == "8-bit":
+        good = _compressed_depth(fmt, (0.0, 0.0), np.full((4, 4), 9, np.uint8))
+    elif data is not None:
+        good.data = data
+    with pytest.raises(ImageConversionError, match=re.escape(message)):
+        depth_to_metres(good)

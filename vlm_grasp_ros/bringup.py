@@ -53,6 +53,11 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
         "/camera/aligned_depth_to_color/image_raw",
         "depth registered to the colour image (16UC1 mm or 32FC1 m)",
     ),
+    LaunchArgument(
+        "depth_transport",
+        "",
+        "raw or compressedDepth (subscribe depth_topic + /compressedDepth); empty keeps the one in params_file",
+    ),
     LaunchArgument("camera_info_topic", "/camera/color/camera_info", "intrinsics of the colour image"),
     LaunchArgument("log_level", "info", "debug, info, warn, error or fatal"),
 )
@@ -102,7 +107,7 @@ def node_launch(values: dict[str, str], default_params_file: str) -> NodeLaunch:
         raise ValueError(f"parameters file not found: {params_file}")
     use_depth = _parse_bool("use_depth", merged["use_depth"])
     overrides: dict[str, object] = {"use_depth": use_depth}
-    for name in ("backend", "image_transport"):  # empty: the params file decides
+    for name in ("backend", "image_transport", "depth_transport"):  # empty: the params file decides
         if merged[name]:
             overrides[name] = merged[name]
     remappings = [("image", merged["image_topic"])]

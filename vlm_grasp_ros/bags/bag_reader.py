@@ -20,6 +20,7 @@ COMPRESSED = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 GRASP_ARRAY = "vlm_grasp_msgs/msg/Grasp2DArray"
 GRASP_LABELS = "vlm_grasp_msgs/msg/GraspLabels"
+COMPRESSED_DEPTH_SUFFIX = "/compressedDepth"
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,22 @@ class BagLayout:
     ground_truth_type: str | None  # GRASP_LABELS, or GRASP_ARRAY in older bags
     frame_count: int
     duration_s: float
+    depth_type: str | None = None  # IMAGE, or COMPRESSED for a compressedDepth stream
 
     @property
     def compressed(self) -> bool:
         return self.image_type == COMPRESSED
+
+    @property
+    def compressed_depth(self) -> bool:
+        return self.depth_type == COMPRESSED
+
+    @property
+    def raw_depth_topic(self) -> str | None:
+        """The topic the node's `depth` maps to (compressedDepth lives under `<raw>/compressedDepth`)."""
+        if self.depth_topic is None:
+            return None
+        return self.depth_topic.removesuffix(COMPRESSED_DEPTH_SUFFIX) if self.compressed_depth else self.depth_topic
 
     @property
     def raw_image_topic(self) -> str:
@@ -82,6 +95,16 @@ def _pick(
     return candidates[0] if candidates else None
 
 
+def _pick_depth(topics: dict[str, str], given: str | None) -> str | None:
+    """Raw depth (an Image topic named ...depth...), else a compressedDepth stream (a CompressedImage
+    topic ending in /compressedDepth, as image_transport records it over a network)."""
+    compressed = {t: k for t, k in topics.items() if t.endswith(COMPRESSED_DEPTH_SUFFIX)}
+    if given is not None and given in compressed:
+        return _pick(compressed, (COMPRESSED,), given, "depth")
+    raw = _pick(topics, (IMAGE,), given, "depth", include_word="depth")
+    return raw if raw is not None or given is not None else _pick(compressed, (COMPRESSED,), None, "depth")
+
+
 def inspect_bag(
     path: Path,
     image_topic: str | None = None,
@@ -100,7 +123,7 @@ def inspect_bag(
                     f"{path}: no sensor_msgs/Image or CompressedImage topic; topics: "
                     f"{', '.join(f'{t} ({k})' for t, k in sorted(topics.items()))}"
                 )
-            depth = _pick(topics, (IMAGE,), depth_topic, "depth", include_word="depth") if use_depth else None
+            depth = _pick_depth(topics, depth_topic) if use_depth else None
             info = _pick(topics, (CAMERA_INFO,), camera_info_topic, "camera info") if use_depth else None
             # Grasp2DArray: labels as bags from before GraspLabels carry them.
             truth = _pick(topics, (GRASP_LABELS, GRASP_ARRAY), ground_truth_topic, "ground truth")
@@ -131,6 +154,7 @@ def inspect_bag(
         topics[truth] if truth else None,
         frames,
         duration,
+        topics[depth] if both and depth else None,
     )
 
 

@@ -24,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
             limit=args.limit,
             image_format=args.image_format,
             with_depth=not args.no_depth,
+            depth_format=args.depth_format,
         )
     print(f"wrote {count} frames at {args.rate:g} Hz ({args.storage}, {args.image_format} images) to {out}")
     return 0

@@ -174,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="raw: sensor_msgs/Image; jpeg/png: CompressedImage on <image topic>/compressed",
     )
     bag.add_argument("--no-depth", action="store_true", help="leave out depth and camera_info")
+    bag.add_argument(
+        "--depth-format",
+        default="raw",
+        choices=["raw", "compressedDepth"],
+        help="raw: 32FC1 metres; compressedDepth: 16UC1 mm as png on <depth>/compressedDepth (image_transport's)",
+    )
     bag.add_argument("--allow-pickle", action="store_true")
     bag.set_defaults(run=bag_command.run)
 

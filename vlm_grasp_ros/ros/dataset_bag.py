@@ -28,7 +28,7 @@ from vlm_grasp_ros.bringup import DEFAULTS
 from vlm_grasp_ros.core.datasets import GraspDataset
 from vlm_grasp_ros.core.projection import PinholeCamera
 from vlm_grasp_ros.ros.conversions import ImageLabels, camera_to_camera_info, labels_to_msg
-from vlm_grasp_ros.ros.image_conversion import array_to_image, rgb_to_image
+from vlm_grasp_ros.ros.image_conversion import array_to_image, metres_to_compressed_depth, rgb_to_image
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 FIRST_STAMP_S = 1_700_000_000  # fixed, so the same dataset gives the same bag
@@ -67,18 +67,23 @@ def write_dataset_bag(
     limit: int | None = None,
     image_format: str = "raw",
     with_depth: bool = True,
+    depth_format: str = "raw",
     topics: BagTopics = BagTopics(),
     frame_id: str = "camera_color_optical_frame",
 ) -> int:
     """Write up to ``limit`` samples as frames ``1 / rate_hz`` apart; returns the frame count.
 
     ``image_format`` raw writes sensor_msgs/Image (rgb8) on ``topics.image``; jpeg or png write
-    CompressedImage on ``topics.image + '/compressed'`` (image_transport's naming).
+    CompressedImage on ``topics.image + '/compressed'`` (image_transport's naming). ``depth_format``
+    raw writes 32FC1 metres on ``topics.depth``; compressedDepth writes 16UC1 millimetres as a png
+    CompressedImage on ``topics.depth + '/compressedDepth'``.
     """
     if storage not in STORAGES:
         raise ValueError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
     if image_format not in ("raw", "jpeg", "png"):
         raise ValueError(f"image format must be raw, jpeg or png, got {image_format!r}")
+    if depth_format not in ("raw", "compressedDepth"):
+        raise ValueError(f"depth format must be raw or compressedDepth, got {depth_format!r}")
     if rate_hz <= 0:
         raise ValueError(f"rate must be positive, got {rate_hz}")
     if out.exists():
@@ -105,7 +110,10 @@ def write_dataset_bag(
             if with_depth and sample.depth is not None:
                 camera = sample.camera or nominal_camera(width, height)  # synthetic camera views carry theirs
                 write(topics.camera_info, camera_to_camera_info(camera, header), stamp_ns)
-                write(topics.depth, array_to_image(sample.depth.astype(np.float32), "32FC1", header), stamp_ns)
+                if depth_format == "raw":
+                    write(topics.depth, array_to_image(sample.depth.astype(np.float32), "32FC1", header), stamp_ns)
+                else:
+                    write(topics.depth + "/compressedDepth", metres_to_compressed_depth(sample.depth, header), stamp_ns)
             ground_truth = labels_to_msg(ImageLabels(sample.name, sample.grasps, sample.mask), header, width, height)
             write(topics.ground_truth, ground_truth, stamp_ns)
             frame = (

@@ -2,7 +2,7 @@
 
 Topics (relative, so namespaces and remaps apply):
   in   image (sensor_msgs/Image) or image/compressed (CompressedImage), sensor-data QoS, depth 1
-  in   depth (Image, 16UC1 mm or 32FC1 m, aligned to image) and camera_info, when use_depth
+  in   depth (Image, 16UC1 mm or 32FC1 m, aligned to image; or depth/compressedDepth) and camera_info, when use_depth
   out  grasps (vlm_grasp_msgs/Grasp2DArray, the image's header), grasp_markers (MarkerArray),
        debug_image (Image with the grasps drawn; only computed while someone subscribes)
   srv  predict_grasps (vlm_grasp_msgs/srv/PredictGrasps)
@@ -113,7 +113,7 @@ class GraspNode(LifecycleNode):
         self._active = threading.Event()
         self._pipeline: GraspPipeline | None = None
         self._latest: LatestSlot[RawFrame] = LatestSlot()
-        self._depths: StampBuffer[Image] = StampBuffer()
+        self._depths: StampBuffer[Image | CompressedImage] = StampBuffer()
         self._infos: StampBuffer[CameraInfo] = StampBuffer()
         self._stats = FrameStats()
         self._gaps = SequenceGaps()
@@ -210,7 +210,7 @@ class GraspNode(LifecycleNode):
         )
         subscribe = self.destroy_subscription, self.create_subscription
         frame_type, frame_topic = (
-            (CompressedImage, self._compressed_topic())
+            (CompressedImage, self._transport_topic("image", "compressed"))
             if settings.image_transport == "compressed"
             else (Image, "image")
         )
@@ -226,7 +226,14 @@ class GraspNode(LifecycleNode):
             event_callbacks=SubscriptionEventCallbacks(message_lost=self._on_message_lost),
         )
         if settings.use_depth:
-            self._keep(subscribe, Image, "depth", lambda m: self._depths.add(_stamp_ns(m), m), qos_profile_sensor_data)
+            depth_type, depth_topic = (
+                (CompressedImage, self._transport_topic("depth", "compressedDepth"))
+                if settings.depth_transport == "compressedDepth"
+                else (Image, "depth")
+            )
+            self._keep(
+                subscribe, depth_type, depth_topic, lambda m: self._depths.add(_stamp_ns(m), m), qos_profile_sensor_data
+            )
             self._keep(
                 subscribe,
                 CameraInfo,
@@ -242,7 +249,7 @@ class GraspNode(LifecycleNode):
             f"{' on ' + runtime if (runtime := getattr(predictor, 'runtime', '')) else ''} loaded in "
             f"{load_ms:.0f} ms, first inference {warm_up_ms:.0f} ms"
             f"{self._threads_note()}; input {settings.image_transport}"
-            f"{' + depth' if settings.use_depth else ''}"
+            f"{' + depth (' + settings.depth_transport + ')' if settings.use_depth else ''}"
         )
         return TransitionCallbackReturn.SUCCESS
 
@@ -304,10 +311,10 @@ class GraspNode(LifecycleNode):
 
     # Frames ----------------------------------------------------------------------------------
 
-    def _compressed_topic(self) -> str:
-        # image_transport's convention: the compressed stream lives under the (remapped) raw topic.
+    def _transport_topic(self, raw: str, transport: str) -> str:
+        # image_transport's convention: a compressed stream lives under the (remapped) raw topic.
         resolve = getattr(self, "resolve_topic_name", None)
-        return (resolve("image") if resolve else "image") + "/compressed"
+        return f"{resolve(raw) if resolve else raw}/{transport}"
 
     def _on_frame(self, raw: bytes, info: MessageInfo, frame_type: type) -> None:
         arrived = time.perf_counter()
@@ -425,7 +432,9 @@ class GraspNode(LifecycleNode):
                 "; ".join(result.problems) + "; grasps published without those poses", throttle_duration_sec=LOG_EVERY_S
             )
 
-    def _depth_for(self, frame: Any, settings: GraspNodeSettings, wait: bool) -> tuple[Image | None, CameraInfo | None]:
+    def _depth_for(
+        self, frame: Any, settings: GraspNodeSettings, wait: bool
+    ) -> tuple[Image | CompressedImage | None, CameraInfo | None]:
         stamp, tolerance = _stamp_ns(frame), int(settings.sync_tolerance_s * 1e9)
         depth = (
             self._depths.wait_nearest(stamp, tolerance, settings.depth_wait_s)

@@ -9,6 +9,7 @@ multi-byte types, ``len(data) == step x height``.
 from __future__ import annotations
 
 import io
+import struct
 
 import cv2
 import numpy as np
@@ -165,8 +166,59 @@ def compressed_to_rgb(msg: CompressedImage, max_pixels: int = DEFAULT_MAX_PIXELS
     return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
-def depth_to_metres(msg: Image) -> np.ndarray:
-    """A depth Image (16UC1/mono16 in millimetres, 32FC1 in metres) as float32 metres, holes NaN."""
+#: compressed_depth_image_transport's layout: a 12-byte header (int32 format, float32 quantisation
+#: A and B, little-endian) before a 16-bit PNG of depth in mm (16UC1) or quantised inverse depth (32FC1).
+_COMPRESSED_DEPTH_HEADER = struct.Struct("<iff")
+
+
+def compressed_depth_to_metres(msg: CompressedImage, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """A ``compressedDepth`` CompressedImage (``16UC1; compressedDepth png``, or ``32FC1; ...``, as
+    image_transport's compressedDepth plugin and bags recorded with it carry depth) as float32
+    metres, holes NaN. Written here because that plugin is C++ only."""
+    encoding, _, compression = (part.strip() for part in msg.format.partition(";"))
+    if "compresseddepth" not in compression.lower():
+        raise ImageConversionError(f"format {msg.format!r} is not compressedDepth")
+    if compression.lower().removeprefix("compresseddepth").strip() not in ("", "png"):
+        raise ImageConversionError(f"compressedDepth format {msg.format!r} is not supported; png is")
+    if encoding not in ("16UC1", "mono16", "32FC1"):
+        raise ImageConversionError(f"compressedDepth of {encoding!r}: expected 16UC1 or 32FC1")
+    data = bytes(msg.data)
+    if len(data) <= _COMPRESSED_DEPTH_HEADER.size:
+        raise ImageConversionError(f"compressedDepth image of {len(data)} bytes: no room for its header and PNG")
+    _, quant_a, quant_b = _COMPRESSED_DEPTH_HEADER.unpack_from(data)
+    png = data[_COMPRESSED_DEPTH_HEADER.size :]
+    check_compressed_size(png, max_pixels, msg.format)
+    decoded = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None or decoded.dtype != np.uint16 or decoded.ndim != 2:
+        raise ImageConversionError(f"compressedDepth {msg.format!r}: the PNG is not one 16-bit channel")
+    if encoding == "32FC1":
+        values = decoded.astype(np.float32)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            depth = np.float32(quant_a) / (values - np.float32(quant_b))
+        depth[decoded == 0] = np.nan  # 0: no depth (or beyond the encoder's maximum)
+    else:
+        depth = decoded.astype(np.float32) * np.float32(0.001)
+    depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+    return depth
+
+
+def metres_to_compressed_depth(depth_m: np.ndarray, header: Header) -> CompressedImage:
+    """Depth in metres as a ``16UC1; compressedDepth png`` CompressedImage (millimetres; holes and
+    depths beyond 65.535 m as 0), as image_transport's compressedDepth plugin sends 16-bit depth."""
+    millimetres = np.nan_to_num(np.asarray(depth_m, np.float64) * 1000.0, nan=0.0, posinf=0.0, neginf=0.0)
+    millimetres[(millimetres < 0) | (millimetres > 65535)] = 0
+    ok, png = cv2.imencode(".png", millimetres.round().astype(np.uint16))
+    if not ok:
+        raise ImageConversionError("could not encode the depth image as png")
+    data = _COMPRESSED_DEPTH_HEADER.pack(0, 0.0, 0.0) + png.tobytes()
+    return CompressedImage(header=header, format="16UC1; compressedDepth png", data=data)
+
+
+def depth_to_metres(msg: Image | CompressedImage) -> np.ndarray:
+    """A depth Image (16UC1/mono16 in millimetres, 32FC1 in metres), or a compressedDepth
+    CompressedImage, as float32 metres, holes NaN."""
+    if isinstance(msg, CompressedImage):
+        return compressed_depth_to_metres(msg)
     if msg.encoding not in DEPTH_ENCODINGS:
         raise ImageConversionError(f"depth encoding {msg.encoding!r} is not one of {', '.join(DEPTH_ENCODINGS)}")
     pixels = image_to_array(msg)

@@ -79,6 +79,12 @@ class GraspNodeSettings:
         "subscribe `depth` (16UC1 mm or 32FC1 m, aligned to the image) and `camera_info` to give each grasp a pose",
         load_time=True,
     )
+    depth_transport: str = option(
+        "raw",
+        "with use_depth: raw: subscribe `depth`; compressedDepth: `depth/compressedDepth` (png)",
+        choices=("raw", "compressedDepth"),
+        load_time=True,
+    )
     min_depth_m: float = option(
         0.05, "depths nearer than this (metres) are holes: no pose from them", low=0.0, high=100.0
     )

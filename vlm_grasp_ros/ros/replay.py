@@ -96,7 +96,11 @@ def start_node(layout: BagLayout, backend: str | None, log_path: Path, params_fi
         "params_file": params_file or "",
     }
     if layout.depth_topic:
-        values.update(depth_topic=layout.depth_topic, camera_info_topic=layout.camera_info_topic or "")
+        values.update(
+            depth_topic=layout.raw_depth_topic or "",
+            depth_transport="compressedDepth" if layout.compressed_depth else "raw",
+            camera_info_topic=layout.camera_info_topic or "",
+        )
     return GraspNodeProcess(node_launch(values, installed_params_file()), log_path)
 
 
@@ -365,4 +369,8 @@ def _play_paced(playback: _Playback) -> None:
 
 
 def _topic_type(layout: BagLayout, topic: str) -> str:
-    return "sensor_msgs/msg/CameraInfo" if topic == layout.camera_info_topic else "sensor_msgs/msg/Image"
+    if topic == layout.camera_info_topic:
+        return "sensor_msgs/msg/CameraInfo"
+    if topic == layout.depth_topic and layout.depth_type:
+        return layout.depth_type  # CompressedImage for a compressedDepth stream
+    return "sensor_msgs/msg/Image"
