@@ -19,12 +19,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
 
 from vlm_grasp_ros.core.datasets.base import parse_corner_file
 from vlm_grasp_ros.core.datasets.jacquard import read_jacquard_grasps
 from vlm_grasp_ros.core.datasets.sample import DatasetFormatError
 from vlm_grasp_ros.core.grasp import Grasp
-from vlm_grasp_ros.ros.image_conversion import ImageConversionError, frame_to_rgb
+from vlm_grasp_ros.ros.image_conversion import (
+    ImageConversionError,
+    depth_to_metres,
+    frame_to_rgb,
+    metres_to_compressed_depth,
+)
 
 ENCODINGS = [
     "rgb8",
@@ -123,6 +129,34 @@ def test_any_damage_to_a_compressed_frame_converts_or_is_refused_cleanly(
 @given(data=st.binary(max_size=2048), image_format=st.sampled_from(["png", "jpeg", ""]))
 def test_random_bytes_as_a_compressed_frame_are_refused_cleanly(data: bytes, image_format: str) -> None:
     check_conversion(CompressedImage(format=image_format, data=data))
+
+
+@FUZZ
+@given(
+    width=st.integers(1, 48),
+    height=st.integers(1, 48),
+    seed=st.integers(0, 1000),
+    cut=st.integers(0, 4_000),
+    flips=st.lists(st.tuples(st.integers(0, 4_000), st.integers(0, 255)), max_size=8),
+    image_format=st.sampled_from(
+        ["16UC1; compressedDepth png", "32FC1; compressedDepth png", "16UC1; compressedDepth"]
+    ),
+)
+def test_any_damage_to_compressed_depth_gives_metres_or_is_refused_cleanly(
+    width: int, height: int, seed: int, cut: int, flips: list[tuple[int, int]], image_format: str
+) -> None:
+    depth = np.random.default_rng(seed).uniform(0.2, 5.0, (height, width))
+    data = bytearray(metres_to_compressed_depth(depth, Header()).data)
+    for position, value in flips:
+        data[position % len(data)] = value
+    message = CompressedImage(format=image_format, data=bytes(data[: max(0, len(data) - cut)]))
+    try:
+        metres = depth_to_metres(message)
+    except ImageConversionError as error:
+        assert str(error)
+        return
+    assert metres.dtype == np.float32 and metres.ndim == 2 and metres.size <= 2**24
+    assert not (metres <= 0).any()  # holes are NaN, never zero or negative
 
 
 LINE_PIECES = st.one_of(

@@ -188,7 +188,10 @@ def compressed_depth_to_metres(msg: CompressedImage, max_pixels: int = DEFAULT_M
     _, quant_a, quant_b = _COMPRESSED_DEPTH_HEADER.unpack_from(data)
     png = data[_COMPRESSED_DEPTH_HEADER.size :]
     check_compressed_size(png, max_pixels, msg.format)
-    decoded = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        decoded = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as error:
+        raise ImageConversionError(f"could not decode the compressedDepth {msg.format!r} PNG: {error.err}") from None
     if decoded is None or decoded.dtype != np.uint16 or decoded.ndim != 2:
         raise ImageConversionError(f"compressedDepth {msg.format!r}: the PNG is not one 16-bit channel")
     if encoding == "32FC1":
