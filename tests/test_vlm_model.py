@@ -5,6 +5,8 @@ batch's label mask."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -261,6 +263,19 @@ def test_registry_builds_the_backend_and_refuses_what_it_cannot_load(tiny_folder
         create_predictor("vlm", dict(model_path=str(tmp_path)))
     with pytest.raises(FileNotFoundError, match="adapter_config.json missing"):
         create_predictor("vlm", dict(model_path=str(tiny_folder), adapter_path=str(tmp_path), device="cpu"))
+    # Another architecture's folder would load with its unmapped weights initialised at random.
+    other = tmp_path / "qwen2vl"
+    shutil.copytree(tiny_folder, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps(config | {"model_type": "qwen2_vl"}))
+    with pytest.raises(ValueError, match="model_type 'qwen2_vl'; the vlm backend loads Qwen3-VL"):
+        create_predictor("vlm", dict(model_path=str(other), device="cpu"))
+    # Weights only as a pickle (pytorch_model.bin) are never read.
+    pickled = tmp_path / "pickled"
+    shutil.copytree(tiny_folder, pickled)
+    (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
+    with pytest.raises(FileNotFoundError, match=r"no model.safetensors .*found: pytorch_model.bin.*safetensors only"):
+        create_predictor("vlm", dict(model_path=str(pickled), device="cpu"))
 
 
 def test_nf4_quantises_the_language_model_and_not_the_vision_tower(tiny_folder: Path, scenes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,8 +85,7 @@ def load_base_model(
     from transformers import Qwen3VLForConditionalGeneration
 
     folder = Path(model_path)
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"no Qwen3-VL model at {folder} (config.json missing)")
+    check_qwen3_vl_folder(folder)
     dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
     quantization_config = _quantization_config(quantization, dtype)
     return Qwen3VLForConditionalGeneration.from_pretrained(
@@ -95,7 +95,30 @@ def load_base_model(
         trust_remote_code=False,
         quantization_config=quantization_config,
         device_map={"": str(device)} if quantization_config is not None else None,
+        use_safetensors=True,  # never a pickled pytorch_model.bin
     )
+
+
+def check_qwen3_vl_folder(folder: Path) -> None:
+    """Refuse, by name, what would otherwise load wrong: another architecture's folder (transformers
+    would warn and initialise the weights it cannot map at random) or one without safetensors weights."""
+    config = folder / "config.json"
+    if not config.is_file():
+        raise FileNotFoundError(f"no Qwen3-VL model at {folder} (config.json missing)")
+    try:
+        model_type = json.loads(config.read_text(encoding="utf-8-sig")).get("model_type")
+    except (json.JSONDecodeError, AttributeError) as error:
+        raise ValueError(f"{config}: not a model config ({error})") from None
+    if model_type != "qwen3_vl":
+        raise ValueError(
+            f"{config}: model_type {model_type!r}; the vlm backend loads Qwen3-VL (dense) models, model_type 'qwen3_vl'"
+        )
+    if not ((folder / "model.safetensors").is_file() or (folder / "model.safetensors.index.json").is_file()):
+        found = sorted(p.name for p in folder.glob("*.bin")) or ["no weights"]
+        raise FileNotFoundError(
+            f"{folder}: no model.safetensors or model.safetensors.index.json (found: {', '.join(found)}); "
+            "weights are read from safetensors only"
+        )
 
 
 class QwenGraspModel:
