@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import subprocess_env
 from tests.helpers.ros_probe import CameraLink, RosProbe, synthetic_frame
-from vlm_grasp_ros.bringup import ARGUMENT_NAMES, default_to_loopback_dds, node_launch
+from vlm_grasp_ros.bringup import ARGUMENT_NAMES, default_to_loopback_dds, large_frame_loss_hint, node_launch
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO / "launch" / "bringup.launch.py"
@@ -140,3 +140,12 @@ def test_replay_keeps_dds_on_loopback_with_the_large_image_profile_unless_the_us
         "RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp",
         "ROS_LOCALHOST_ONLY": "1",
     }
+
+
+def test_lost_large_frames_under_fast_dds_defaults_get_the_profile_named() -> None:
+    vga = 640 * 480 * 3
+    hint = large_frame_loss_hint({}, vga)
+    assert hint is not None and "0.9 MB" in hint and "fastdds_loopback.xml" in hint
+    assert large_frame_loss_hint({}, 320 * 240 * 3) is None  # fits the default segment: another cause
+    assert large_frame_loss_hint({"FASTDDS_DEFAULT_PROFILES_FILE": "/etc/robot/dds.xml"}, vga) is None
+    assert large_frame_loss_hint({"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}, vga) is None

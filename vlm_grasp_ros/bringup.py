@@ -9,7 +9,7 @@ bringup` (where the launch packages are not installable) both build the node fro
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,6 +136,26 @@ def installed_config_file(name: str) -> str:
 
 def installed_params_file() -> str:
     return installed_config_file(PARAMS_FILE_NAME)
+
+
+#: Fast DDS's default shared-memory segment is 0.5 MB: larger frames go over fragmented UDP, where
+#: a best-effort subscriber loses most of them (README, *Large images over DDS*).
+FASTDDS_DEFAULT_SEGMENT_BYTES = 512 * 1024
+
+
+def large_frame_loss_hint(environ: Mapping[str, str], frame_bytes: int) -> str | None:
+    """What to tell a user whose node loses frames of ``frame_bytes``, when the likely cause is
+    Fast DDS's default segment (Fast DDS, no profile chosen, frames over the segment), else None."""
+    rmw = environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    profile = environ.get("FASTDDS_DEFAULT_PROFILES_FILE") or environ.get("FASTRTPS_DEFAULT_PROFILES_FILE")
+    if not rmw.startswith("rmw_fastrtps") or profile or frame_bytes <= FASTDDS_DEFAULT_SEGMENT_BYTES:
+        return None
+    return (
+        f"frames of {frame_bytes / 1e6:.1f} MB are being lost before this node sees them; Fast DDS's default "
+        "shared-memory segment (0.5 MB) is too small for them and no profile is set: start the camera and "
+        f"this node with FASTDDS_DEFAULT_PROFILES_FILE={installed_config_file(FASTDDS_PROFILE_NAME)} "
+        "(a 16 MB segment; README, Large images over DDS)"
+    )
 
 
 def default_to_loopback_dds(environ: MutableMapping[str, str]) -> list[str]:

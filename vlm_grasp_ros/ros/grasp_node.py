@@ -16,6 +16,7 @@ logged every stats_period_s and published on /diagnostics.
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
 import threading
@@ -40,6 +41,7 @@ from visualization_msgs.msg import MarkerArray
 
 from vlm_grasp_msgs.msg import Grasp2DArray
 from vlm_grasp_msgs.srv import PredictGrasps
+from vlm_grasp_ros.bringup import large_frame_loss_hint
 from vlm_grasp_ros.core.heap import limit_heap_arenas, trim_heap
 from vlm_grasp_ros.core.overlay import draw_grasps
 from vlm_grasp_ros.core.pipeline import (
@@ -114,6 +116,7 @@ class GraspNode(LifecycleNode):
         self._pipeline: GraspPipeline | None = None
         self._latest: LatestSlot[RawFrame] = LatestSlot()
         self._depths: StampBuffer[Image | CompressedImage] = StampBuffer()
+        self._loss_hint_given = False
         self._infos: StampBuffer[CameraInfo] = StampBuffer()
         self._stats = FrameStats()
         self._gaps = SequenceGaps()
@@ -318,7 +321,13 @@ class GraspNode(LifecycleNode):
 
     def _on_frame(self, raw: bytes, info: MessageInfo, frame_type: type) -> None:
         arrived = time.perf_counter()
-        self._stats.count("lost", self._gaps.observe(_publisher_key(info), info.get("publication_sequence_number")))
+        lost = self._gaps.observe(_publisher_key(info), info.get("publication_sequence_number"))
+        self._stats.count("lost", lost)
+        if lost and not self._loss_hint_given:
+            hint = large_frame_loss_hint(os.environ, len(raw))
+            if hint:
+                self._loss_hint_given = True  # once per node: the cause does not change
+                self.get_logger().warning(hint)
         if not self._active.is_set():
             self._stats.count("ignored")
             return
