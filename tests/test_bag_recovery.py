@@ -4,6 +4,8 @@ complete message, with its topic, type, definition, QoS and time, as a playable 
 from __future__ import annotations
 
 import re
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, Qo
 from rosbags.rosbag2 import StoragePlugin
 from rosbags.rosbag2 import Writer as RosbagWriter
 from rosbags.rosbag2.metadata import dump_qos_v8
+from rosbags.typesys import get_types_from_msg
 
 from vlm_grasp_ros.bags.bag_reader import bag_messages, inspect_bag
 from vlm_grasp_ros.bags.mcap_integrity import CorruptBagError, cut_off_reason, verify_bag
@@ -140,7 +143,7 @@ def test_a_recording_without_metadata_comes_back_whole_and_a_split_one_as_one_ba
 
 def test_nothing_to_recover_is_said_plainly(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(RecoveryError, match="no .mcap file to recover"):
+    with pytest.raises(RecoveryError, match="no .mcap or .db3 file to recover"):
         recover_bag(tmp_path / "empty", tmp_path / "out")
     _crashed(tmp_path / "header_only", 0.01)
     with pytest.raises(RecoveryError, match="not one complete message"):
@@ -182,3 +185,47 @@ def test_a_sqlite3_recording_without_metadata_is_named_with_its_standard_fix(tmp
     (tmp_path / "humble_run" / "metadata.yaml").unlink()  # as a recorder killed before closing leaves it
     with pytest.raises(ValueError, match=r"humble_run: a sqlite3 recording without metadata.yaml .*ros2 bag reindex"):
         inspect_bag(tmp_path / "humble_run")
+
+
+def _sqlite_recording(folder: Path) -> list[tuple[str, int, bytes]]:
+    """A sqlite3 rosbag2 with a camera topic and a type of the robot's own, as a recorder killed
+    before closing leaves it: every message committed, no metadata.yaml."""
+    store = grasp_typestore.__wrapped__()
+    store.register(get_types_from_msg(STATUS_DEFINITION, STATUS_TYPE))
+    written = []
+    with RosbagWriter(folder, version=8, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        camera = writer.add_connection("/camera/image_raw", "sensor_msgs/msg/Image", typestore=store)
+        status = writer.add_connection("/robot/status", STATUS_TYPE, typestore=store)
+        for index in range(FRAMES):
+            time_ns = 1_000_000_000 + index * 100_000_000
+            for connection, data in ((camera, _image_cdr(index)), (status, _status_cdr(index))):
+                writer.write(connection, time_ns, data)
+                written.append((connection.topic, time_ns, data))
+    (folder / "metadata.yaml").unlink()
+    return written
+
+
+def test_a_sqlite3_recording_without_metadata_comes_back_whole(tmp_path: Path) -> None:
+    written = _sqlite_recording(tmp_path / "killed")
+    with pytest.raises(ValueError, match="a sqlite3 recording without metadata.yaml .*`vlm-grasp recover"):
+        inspect_bag(tmp_path / "killed")
+    report = recover_bag(tmp_path / "killed", tmp_path / "fixed")
+    assert report.stopped == [] and report.left_out == [] and report.messages == len(written)
+    assert list(bag_messages(tmp_path / "fixed", ["/camera/image_raw", "/robot/status"])) == written
+    assert STATUS_TYPE in (tmp_path / "fixed" / "metadata.yaml").read_text()
+
+
+def test_a_humble_sqlite3_recording_keeps_the_topics_it_can_type(tmp_path: Path) -> None:
+    """Humble's .db3 stores no message definitions: known types come back, a robot's own type is
+    named and left out instead of failing the whole recovery."""
+    written = _sqlite_recording(tmp_path / "humble")
+    with closing(sqlite3.connect(next((tmp_path / "humble").glob("*.db3")))) as database:
+        database.execute("DROP TABLE message_definitions")
+        database.execute("ALTER TABLE topics DROP COLUMN type_description_hash")
+        database.commit()
+    report = recover_bag(tmp_path / "humble", tmp_path / "fixed")
+    assert report.left_out == [
+        f"topic /robot/status: type {STATUS_TYPE} is unknown and the recording does not define it"
+    ]
+    camera = [message for message in written if message[0] == "/camera/image_raw"]
+    assert list(bag_messages(tmp_path / "fixed", ["/camera/image_raw"])) == camera

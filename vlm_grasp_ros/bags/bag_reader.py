@@ -141,7 +141,7 @@ def inspect_bag(
         if path.is_dir() and not (path / METADATA_NAME).exists() and any(path.glob("*.db3")):
             raise ValueError(
                 f"{path}: a sqlite3 recording without {METADATA_NAME} (the recorder stopped before writing it); "
-                f"`ros2 bag reindex {path}` rebuilds it"
+                f"`vlm-grasp recover {path} --out FIXED` (or `ros2 bag reindex {path}`) makes it playable"
             ) from None
         raise ValueError(f"{path}: not a readable rosbag2: {error}") from None
     both = depth is not None and info is not None

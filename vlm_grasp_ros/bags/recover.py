@@ -2,7 +2,8 @@
 
 A recorder that is killed or crashes (power loss, OOM, a robot e-stop) leaves an .mcap file
 without its summary and footer, and a bag folder without metadata.yaml; rosbags and `ros2 bag
-play` refuse both. MCAP is written as a stream of self-contained records, so everything up to
+play` refuse both. (A .db3 keeps every committed message; only its metadata.yaml is missing, and
+its messages are copied the same way.) MCAP is written as a stream of self-contained records, so everything up to
 the last complete record can be read in order: :func:`recover_bag` does that for each .mcap file
 of a bag (checking chunk CRCs where the recorder wrote them, so damaged bytes stop the copy
 instead of entering it) and writes a new rosbag2 folder, metadata.yaml and CRCs included, with
@@ -15,7 +16,11 @@ are not installable from PyPI, and together they are what this does.
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
+import tempfile
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +29,7 @@ from mcap.stream_reader import StreamReader
 from rosbags.interfaces import Connection
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.rosbag2.metadata import parse_qos
-from rosbags.typesys import get_types_from_msg
+from rosbags.typesys import TypesysError, get_types_from_msg
 from rosbags.typesys.store import Typestore
 
 from vlm_grasp_ros.bags.mcap_integrity import add_crcs, mcap_files
@@ -40,34 +45,55 @@ class RecoveryReport:
     messages_by_topic: Counter[str] = field(default_factory=Counter)
     #: Per source file that did not read to its end: where and why it stopped.
     stopped: list[str] = field(default_factory=list)
+    #: Topics that could not be typed (a sqlite3 bag from before definitions were stored, with a
+    #: message type nobody here knows): named, and their messages left out.
+    left_out: list[str] = field(default_factory=list)
 
     @property
     def messages(self) -> int:
         return sum(self.messages_by_topic.values())
 
 
-def _connection(writer: Writer, schema: Schema | None, channel: Channel, typestore: Typestore) -> Connection:
-    """The rosbags connection for one MCAP channel: type, definition and hash from its schema."""
-    if schema is None or not schema.name:
-        raise RecoveryError(f"channel {channel.topic} has no schema; its messages cannot be typed")
-    msgtype = schema.name
-    msgdef = schema.data.decode("utf-8")
-    if schema.encoding == "ros2msg" and msgtype not in typestore.fielddefs:
+def _add_connection(
+    writer: Writer,
+    typestore: Typestore,
+    topic: str,
+    msgtype: str,
+    msgdef: str,
+    rihs01: str,
+    serialization_format: str,
+    qos: str,
+) -> Connection:
+    """One topic of the recovered bag, with the definition, hash and QoS the recording gave it."""
+    if msgdef and not msgdef.startswith("=" * 80 + "\nIDL: ") and msgtype not in typestore.fielddefs:
         typestore.register(get_types_from_msg(msgdef, msgtype))  # a type this store does not know
     try:
-        rihs01 = channel.metadata.get("type_description_hash") or typestore.hash_rihs01(msgtype)
-    except KeyError:
-        raise RecoveryError(
-            f"channel {channel.topic}: type {msgtype} is unknown and its schema cannot define it"
-        ) from None
-    qos = channel.metadata.get("offered_qos_profiles", "")
+        msgdef = msgdef or typestore.generate_msgdef(msgtype)[0]
+        rihs01 = rihs01 or typestore.hash_rihs01(msgtype)
+    except (KeyError, TypesysError):
+        raise RecoveryError(f"topic {topic}: type {msgtype} is unknown and the recording does not define it") from None
     return writer.add_connection(
-        channel.topic,
+        topic,
         msgtype,
         msgdef=msgdef,
         rihs01=rihs01,
-        serialization_format=channel.message_encoding,
+        serialization_format=serialization_format,
         offered_qos_profiles=parse_qos(qos) if qos else [],
+    )
+
+
+def _mcap_connection(writer: Writer, schema: Schema | None, channel: Channel, typestore: Typestore) -> Connection:
+    if schema is None or not schema.name:
+        raise RecoveryError(f"channel {channel.topic} has no schema; its messages cannot be typed")
+    return _add_connection(
+        writer,
+        typestore,
+        channel.topic,
+        schema.name,
+        schema.data.decode("utf-8"),
+        channel.metadata.get("type_description_hash", ""),
+        channel.message_encoding,
+        channel.metadata.get("offered_qos_profiles", ""),
     )
 
 
@@ -108,18 +134,67 @@ def _copy_records(
                     schema = schemas.get(channel.schema_id)
                     key = (channel.topic, schema.name if schema else "")
                     if key not in by_topic:
-                        by_topic[key] = _connection(writer, schema, channel, typestore)
+                        by_topic[key] = _mcap_connection(writer, schema, channel, typestore)
                     connections[channel.id] = by_topic[key]
                 writer.write(connections[channel.id], record.log_time, record.data)
                 report.messages_by_topic[channel.topic] += 1
 
 
+def _sqlite_topics(database: sqlite3.Connection) -> list[tuple[int, str, str, str, str, str, str]]:
+    """(id, name, type, serialization, QoS, hash, definition) per topic, from the tables of any
+    rosbag2 version (Humble's have no hash column and no message_definitions table)."""
+    columns = {row[1] for row in database.execute("PRAGMA table_info(topics)")}
+    hash_column = "type_description_hash" if "type_description_hash" in columns else "''"
+    definitions: dict[str, str] = {}
+    if database.execute("SELECT 1 FROM sqlite_master WHERE name = 'message_definitions'").fetchone():
+        definitions = dict(database.execute("SELECT topic_type, encoded_message_definition FROM message_definitions"))
+    query = f"SELECT id, name, type, serialization_format, offered_qos_profiles, {hash_column} FROM topics"
+    return [(*row, definitions.get(row[2], "")) for row in database.execute(query)]
+
+
+def _copy_sqlite(
+    source: Path,
+    writer: Writer,
+    typestore: Typestore,
+    report: RecoveryReport,
+    by_topic: dict[tuple[str, str], Connection],
+) -> None:
+    """Copy one .db3 file's messages. SQLite commits survive a killed recorder, so what is lost is
+    only metadata.yaml; the database is read from a copy (with its -wal journal, if any) so that
+    recovering never writes to the recording."""
+    before = report.messages
+    with tempfile.TemporaryDirectory(prefix="vlm_grasp_recover_") as scratch:
+        for part in source.parent.glob(source.name + "*"):  # the .db3 and its -wal / -shm files
+            shutil.copy2(part, Path(scratch) / part.name)
+        try:
+            with closing(sqlite3.connect(Path(scratch) / source.name)) as database:
+                connections: dict[int, Connection] = {}
+                for topic_id, name, msgtype, serialization, qos, rihs01, msgdef in _sqlite_topics(database):
+                    try:
+                        if (name, msgtype) not in by_topic:
+                            by_topic[(name, msgtype)] = _add_connection(
+                                writer, typestore, name, msgtype, msgdef, rihs01, serialization, qos
+                            )
+                        connections[topic_id] = by_topic[(name, msgtype)]
+                    except RecoveryError as error:
+                        report.left_out.append(str(error))
+                rows = database.execute("SELECT topic_id, timestamp, data FROM messages ORDER BY timestamp, id")
+                for topic_id, timestamp, data in rows:
+                    if topic_id in connections:
+                        writer.write(connections[topic_id], timestamp, data)
+                        report.messages_by_topic[connections[topic_id].topic] += 1
+        except sqlite3.DatabaseError as error:  # a damaged file: keep what was read before it
+            copied = report.messages - before
+            report.stopped.append(f"{source.name}: stopped after {copied} messages ({type(error).__name__}: {error})")
+
+
 def recover_bag(source: Path, target: Path) -> RecoveryReport:
-    """Copy every complete message of ``source`` (a rosbag2 folder of .mcap files, or one .mcap
-    file) into a new rosbag2 folder ``target`` (must not exist), with metadata.yaml and CRCs."""
+    """Copy every complete message of ``source`` (a rosbag2 folder of .mcap or .db3 files, or one
+    such file) into a new rosbag2 folder ``target`` (must not exist), with metadata.yaml and CRCs."""
     files = mcap_files(source)
-    if not files:
-        raise RecoveryError(f"{source}: no .mcap file to recover (sqlite3 bags: `ros2 bag reindex` rebuilds them)")
+    databases = sorted(source.glob("*.db3")) if source.is_dir() else [source] if source.suffix == ".db3" else []
+    if not files and not databases:
+        raise RecoveryError(f"{source}: no .mcap or .db3 file to recover")
     report = RecoveryReport()
     typestore = grasp_typestore.__wrapped__()  # a fresh store: the bag's own types are added to it
     writer = Writer(target, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
@@ -128,6 +203,8 @@ def recover_bag(source: Path, target: Path) -> RecoveryReport:
         by_topic: dict[tuple[str, str], Connection] = {}
         for path in files:
             _copy_records(path, writer, typestore, report, by_topic)
+        for path in databases:
+            _copy_sqlite(path, writer, typestore, report, by_topic)
     finally:
         writer.close()
     if not report.messages:

@@ -23,5 +23,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {topic}: {count} messages")
     for line in report.stopped:
         print(f"  {line}: what followed was incomplete and is left out")
+    for line in report.left_out:
+        print(f"  left out: {line}")
     print(f"wrote {report.messages} messages to {out}; replay it with `vlm-grasp replay {out} --out DIR`")
     return 0
