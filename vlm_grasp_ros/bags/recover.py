@@ -82,12 +82,39 @@ def _add_connection(
     )
 
 
-def _mcap_connection(writer: Writer, schema: Schema | None, channel: Channel, typestore: Typestore) -> Connection:
+@dataclass
+class _RecoveredBag:
+    """The bag being written, shared by every source file: a split recording declares its topics
+    again in each file (with ids of its own), so connections are kept by (topic, type)."""
+
+    writer: Writer
+    typestore: Typestore
+    report: RecoveryReport
+    connections: dict[tuple[str, str], Connection] = field(default_factory=dict)
+
+    def connection(
+        self, topic: str, msgtype: str, msgdef: str, rihs01: str, serialization_format: str, qos: str
+    ) -> Connection:
+        """The topic's connection, added on first sight with what the recording says of it."""
+        if (topic, msgtype) not in self.connections:
+            self.connections[(topic, msgtype)] = _add_connection(
+                self.writer, self.typestore, topic, msgtype, msgdef, rihs01, serialization_format, qos
+            )
+        return self.connections[(topic, msgtype)]
+
+    def write(self, connection: Connection, time_ns: int, data: bytes) -> None:
+        self.writer.write(connection, time_ns, data)
+        self.report.messages_by_topic[connection.topic] += 1
+
+    def stopped(self, source: Path, since: int, reason: str) -> None:
+        copied = self.report.messages - since
+        self.report.stopped.append(f"{source.name}: stopped after {copied} complete messages ({reason})")
+
+
+def _mcap_connection(bag: _RecoveredBag, schema: Schema | None, channel: Channel) -> Connection:
     if schema is None or not schema.name:
         raise RecoveryError(f"channel {channel.topic} has no schema; its messages cannot be typed")
-    return _add_connection(
-        writer,
-        typestore,
+    return bag.connection(
         channel.topic,
         schema.name,
         schema.data.decode("utf-8"),
@@ -97,19 +124,12 @@ def _mcap_connection(writer: Writer, schema: Schema | None, channel: Channel, ty
     )
 
 
-def _copy_records(
-    source: Path,
-    writer: Writer,
-    typestore: Typestore,
-    report: RecoveryReport,
-    by_topic: dict[tuple[str, str], Connection],
-) -> None:
-    """Copy one file's complete messages; ``by_topic`` holds the connections of the files before
-    (a split recording declares its topics again in each file, with ids of its own)."""
+def _copy_records(source: Path, bag: _RecoveredBag) -> None:
+    """Copy one .mcap file's complete messages, in file order, up to the first record that cannot be read."""
     schemas: dict[int, Schema] = {}
-    connections: dict[int, Connection] = {}
     channels: dict[int, Channel] = {}
-    before = report.messages
+    connections: dict[int, Connection] = {}
+    before = bag.report.messages
     with open(source, "rb") as stream:
         records = iter(StreamReader(stream, validate_crcs=True).records)
         while True:
@@ -118,9 +138,7 @@ def _copy_records(
             except StopIteration:
                 return
             except Exception as error:  # the cut, or damaged bytes: EOF, CRC, zstd or lz4, struct errors
-                reason = type(error).__name__ + (f": {error}" if str(error) else "")
-                copied = report.messages - before
-                report.stopped.append(f"{source.name}: stopped after {copied} complete messages ({reason})")
+                bag.stopped(source, before, type(error).__name__ + (f": {error}" if str(error) else ""))
                 return
             if isinstance(record, Schema):
                 schemas[record.id] = record
@@ -131,13 +149,8 @@ def _copy_records(
                 if channel is None:
                     raise RecoveryError(f"{source}: a message on channel {record.channel_id}, never declared")
                 if channel.id not in connections:
-                    schema = schemas.get(channel.schema_id)
-                    key = (channel.topic, schema.name if schema else "")
-                    if key not in by_topic:
-                        by_topic[key] = _mcap_connection(writer, schema, channel, typestore)
-                    connections[channel.id] = by_topic[key]
-                writer.write(connections[channel.id], record.log_time, record.data)
-                report.messages_by_topic[channel.topic] += 1
+                    connections[channel.id] = _mcap_connection(bag, schemas.get(channel.schema_id), channel)
+                bag.write(connections[channel.id], record.log_time, record.data)
 
 
 def _sqlite_topics(database: sqlite3.Connection) -> list[tuple[int, str, str, str, str, str, str]]:
@@ -152,17 +165,11 @@ def _sqlite_topics(database: sqlite3.Connection) -> list[tuple[int, str, str, st
     return [(*row, definitions.get(row[2], "")) for row in database.execute(query)]
 
 
-def _copy_sqlite(
-    source: Path,
-    writer: Writer,
-    typestore: Typestore,
-    report: RecoveryReport,
-    by_topic: dict[tuple[str, str], Connection],
-) -> None:
+def _copy_sqlite(source: Path, bag: _RecoveredBag) -> None:
     """Copy one .db3 file's messages. SQLite commits survive a killed recorder, so what is lost is
     only metadata.yaml; the database is read from a copy (with its -wal journal, if any) so that
     recovering never writes to the recording."""
-    before = report.messages
+    before = bag.report.messages
     with tempfile.TemporaryDirectory(prefix="vlm_grasp_recover_") as scratch:
         for part in source.parent.glob(source.name + "*"):  # the .db3 and its -wal / -shm files
             shutil.copy2(part, Path(scratch) / part.name)
@@ -171,21 +178,15 @@ def _copy_sqlite(
                 connections: dict[int, Connection] = {}
                 for topic_id, name, msgtype, serialization, qos, rihs01, msgdef in _sqlite_topics(database):
                     try:
-                        if (name, msgtype) not in by_topic:
-                            by_topic[(name, msgtype)] = _add_connection(
-                                writer, typestore, name, msgtype, msgdef, rihs01, serialization, qos
-                            )
-                        connections[topic_id] = by_topic[(name, msgtype)]
+                        connections[topic_id] = bag.connection(name, msgtype, msgdef, rihs01, serialization, qos)
                     except RecoveryError as error:
-                        report.left_out.append(str(error))
+                        bag.report.left_out.append(str(error))
                 rows = database.execute("SELECT topic_id, timestamp, data FROM messages ORDER BY timestamp, id")
                 for topic_id, timestamp, data in rows:
                     if topic_id in connections:
-                        writer.write(connections[topic_id], timestamp, data)
-                        report.messages_by_topic[connections[topic_id].topic] += 1
+                        bag.write(connections[topic_id], timestamp, data)
         except sqlite3.DatabaseError as error:  # a damaged file: keep what was read before it
-            copied = report.messages - before
-            report.stopped.append(f"{source.name}: stopped after {copied} messages ({type(error).__name__}: {error})")
+            bag.stopped(source, before, f"{type(error).__name__}: {error}")
 
 
 def recover_bag(source: Path, target: Path) -> RecoveryReport:
@@ -196,15 +197,15 @@ def recover_bag(source: Path, target: Path) -> RecoveryReport:
     if not files and not databases:
         raise RecoveryError(f"{source}: no .mcap or .db3 file to recover")
     report = RecoveryReport()
-    typestore = grasp_typestore.__wrapped__()  # a fresh store: the bag's own types are added to it
     writer = Writer(target, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
+    # A fresh typestore: the recording's own types are added to it.
+    bag = _RecoveredBag(writer, grasp_typestore.__wrapped__(), report)
     writer.open()
     try:
-        by_topic: dict[tuple[str, str], Connection] = {}
         for path in files:
-            _copy_records(path, writer, typestore, report, by_topic)
+            _copy_records(path, bag)
         for path in databases:
-            _copy_sqlite(path, writer, typestore, report, by_topic)
+            _copy_sqlite(path, bag)
     finally:
         writer.close()
     if not report.messages:
