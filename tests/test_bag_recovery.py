@@ -229,3 +229,14 @@ def test_a_humble_sqlite3_recording_keeps_the_topics_it_can_type(tmp_path: Path)
     ]
     camera = [message for message in written if message[0] == "/camera/image_raw"]
     assert list(bag_messages(tmp_path / "fixed", ["/camera/image_raw"])) == camera
+
+
+def test_an_unreadable_qos_string_costs_the_qos_not_the_messages(tmp_path: Path) -> None:
+    written = _sqlite_recording(tmp_path / "odd_qos")
+    with closing(sqlite3.connect(next((tmp_path / "odd_qos").glob("*.db3")))) as database:
+        database.execute("UPDATE topics SET offered_qos_profiles = 'history: [' WHERE name = '/robot/status'")
+        database.commit()
+    report = recover_bag(tmp_path / "odd_qos", tmp_path / "fixed")
+    assert report.left_out == [] and len(report.notes) == 1
+    assert report.notes[0].startswith("topic /robot/status: QoS profiles unreadable")
+    assert list(bag_messages(tmp_path / "fixed", ["/camera/image_raw", "/robot/status"])) == written

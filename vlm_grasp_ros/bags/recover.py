@@ -26,8 +26,8 @@ from pathlib import Path
 
 from mcap.records import Channel, Message, Schema
 from mcap.stream_reader import StreamReader
-from rosbags.interfaces import Connection
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.interfaces import Connection, Qos
+from rosbags.rosbag2 import ReaderError, StoragePlugin, Writer
 from rosbags.rosbag2.metadata import parse_qos
 from rosbags.typesys import TypesysError, get_types_from_msg
 from rosbags.typesys.store import Typestore
@@ -48,6 +48,8 @@ class RecoveryReport:
     #: Topics that could not be typed (a sqlite3 bag from before definitions were stored, with a
     #: message type nobody here knows): named, and their messages left out.
     left_out: list[str] = field(default_factory=list)
+    #: Topics copied whole but without what could not be read of them (their QoS profiles).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def messages(self) -> int:
@@ -62,7 +64,7 @@ def _add_connection(
     msgdef: str,
     rihs01: str,
     serialization_format: str,
-    qos: str,
+    qos: list[Qos],
 ) -> Connection:
     """One topic of the recovered bag, with the definition, hash and QoS the recording gave it."""
     if msgdef and not msgdef.startswith("=" * 80 + "\nIDL: ") and msgtype not in typestore.fielddefs:
@@ -78,7 +80,7 @@ def _add_connection(
         msgdef=msgdef,
         rihs01=rihs01,
         serialization_format=serialization_format,
-        offered_qos_profiles=parse_qos(qos) if qos else [],
+        offered_qos_profiles=qos,
     )
 
 
@@ -97,8 +99,13 @@ class _RecoveredBag:
     ) -> Connection:
         """The topic's connection, added on first sight with what the recording says of it."""
         if (topic, msgtype) not in self.connections:
+            try:
+                profiles = parse_qos(qos) if qos else []
+            except (ReaderError, ValueError) as error:  # a damaged QoS string costs the QoS, not the messages
+                profiles = []
+                self.report.notes.append(f"topic {topic}: QoS profiles unreadable ({error}); copied without them")
             self.connections[(topic, msgtype)] = _add_connection(
-                self.writer, self.typestore, topic, msgtype, msgdef, rihs01, serialization_format, qos
+                self.writer, self.typestore, topic, msgtype, msgdef, rihs01, serialization_format, profiles
             )
         return self.connections[(topic, msgtype)]
 

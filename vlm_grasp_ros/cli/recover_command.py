@@ -25,5 +25,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {line}: what followed was incomplete and is left out")
     for line in report.left_out:
         print(f"  left out: {line}")
+    for line in report.notes:
+        print(f"  note: {line}")
     print(f"wrote {report.messages} messages to {out}; replay it with `vlm-grasp replay {out} --out DIR`")
     return 0

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from vlm_grasp_ros.core.dense.vision_checkpoints import read_json
 from vlm_grasp_ros.core.device import resolve_device
 from vlm_grasp_ros.core.predictors.vlm_options import QUANTIZATIONS
 from vlm_grasp_ros.core.quantizer import GraspValues
@@ -105,10 +105,7 @@ def check_qwen3_vl_folder(folder: Path) -> None:
     config = folder / "config.json"
     if not config.is_file():
         raise FileNotFoundError(f"no Qwen3-VL model at {folder} (config.json missing)")
-    try:
-        model_type = json.loads(config.read_text(encoding="utf-8-sig")).get("model_type")
-    except (json.JSONDecodeError, AttributeError) as error:
-        raise ValueError(f"{config}: not a model config ({error})") from None
+    model_type = read_json(config).get("model_type")  # names the file and line of bad JSON
     if model_type != "qwen3_vl":
         raise ValueError(
             f"{config}: model_type {model_type!r}; the vlm backend loads Qwen3-VL (dense) models, model_type 'qwen3_vl'"
